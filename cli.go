@@ -1,0 +1,317 @@
+package porter
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/porter-deploy/porter/internal/clilog"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// Main is the whole porter-admin command line of a deploy program:
+//
+//	func main() { porter.Main() }
+//
+// It runs the command in os.Args against the project in the current
+// directory (or --project DIR), stops on Ctrl-C, and exits non-zero on any
+// failure after one clear line on stderr.
+func Main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := (&CLI{}).Run(ctx)
+	stop()
+	os.Exit(code)
+}
+
+// CLI is the command line of a deploy program, for programs that need to
+// set something Main does not (a default project, SSH options, a test
+// server's address). The zero CLI is Main's.
+type CLI struct {
+	// Args are the arguments without the program name (default os.Args[1:]).
+	Args []string
+	// Stdout and Stderr default to os.Stdout and os.Stderr.
+	Stdout, Stderr io.Writer
+	// ProjectDir is the project when --project is not given (default ".").
+	ProjectDir string
+	// Addresses replace [hosts] addresses by host name.
+	Addresses map[string]string
+	// Dial configures every SSH connection.
+	Dial []remote.Option
+}
+
+// Exit statuses of CLI.Run.
+const (
+	ExitOK    = 0
+	ExitError = 1 // the command failed
+	ExitUsage = 2 // the command line was wrong
+)
+
+type cliRun struct {
+	*CLI
+	project string
+	verbose bool
+	log     *slog.Logger
+}
+
+// Run runs the command line and returns the exit status.
+func (c *CLI) Run(ctx context.Context) int {
+	r := &cliRun{CLI: c}
+	if r.Args == nil {
+		r.Args = os.Args[1:]
+	}
+	if r.Stdout == nil {
+		r.Stdout = os.Stdout
+	}
+	if r.Stderr == nil {
+		r.Stderr = os.Stderr
+	}
+	if r.ProjectDir == "" {
+		r.ProjectDir = "."
+	}
+	fs := flag.NewFlagSet("porter", flag.ContinueOnError)
+	fs.SetOutput(r.Stderr)
+	fs.StringVar(&r.project, "project", r.ProjectDir, "the project `DIR`ectory (holding project.ini)")
+	fs.BoolVar(&r.verbose, "v", false, "verbose: debug logs with times")
+	fs.Usage = func() {
+		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] COMMAND [flags]\n\ncommands:\n", progName())
+		fmt.Fprintln(r.Stderr, "  deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host")
+		fmt.Fprintln(r.Stderr, "  hosts                                                      list the project's hosts")
+		fmt.Fprintln(r.Stderr, "  create-project NAME                                        make a new project directory NAME")
+		fmt.Fprintln(r.Stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(r.Args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	r.log = slog.New(clilog.New(r.Stderr, r.verbose))
+	args := fs.Args()
+	if len(args) == 0 {
+		fs.Usage()
+		return ExitUsage
+	}
+	var err error
+	switch args[0] {
+	case "deploy":
+		err = r.deploy(ctx, args[1:])
+	case "hosts":
+		err = r.hosts()
+	case "create-project":
+		err = r.createProject(args[1:])
+	case "help":
+		fs.Usage()
+		return ExitOK
+	default:
+		fmt.Fprintf(r.Stderr, "%s: unknown command %q\n", progName(), args[0])
+		fs.Usage()
+		return ExitUsage
+	}
+	var ue *usageError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(r.Stderr, "%s: %v\n", progName(), err)
+		return ExitUsage
+	default:
+		fmt.Fprintf(r.Stderr, "%s: %v\n", progName(), err)
+		return ExitError
+	}
+}
+
+// usageError is a command line that cannot run as written.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func progName() string { return filepath.Base(os.Args[0]) }
+
+func (r *cliRun) loadProject() (*Project, error) {
+	return LoadProject(r.project)
+}
+
+func (r *cliRun) hosts() error {
+	p, err := r.loadProject()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
+	for _, h := range p.Hosts {
+		fmt.Fprintf(tw, "%s\t%s\n", h.Name, h.Address)
+	}
+	return tw.Flush()
+}
+
+// forceFlag is --force (all modules) or --force=a,b (those).
+type forceFlag struct {
+	set   bool
+	value Force
+}
+
+func (f *forceFlag) IsBoolFlag() bool { return true }
+
+func (f *forceFlag) String() string {
+	if !f.set {
+		return ""
+	}
+	if f.value.all {
+		return "true"
+	}
+	return strings.Join(f.value.modules, ",")
+}
+
+func (f *forceFlag) Set(v string) error {
+	f.set = true
+	if v == "true" || v == "" {
+		f.value = ForceAll()
+		return nil
+	}
+	if v == "false" {
+		f.set, f.value = false, Force{}
+		return nil
+	}
+	f.value = ForceModules(splitList(v)...)
+	return nil
+}
+
+func (r *cliRun) deploy(ctx context.Context, args []string) error {
+	p, err := r.loadProject()
+	if err != nil {
+		return err
+	}
+	opts := Options{Logger: r.log, Dial: r.Dial}
+	var force forceFlag
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	fs.SetOutput(r.Stderr)
+	fs.StringVar(&opts.Host, "host", "", "the [hosts] `NAME` to deploy to")
+	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
+	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
+	fs.Var(&force, "force", "redeploy every module (--force) or these (--force=`a,b`) even when up to date")
+	groups := addPluginFlags(fs, p)
+	fs.Usage = func() { r.deployUsage(fs, groups) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{msg: fmt.Sprintf("deploy: unexpected argument %q", fs.Arg(0))}
+	}
+	if opts.Host == "" {
+		fmt.Fprintf(r.Stdout, "no --host given; the hosts of %s:\n", p.Name)
+		if err := r.hosts(); err != nil {
+			return err
+		}
+		return &usageError{msg: "deploy: pass --host NAME, one of: " + strings.Join(p.HostNames(), ", ")}
+	}
+	opts.Force = force.value
+	opts.Flags = map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if groups.owner[f.Name] != "" {
+			opts.Flags[f.Name] = f.Value.String()
+		}
+	})
+	opts.Address = r.Addresses[opts.Host]
+	rep, err := Deploy(ctx, p, opts)
+	printReport(r.Stdout, rep)
+	return err
+}
+
+type flagGroups struct {
+	order []string            // plugin names with flags, sorted
+	flags map[string][]string // plugin -> flag names
+	owner map[string]string   // flag name -> plugin
+}
+
+// addPluginFlags adds the flags of the plugins the project uses. Two
+// plugins declaring one flag share it.
+func addPluginFlags(fs *flag.FlagSet, p *Project) flagGroups {
+	g := flagGroups{flags: map[string][]string{}, owner: map[string]string{}}
+	for _, name := range p.PluginsUsed() {
+		for _, f := range pluginFlags(name) {
+			g.flags[name] = append(g.flags[name], f.Name)
+			if g.owner[f.Name] != "" {
+				continue
+			}
+			g.owner[f.Name] = name
+			if f.Bool {
+				fs.Bool(f.Name, f.Default == "true", f.Usage)
+			} else {
+				fs.String(f.Name, f.Default, f.Usage)
+			}
+		}
+		if len(g.flags[name]) > 0 {
+			g.order = append(g.order, name)
+		}
+	}
+	sort.Strings(g.order)
+	return g
+}
+
+func (r *cliRun) deployUsage(fs *flag.FlagSet, g flagGroups) {
+	fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags]\n\n", progName())
+	plugin := map[string]bool{}
+	for f := range g.owner {
+		plugin[f] = true
+	}
+	printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return !plugin[f.Name] })
+	for _, name := range g.order {
+		fmt.Fprintf(r.Stderr, "\nplugin %s:\n", name)
+		mine := map[string]bool{}
+		for _, f := range g.flags[name] {
+			mine[f] = true
+		}
+		printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return mine[f.Name] })
+	}
+}
+
+func printFlags(w io.Writer, fs *flag.FlagSet, keep func(*flag.Flag) bool) {
+	sub := flag.NewFlagSet("", flag.ContinueOnError)
+	sub.SetOutput(w)
+	fs.VisitAll(func(f *flag.Flag) {
+		if keep(f) {
+			sub.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	sub.PrintDefaults()
+}
+
+func printReport(w io.Writer, rep *Report) {
+	if rep == nil || len(rep.Modules) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE\tSTATUS\tVERSION\tTIME\tFILES SENT\tBYTES SENT")
+	for _, m := range rep.Modules {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%d\t%d\n", m.Module, m.Status, shortVersion(m.Version), m.Duration.Seconds(), m.Sync.Sent, m.Sync.BytesSent)
+	}
+	tw.Flush()
+}
+
+func shortVersion(v string) string {
+	if v == "" {
+		return "-"
+	}
+	if s, ok := strings.CutPrefix(v, "sha256:"); ok && len(s) > 12 {
+		return "sha256:" + s[:12]
+	}
+	if len(v) == 40 {
+		return v[:12]
+	}
+	return v
+}

@@ -1,0 +1,67 @@
+// Package porter is a library for writing deploy programs: a team's own Go
+// program reads a project of modules from ini files, connects to a host over
+// SSH once, and deploys every module in dependency order, firing signals
+// that the module's own hook and its plugins handle.
+//
+// # A project on disk
+//
+//	myproject/
+//	  project.ini            [project] name, depends = root modules
+//	                         [hosts]   testing = deploy@testing.example.com
+//	                         [modules] api = services/api   (when not ./api)
+//	  root/
+//	    root.ini             the module's ini, named like its directory
+//	    config/production/   files for --config production
+//	    config/testing/
+//	    repo/                porter's working copy of a git source
+//
+// A module's ini:
+//
+//	[module]
+//	path = /srv/app/root          ; where the source goes on the host
+//	path-vbox = /vagrant/root     ; KEY-<host> overrides KEY on that host, in every section
+//	depends = uwsgi,module1       ; deployed before this one
+//	use_rsync = true              ; false: don't send the source
+//	exclude = *.log, tmp/         ; never sent (.git* never is)
+//	delete = false                ; true: remove files the source no longer has
+//
+//	[scm]
+//	url = git://git@example.com:app.git   ; git://, dir://path or none://
+//
+//	[release:stable]              ; --release stable (the default)
+//	branch = release/0.1.2        ; git: branch, tag or commit; none: version
+//
+//	[plugin:github.com/porter-deploy/porter/plugins/crontab]
+//	file = root                   ; a plugin is on when its section exists
+//
+// # A deploy
+//
+// [Deploy] (or the deploy command of [Main]) loads every module first, so a
+// mistake in any ini stops it before anything connects; then it dials the
+// host once and, for each module in the order of [Project.Order], sends
+// [SigDeploy]. Its default handler is the procedure of the original tool:
+//
+//	SigDeployStart -> source checkout (package scm) -> SigSourcePreSend ->
+//	SigSourceSend (default: package rsync to Module.Path) ->
+//	SigSourcePostSend -> SigDeployFinish
+//
+// When a handler fails, the module's [SigDeployFailed] handlers run so that
+// plugins can undo what they did, and the deploy stops.
+//
+// # Signals, hooks and plugins
+//
+// Each module has its own handler lists: [Module.PushSignalHandler] appends,
+// [Module.PopSignalHandler] removes the last, [Module.ReplaceSignalHandler]
+// does both. A module's hook, registered with [RegisterDeployment], runs
+// after the defaults and before the plugins; it is the Go form of the
+// original's deployment.py. Plugins are packages that call [RegisterPlugin]
+// in init with their import path as the name; a deploy program imports the
+// ones its project uses:
+//
+//	import (
+//		"github.com/porter-deploy/porter"
+//		_ "github.com/acme/deploy/plugins/cdn"
+//	)
+//
+//	func main() { porter.Main() }
+package porter

@@ -1,0 +1,252 @@
+package porter
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/porter-deploy/porter/remote"
+	"github.com/porter-deploy/porter/rsync"
+	"github.com/porter-deploy/porter/scm"
+)
+
+// DefaultRelease is the release deployed when none is named.
+const DefaultRelease = "stable"
+
+// Module is one module of a project bound to one host for one deploy: its
+// settings are read with that host's overrides, and its signal handlers and
+// plugin instances are its own, so modules deployed to several hosts at once
+// never share any.
+type Module struct {
+	project  *Project
+	def      *moduleDef
+	hostName string
+	config   string
+	release  string
+	flags    map[string]string
+	host     *remote.Host
+	log      *slog.Logger
+	path     string
+
+	handlers map[Signal][]Handler
+	plugins  []string
+
+	mu       sync.Mutex
+	checkout *scm.Checkout
+	stats    rsync.Stats
+}
+
+// ModuleOption sets how LoadModule binds a module.
+type ModuleOption func(*Module)
+
+// OnHost binds the module to the [hosts] entry name: its KEY-<name>
+// overrides apply.
+func OnHost(name string) ModuleOption { return func(m *Module) { m.hostName = name } }
+
+// WithConfig names the config directory (config/<name>) of the deploy.
+func WithConfig(name string) ModuleOption { return func(m *Module) { m.config = name } }
+
+// WithRelease names the [release:NAME] section to deploy (default "stable").
+func WithRelease(name string) ModuleOption { return func(m *Module) { m.release = name } }
+
+// WithConnection gives the module its host's SSH connection.
+func WithConnection(h *remote.Host) ModuleOption { return func(m *Module) { m.host = h } }
+
+// WithFlags gives the module the values of the plugins' command-line flags.
+func WithFlags(flags map[string]string) ModuleOption {
+	return func(m *Module) { m.flags = flags }
+}
+
+// WithLogger sets the module's logger (default slog.Default()).
+func WithLogger(l *slog.Logger) ModuleOption { return func(m *Module) { m.log = l } }
+
+// LoadModule binds the module name of p and registers its handlers: first
+// the defaults (SigDeploy runs the procedure, SigSourceSend syncs the
+// source), then the module's Deployment hook, then each plugin's, in the
+// order of the ini's sections.
+func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) {
+	def, ok := p.modules[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q: modules of %s: %s", ErrUnknownModule, name, p.Name, strings.Join(p.ModuleNames(), ", "))
+	}
+	m := &Module{project: p, def: def, release: DefaultRelease, handlers: map[Signal][]Handler{}}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	m.log = m.log.With("module", name)
+	if m.hostName != "" {
+		if _, err := p.HostAddress(m.hostName); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.loadPath(); err != nil {
+		return nil, err
+	}
+	m.PushSignalHandler(SigDeploy, deployProcedure)
+	m.PushSignalHandler(SigSourceSend, sendSource)
+	if hook := lookupDeployment(name); hook != nil {
+		if err := hook(m); err != nil {
+			return nil, fmt.Errorf("module %s: deployment hook: %w", name, err)
+		}
+	}
+	for _, pname := range pluginSections(def.file) {
+		factory, ok := lookupPlugin(pname)
+		if !ok {
+			return nil, fmt.Errorf("module %s: %s [plugin:%s]: %w", name, def.ini, pname, &PluginNotRegisteredError{Name: pname})
+		}
+		if err := factory().RegisterSignalHandlers(m); err != nil {
+			return nil, fmt.Errorf("module %s: plugin %s: %w", name, pname, err)
+		}
+		m.plugins = append(m.plugins, pname)
+	}
+	return m, nil
+}
+
+func (m *Module) loadPath() error {
+	s := m.Settings()
+	p, ok := s.Lookup("path")
+	if !ok || p == "" {
+		return fmt.Errorf("module %s: %s: path is not set: add path = /where/it/goes/on/the/host", m.Name(), s.Where())
+	}
+	if !path.IsAbs(p) || strings.ContainsAny(p, "\x00\n") {
+		return fmt.Errorf("module %s: %s: path = %q: want an absolute path on the host, e.g. /srv/app", m.Name(), s.Where(), p)
+	}
+	m.path = path.Clean(p)
+	return nil
+}
+
+// Name returns the module's name.
+func (m *Module) Name() string { return m.def.name }
+
+// Dir returns the module's local directory (absolute).
+func (m *Module) Dir() string { return m.def.dir }
+
+// Project returns the project the module belongs to.
+func (m *Module) Project() *Project { return m.project }
+
+// HostName returns the [hosts] name the module is bound to ("" if none).
+func (m *Module) HostName() string { return m.hostName }
+
+// Host returns the SSH connection to the module's host, shared by every
+// step of the deploy; nil when the module is not bound to a connection.
+func (m *Module) Host() *remote.Host { return m.host }
+
+// Log returns the module's logger.
+func (m *Module) Log() *slog.Logger { return m.log }
+
+// ConfigName returns the name of the deploy's config (--config).
+func (m *Module) ConfigName() string { return m.config }
+
+// ConfigDir returns <module dir>/config/<config name>, the local directory
+// of this environment's config files.
+func (m *Module) ConfigDir() string { return filepath.Join(m.def.dir, "config", m.config) }
+
+// ReleaseName returns the name of the release deployed (--release).
+func (m *Module) ReleaseName() string { return m.release }
+
+// Path returns where the module's source goes on the host: [module] path
+// with the host's override.
+func (m *Module) Path() string { return m.path }
+
+// Section returns the settings of a section of the module's ini.
+func (m *Module) Section(name string) Settings { return m.project.settings(m.def, name, m.hostName) }
+
+// Settings returns the [module] section.
+func (m *Module) Settings() Settings { return m.Section("module") }
+
+// Release returns the [release:NAME] section of the release deployed.
+func (m *Module) Release() Settings { return m.Section("release:" + m.release) }
+
+// PluginSettings returns the [plugin:NAME] section of plugin name.
+func (m *Module) PluginSettings(name string) Settings { return m.Section("plugin:" + name) }
+
+// Plugins returns the plugins the module uses, in ini order.
+func (m *Module) Plugins() []string { return append([]string(nil), m.plugins...) }
+
+// Flag returns the value of a plugin's command-line flag: what the user gave,
+// else the flag's default.
+func (m *Module) Flag(name string) string {
+	if v, ok := m.flags[name]; ok {
+		return v
+	}
+	for _, p := range m.plugins {
+		for _, f := range pluginFlags(p) {
+			if f.Name == name {
+				return f.Default
+			}
+		}
+	}
+	return ""
+}
+
+// FlagBool returns a plugin's switch: true for "true", "1", "yes" or "on".
+func (m *Module) FlagBool(name string) bool {
+	switch strings.ToLower(m.Flag(name)) {
+	case "true", "1", "yes", "on":
+		return true
+	}
+	return false
+}
+
+// Checkout gets the module's source for the release deployed with the
+// module's [scm] url (see package scm), once: later calls return the same
+// checkout. A module without [scm] ships nothing.
+func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.checkout != nil {
+		return *m.checkout, nil
+	}
+	co, err := m.fetchSource(ctx)
+	if err != nil {
+		return scm.Checkout{}, err
+	}
+	m.checkout = &co
+	return co, nil
+}
+
+func (m *Module) fetchSource(ctx context.Context) (scm.Checkout, error) {
+	url, ok := m.Section("scm").Lookup("url")
+	if !ok || url == "" {
+		url = "none://"
+	}
+	src, err := scm.New(url, m.Dir())
+	if err != nil {
+		return scm.Checkout{}, fmt.Errorf("%s [scm] url: %w", m.def.ini, err)
+	}
+	rel := m.Release()
+	if !rel.Exists() && src.Scheme() == "git" {
+		return scm.Checkout{}, fmt.Errorf("%s: no [release:%s] section: add one with branch = NAME (or tag, commit)", m.def.ini, m.release)
+	}
+	co, err := src.Checkout(ctx, scm.Release{
+		Name:    m.release,
+		Branch:  rel.String("branch", ""),
+		Tag:     rel.String("tag", ""),
+		Commit:  rel.String("commit", ""),
+		Version: rel.String("version", ""),
+	})
+	if err != nil {
+		return scm.Checkout{}, fmt.Errorf("checkout: %w", err)
+	}
+	return co, nil
+}
+
+// SentStats returns what the source sync sent for this module so far.
+func (m *Module) SentStats() rsync.Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stats
+}
+
+func (m *Module) recordSync(s rsync.Stats) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stats = s
+}

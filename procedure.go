@@ -1,0 +1,70 @@
+package porter
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/porter-deploy/porter/rsync"
+)
+
+// deployProcedure is the default handler of SigDeploy: the original's
+// deploy procedure.
+func deployProcedure(ctx context.Context, m *Module, _ any) error {
+	if err := m.Signal(ctx, SigDeployStart, nil); err != nil {
+		return err
+	}
+	co, err := m.Checkout(ctx)
+	if err != nil {
+		return err
+	}
+	m.log.Info("source", "version", co.Version, "ref", co.Ref)
+	for _, sig := range []Signal{SigSourcePreSend, SigSourceSend, SigSourcePostSend, SigDeployFinish} {
+		if err := m.Signal(ctx, sig, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendSource is the default handler of SigSourceSend: sync the checkout to
+// the module's path, skipping .git* and [module] exclude, deleting what the
+// source no longer has only when [module] delete is true. [module]
+// use_rsync = false skips it.
+func sendSource(ctx context.Context, m *Module, _ any) error {
+	s := m.Settings()
+	use, err := s.Bool("use_rsync", true)
+	if err != nil {
+		return err
+	}
+	if !use {
+		m.log.Info("source send skipped", "reason", "use_rsync = false")
+		return nil
+	}
+	del, err := s.Bool("delete", false)
+	if err != nil {
+		return err
+	}
+	co, err := m.Checkout(ctx)
+	if err != nil {
+		return err
+	}
+	if co.Dir == "" {
+		m.log.Info("source send skipped", "reason", "the source has no files to send")
+		return nil
+	}
+	if m.host == nil {
+		return fmt.Errorf("module %s is not connected to a host", m.Name())
+	}
+	opts := rsync.Options{
+		Exclude: append([]string{".git*"}, s.List("exclude")...),
+		Delete:  del,
+		Logger:  m.log,
+	}
+	stats, err := rsync.Sync(ctx, m.host, co.Dir, m.Path(), opts)
+	m.recordSync(stats)
+	if err != nil {
+		return err
+	}
+	m.log.Info("source sent", "path", m.Path(), "files", stats.Sent, "bytes", stats.BytesSent, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
+	return nil
+}
