@@ -38,7 +38,7 @@ func init() {
 
 func TestHandlersRegisterDefaultsThenHookThenPluginsInIniOrder(t *testing.T) {
 	p := newProject(t, map[string]string{
-		"project.ini": "[project]\ndepends = hooked\n[hosts]\nvbox = u@v\n",
+		"project.ini":       "[project]\ndepends = hooked\n[hosts]\nvbox = u@v\n",
 		"hooked/hooked.ini": "[module]\npath = /srv/h\n[plugin:test/two]\nvalue = 2\nvalue-vbox = v2\n[plugin:test/one]\nvalue = 1\n",
 	})
 	m, err := LoadModule(p, "hooked", OnHost("vbox"), WithFlags(map[string]string{"two-switch": "true"}))

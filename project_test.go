@@ -15,12 +15,12 @@ func moduleINI(deps string) string {
 
 func TestOrderDiamondDeploysSharedModuleOnceFirst(t *testing.T) {
 	p := newProject(t, map[string]string{
-		"project.ini": "[project]\nname = shop\ndepends = web, worker\n[hosts]\nvbox = u@h\n",
-		"web/web.ini":         moduleINI("api, static"),
-		"worker/worker.ini":   moduleINI("db"),
-		"api/api.ini":         moduleINI("db"),
-		"static/static.ini":   moduleINI(""),
-		"db/db.ini":           moduleINI(""),
+		"project.ini":       "[project]\nname = shop\ndepends = web, worker\n[hosts]\nvbox = u@h\n",
+		"web/web.ini":       moduleINI("api, static"),
+		"worker/worker.ini": moduleINI("db"),
+		"api/api.ini":       moduleINI("db"),
+		"static/static.ini": moduleINI(""),
+		"db/db.ini":         moduleINI(""),
 	})
 	order, err := p.Order("vbox")
 	require.NoError(t, err)
@@ -29,9 +29,9 @@ func TestOrderDiamondDeploysSharedModuleOnceFirst(t *testing.T) {
 
 func TestOrderHostOverrideOfDepends(t *testing.T) {
 	p := newProject(t, map[string]string{
-		"project.ini": "[project]\ndepends = app\n[hosts]\nvbox = u@h\nprod = u@p\n",
-		"app/app.ini": "[module]\npath = /srv/app\ndepends = db\ndepends-vbox = db, fixtures\n",
-		"db/db.ini":   moduleINI(""),
+		"project.ini":           "[project]\ndepends = app\n[hosts]\nvbox = u@h\nprod = u@p\n",
+		"app/app.ini":           "[module]\npath = /srv/app\ndepends = db\ndepends-vbox = db, fixtures\n",
+		"db/db.ini":             moduleINI(""),
 		"fixtures/fixtures.ini": moduleINI(""),
 	})
 	order, err := p.Order("vbox")
@@ -67,7 +67,7 @@ func TestLoadProjectSelfCycle(t *testing.T) {
 
 func TestLoadProjectModuleDirsFromModulesSection(t *testing.T) {
 	p := newProject(t, map[string]string{
-		"project.ini":                "[project]\ndepends = module1\n[modules]\nmodule1 = workers/module1\n",
+		"project.ini":                 "[project]\ndepends = module1\n[modules]\nmodule1 = workers/module1\n",
 		"workers/module1/module1.ini": moduleINI(""),
 	})
 	m, err := LoadModule(p, "module1")
