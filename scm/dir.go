@@ -1,0 +1,232 @@
+package scm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+)
+
+// dirSource is dir://PATH: a local directory, such as build output, shipped
+// as it is. Its version is a hash of its content.
+type dirSource struct {
+	url  string
+	path string // absolute, cleaned
+}
+
+func newDir(rawURL, rest, moduleDir string) (Source, error) {
+	if rest == "" {
+		return nil, fmt.Errorf("scm url %q (module %s): no directory: write dir://PATH, PATH relative to the module dir or absolute", rawURL, moduleDir)
+	}
+	p := filepath.FromSlash(rest)
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(moduleDir, p)
+	}
+	return &dirSource{url: rawURL, path: filepath.Clean(p)}, nil
+}
+
+var _ Source = (*dirSource)(nil)
+
+// Scheme returns "dir".
+func (s *dirSource) Scheme() string { return "dir" }
+
+// String returns the url.
+func (s *dirSource) String() string { return s.url }
+
+// Checkout checks that the directory exists and hashes its tree. Dir is the
+// directory with symbolic links resolved, so that a walker that does not
+// follow links (as rsync does not) still sees its content.
+func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error) {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Checkout{}, fmt.Errorf("scm url %s: directory %s does not exist: build it first or fix [scm] url: %w", s.url, s.path, err)
+		}
+		return Checkout{}, fmt.Errorf("scm url %s: %w", s.url, err)
+	}
+	if !fi.IsDir() {
+		return Checkout{}, fmt.Errorf("scm url %s: %s is not a directory: dir:// names a directory to ship", s.url, s.path)
+	}
+	root, err := filepath.EvalSymlinks(s.path)
+	if err != nil {
+		return Checkout{}, fmt.Errorf("scm url %s: %w", s.url, err)
+	}
+	sum, err := HashDir(ctx, root)
+	if err != nil {
+		return Checkout{}, fmt.Errorf("scm url %s: hash %s: %w", s.url, root, err)
+	}
+	return Checkout{Dir: root, Version: sum, Ref: "dir " + s.path + " @ " + sum[:len("sha256:")+12]}, nil
+}
+
+// entry is one node of a hashed tree.
+type entry struct {
+	rel  string      // slash-separated path relative to the root; "." is the root
+	mode fs.FileMode // type and permission bits
+	data string      // symlink target, or hex sha256 of a regular file's content
+}
+
+// HashDir returns "sha256:<hex>", a hash of the tree under root that changes
+// when any path, file type, permission bit, symlink target or byte of file
+// content changes, and depends on nothing else (not on mtimes, owners or the
+// order the file system lists a directory in). Directories named .git are
+// left out, as they are never shipped. Symbolic links are hashed as links,
+// never followed. Regular files are read in parallel by a bounded number of
+// workers; HashDir stops when ctx ends.
+func HashDir(ctx context.Context, root string) (string, error) {
+	var entries []entry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" && p != root {
+			return filepath.SkipDir
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		e := entry{rel: filepath.ToSlash(rel), mode: info.Mode()}
+		if e.mode&fs.ModeSymlink != 0 {
+			if e.data, err = os.Readlink(p); err != nil {
+				return err
+			}
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].rel < entries[j].rel })
+
+	if err := hashFiles(ctx, root, entries); err != nil {
+		return "", err
+	}
+
+	h := sha256.New()
+	for _, e := range entries {
+		writeEntry(h, e)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeEntry writes one length-prefixed record, so that no two different
+// trees write the same byte stream.
+func writeEntry(h hash.Hash, e entry) {
+	var typ string
+	switch {
+	case e.mode.IsRegular():
+		typ = "f"
+	case e.mode.IsDir():
+		typ = "d"
+	case e.mode&fs.ModeSymlink != 0:
+		typ = "l"
+	default:
+		typ = "o" // device, socket, pipe: recorded, never read
+	}
+	perm := e.mode.Perm()
+	if typ == "l" {
+		perm = 0 // link permissions mean nothing on most systems
+	}
+	for _, field := range []string{e.rel, typ, strconv.FormatUint(uint64(perm), 8), e.data} {
+		io.WriteString(h, strconv.Itoa(len(field)))
+		io.WriteString(h, ":")
+		io.WriteString(h, field)
+	}
+	io.WriteString(h, "\n")
+}
+
+// hashFiles fills in data of every regular file with the hex sha256 of its
+// content, using at most GOMAXPROCS workers.
+func hashFiles(ctx context.Context, root string, entries []entry) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	workers := min(runtime.GOMAXPROCS(0), 16)
+	jobs := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		once.Do(func() { firstErr = err; cancel() })
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 256<<10)
+			for i := range jobs {
+				sum, err := hashFile(ctx, filepath.Join(root, filepath.FromSlash(entries[i].rel)), buf)
+				if err != nil {
+					fail(err)
+					continue // drain
+				}
+				entries[i].data = sum
+			}
+		}()
+	}
+send:
+	for i := range entries {
+		if !entries[i].mode.IsRegular() {
+			continue
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break send
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// hashFile returns the hex sha256 of a file's content, checking ctx between
+// blocks.
+func hashFile(ctx context.Context, name string, buf []byte) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	for {
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
