@@ -27,10 +27,7 @@ import (
 // directory (or --project DIR), stops on Ctrl-C, and exits non-zero on any
 // failure after one clear line on stderr.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := (&CLI{}).Run(ctx)
-	stop()
-	os.Exit(code)
+	os.Exit((&CLI{}).Exec())
 }
 
 // CLI is the command line of a deploy program, for programs that need to
@@ -61,6 +58,15 @@ type cliRun struct {
 	project string
 	verbose bool
 	log     *slog.Logger
+}
+
+// Exec runs the command line with a context that Ctrl-C or SIGTERM cancels,
+// and returns the exit status: what Main does, for programs that have
+// something to do before they exit.
+func (c *CLI) Exec() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return c.Run(ctx)
 }
 
 // Run runs the command line and returns the exit status.

@@ -115,8 +115,8 @@ func (m *Module) loadPath() error {
 	if !ok || p == "" {
 		return fmt.Errorf("module %s: %s: path is not set: add path = /where/it/goes/on/the/host", m.Name(), s.Where())
 	}
-	if !path.IsAbs(p) || strings.ContainsAny(p, "\x00\n") {
-		return fmt.Errorf("module %s: %s: path = %q: want an absolute path on the host, e.g. /srv/app", m.Name(), s.Where(), p)
+	if strings.ContainsAny(p, "\x00\n\r") {
+		return fmt.Errorf("module %s: %s: path = %q: a path on the host cannot hold a NUL or a line break", m.Name(), s.Where(), p)
 	}
 	m.path = path.Clean(p)
 	return nil
@@ -152,7 +152,8 @@ func (m *Module) ConfigDir() string { return filepath.Join(m.def.dir, "config", 
 func (m *Module) ReleaseName() string { return m.release }
 
 // Path returns where the module's source goes on the host: [module] path
-// with the host's override.
+// with the host's override, cleaned. A relative path is relative to the
+// login directory of the SSH user, as with scp and rsync.
 func (m *Module) Path() string { return m.path }
 
 // Section returns the settings of a section of the module's ini.

@@ -1,0 +1,369 @@
+package porter_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
+)
+
+func writeFiles(t testing.TB, dir string, files map[string]string) string {
+	t.Helper()
+	for rel, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	return dir
+}
+
+// signalLog records the signals a deploy sends, across modules.
+type signalLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *signalLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, s)
+}
+
+func (l *signalLog) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.calls...)
+}
+
+// The recording plugin logs every procedure signal of the module it is on,
+// after the default handlers; tests point it at their log via the ini's
+// [plugin:...] log key and a registry of logs.
+var (
+	logsMu sync.Mutex
+	logs   = map[string]*signalLog{}
+)
+
+func newLog(t *testing.T) (*signalLog, string) {
+	logsMu.Lock()
+	defer logsMu.Unlock()
+	l := &signalLog{}
+	logs[t.Name()] = l
+	return l, t.Name()
+}
+
+type recordPlugin struct{}
+
+func (recordPlugin) RegisterSignalHandlers(m *porter.Module) error {
+	key := m.PluginSettings(recordName).String("log", "")
+	logsMu.Lock()
+	l := logs[key]
+	logsMu.Unlock()
+	if l == nil {
+		return fmt.Errorf("no log %q", key)
+	}
+	for _, sig := range []porter.Signal{porter.SigDeployStart, porter.SigSourcePreSend, porter.SigSourceSend,
+		porter.SigSourcePostSend, porter.SigDeployFinish, porter.SigDeployFailed} {
+		m.PushSignalHandler(sig, func(_ context.Context, m *porter.Module, payload any) error {
+			if f, ok := payload.(*porter.DeployFailed); ok {
+				l.add(m.Name() + ":" + string(sig) + ":" + f.Err.Error())
+				return nil
+			}
+			l.add(m.Name() + ":" + string(sig))
+			return nil
+		})
+	}
+	return nil
+}
+
+const recordName = "github.com/porter-deploy/porter/internal/test/record"
+
+func init() {
+	porter.RegisterPlugin(recordName, func() porter.Plugin { return recordPlugin{} })
+	porter.RegisterDeployment("e2e-fails", func(m *porter.Module) error {
+		m.PushSignalHandler(porter.SigSourcePostSend, func(context.Context, *porter.Module, any) error {
+			return errors.New("migration failed")
+		})
+		return nil
+	})
+	porter.RegisterDeployment("e2e-ownsend", func(m *porter.Module) error {
+		m.ReplaceSignalHandler(porter.SigSourceSend, func(ctx context.Context, m *porter.Module, _ any) error {
+			_, err := m.Host().Run(ctx, "mkdir -p "+remote.Quote(m.Path())+" && echo custom > "+remote.Quote(m.Path()+"/SENT"))
+			return err
+		})
+		return nil
+	})
+	porter.RegisterDeployment("e2e-ownproc", func(m *porter.Module) error {
+		m.ReplaceSignalHandler(porter.SigDeploy, func(ctx context.Context, m *porter.Module, _ any) error {
+			return m.Signal(ctx, porter.SigDeployFinish, nil)
+		})
+		return nil
+	})
+}
+
+// fixture is a project whose module paths lie under a temp "remote" dir.
+type fixture struct {
+	srv    *portertest.Server
+	local  string // project dir
+	remote string // where modules are deployed
+}
+
+func newFixture(t *testing.T, files map[string]string) *fixture {
+	t.Helper()
+	f := &fixture{srv: portertest.NewServer(t), local: t.TempDir(), remote: t.TempDir()}
+	for k, v := range files {
+		files[k] = strings.ReplaceAll(v, "$REMOTE", f.remote)
+	}
+	writeFiles(t, f.local, files)
+	return f
+}
+
+func (f *fixture) deploy(t *testing.T, opts porter.Options) (*porter.Report, error) {
+	t.Helper()
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	if opts.Host == "" {
+		opts.Host = "test"
+	}
+	if opts.Config == "" {
+		opts.Config = "testing"
+	}
+	opts.Address = f.srv.Address()
+	opts.Dial = f.srv.DialOptions()
+	return porter.Deploy(context.Background(), p, opts)
+}
+
+func readTree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, err)
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() || rel == "." {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		out[filepath.ToSlash(rel)] = string(b)
+		return nil
+	}))
+	return out
+}
+
+func TestDeployShipsEveryModuleInOrderAndFiresSignalsInOriginalOrder(t *testing.T) {
+	log, key := newLog(t)
+	plugin := "\n[plugin:" + recordName + "]\nlog = " + key + "\n"
+	f := newFixture(t, map[string]string{
+		"project.ini":           "[project]\nname = shop\ndepends = web\n[hosts]\ntest = nobody@invalid\n",
+		"web/web.ini":           "[module]\npath = $REMOTE/web\ndepends = api\n[scm]\nurl = dir://src\n[release:stable]\n" + plugin,
+		"web/src/index.html":    "<h1>shop</h1>\n",
+		"web/src/.gitignore":    "never sent\n",
+		"api/api.ini":           "[module]\npath = /nowhere\npath-test = $REMOTE/api\nexclude = *.tmp\n[scm]\nurl = dir://src\n[release:stable]\n" + plugin,
+		"api/src/app.py":        "print('hi')\n",
+		"api/src/lib/util.py":   "X = 1\n",
+		"api/src/scratch.tmp":   "no\n",
+	})
+	rep, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+
+	assert.Equal(t, map[string]string{"index.html": "<h1>shop</h1>\n"}, readTree(t, f.remote+"/web"))
+	assert.Equal(t, map[string]string{"app.py": "print('hi')\n", "lib/util.py": "X = 1\n"}, readTree(t, f.remote+"/api"))
+	assert.Equal(t, []string{
+		"api:deploy-start", "api:source-pre-send", "api:source-send", "api:source-post-send", "api:deploy-finish",
+		"web:deploy-start", "web:source-pre-send", "web:source-send", "web:source-post-send", "web:deploy-finish",
+	}, log.get())
+
+	require.Len(t, rep.Modules, 2)
+	assert.Equal(t, "api", rep.Modules[0].Module)
+	assert.Equal(t, porter.StatusDeployed, rep.Modules[0].Status)
+	assert.Equal(t, 2, rep.Modules[0].Sync.Sent)
+	assert.True(t, strings.HasPrefix(rep.Modules[1].Version, "sha256:"), rep.Modules[1].Version)
+}
+
+func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
+	log, key := newLog(t)
+	plugin := "\n[plugin:" + recordName + "]\nlog = " + key + "\n"
+	f := newFixture(t, map[string]string{
+		"project.ini":           "[project]\ndepends = e2e-fails, later\n[hosts]\ntest = x@y\n",
+		"e2e-fails/e2e-fails.ini": "[module]\npath = $REMOTE/a\n" + plugin,
+		"later/later.ini":       "[module]\npath = $REMOTE/b\n" + plugin,
+	})
+	rep, err := f.deploy(t, porter.Options{})
+	require.Error(t, err)
+	assert.EqualError(t, err, "deploy e2e-fails to test: source-post-send: migration failed")
+	var se *porter.SignalError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, porter.SigSourcePostSend, se.Signal)
+	assert.Equal(t, []string{
+		"e2e-fails:deploy-start", "e2e-fails:source-pre-send", "e2e-fails:source-send",
+		"e2e-fails:deploy-failed:deploy e2e-fails to test: source-post-send: migration failed",
+	}, log.get(), "the recorder's post-send handler comes after the failing hook's, so it never runs")
+	assert.Equal(t, porter.StatusFailed, rep.Modules[0].Status)
+	assert.Equal(t, porter.StatusNotRun, rep.Modules[1].Status)
+}
+
+func TestModuleHookReplacesSourceSendOrTheWholeProcedure(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini":                 "[project]\ndepends = e2e-ownsend, e2e-ownproc\n[hosts]\ntest = x@y\n",
+		"e2e-ownsend/e2e-ownsend.ini": "[module]\npath = $REMOTE/own send\n[scm]\nurl = dir://src\n",
+		"e2e-ownsend/src/file":        "not synced\n",
+		"e2e-ownproc/e2e-ownproc.ini": "[module]\npath = $REMOTE/proc\n[scm]\nurl = dir://src\n",
+		"e2e-ownproc/src/file":        "not synced\n",
+	})
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"SENT": "custom\n"}, readTree(t, f.remote+"/own send"))
+	assert.NoDirExists(t, f.remote+"/proc")
+}
+
+func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n[hosts]\ntest = x@y\n",
+		"a/a.ini":     "[module]\npath = $REMOTE/a\nuse_rsync = false\n[scm]\nurl = dir://src\n",
+		"a/src/f":     "x",
+	})
+	rep, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.NoDirExists(t, f.remote+"/a")
+	assert.Equal(t, porter.StatusDeployed, rep.Modules[0].Status)
+}
+
+func TestDeployHostilePathDeploysAndRunsNothing(t *testing.T) {
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	hostile := "a b/it's/$(touch " + pwned + ")/`touch " + pwned + "`"
+	f := newFixture(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n[hosts]\ntest = x@y\n",
+		"a/a.ini":     "[module]\npath = $REMOTE/" + hostile + "\n[scm]\nurl = dir://src\n[plugin:github.com/porter-deploy/porter/plugins/command]\ndeploy-finish = pwd > WHERE\n",
+		"a/src/f":     "payload",
+	})
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	dest := filepath.Join(f.remote, hostile)
+	assert.Equal(t, map[string]string{"f": "payload", "WHERE": dest + "\n"}, readTree(t, dest))
+	assert.NoFileExists(t, pwned)
+}
+
+func TestDeployBadInputFailsBeforeConnecting(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n[hosts]\ntest = x@y\nother = x@z\n",
+		"a/a.ini":     "[module]\npath = $REMOTE/a\n",
+	})
+	for _, tc := range []struct {
+		opts porter.Options
+		want string
+	}{
+		{porter.Options{Host: "nope"}, `unknown host "nope": valid hosts: test, other`},
+		{porter.Options{Config: "../etc"}, `config "../etc": pass --config NAME`},
+		{porter.Options{Force: porter.ForceModules("ghost")}, `--force ghost: unknown module "ghost": modules of`},
+	} {
+		_, err := f.deploy(t, tc.opts)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+	assert.Empty(t, f.srv.Commands(), "nothing ran on the host")
+}
+
+func TestDeployGitSourceRecordsTheCommitNotTheBranch(t *testing.T) {
+	repo := t.TempDir()
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"}, args...)...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	writeFiles(t, repo, map[string]string{"app.txt": "v1\n"})
+	git("add", ".")
+	git("commit", "-q", "-m", "one")
+	first := git("rev-parse", "HEAD")
+	f := newFixture(t, map[string]string{
+		"project.ini": "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		"app/app.ini": "[module]\npath = $REMOTE/app\n[scm]\nurl = git://" + repo + "\n[release:stable]\nbranch = main\n",
+	})
+	rep, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, first, rep.Modules[0].Version)
+	assert.Equal(t, map[string]string{"app.txt": "v1\n"}, readTree(t, f.remote+"/app"))
+
+	writeFiles(t, repo, map[string]string{"app.txt": "v2\n"})
+	git("commit", "-q", "-am", "two")
+	rep, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, git("rev-parse", "HEAD"), rep.Modules[0].Version)
+	assert.NotEqual(t, first, rep.Modules[0].Version)
+	assert.Equal(t, map[string]string{"app.txt": "v2\n"}, readTree(t, f.remote+"/app"))
+}
+
+func TestCLIDeployAndUsage(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini": "[project]\nname = demo\ndepends = a\n[hosts]\ntest = x@y\n",
+		"a/a.ini":     "[module]\npath = $REMOTE/a\n[scm]\nurl = dir://src\n[plugin:github.com/porter-deploy/porter/plugins/command]\ndeploy-finish = echo ran > RAN\n",
+		"a/src/f":     "x",
+	})
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
+			Addresses: map[string]string{"test": f.srv.Address()}, Dial: f.srv.DialOptions()}
+		return cli.Run(context.Background()), out.String(), errb.String()
+	}
+
+	code, out, errOut := run("deploy", "--host", "test", "--config", "testing", "--skip-commands")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	assert.Contains(t, out, "a       deployed")
+	assert.FileExists(t, f.remote+"/a/f")
+	assert.NoFileExists(t, f.remote+"/a/RAN", "--skip-commands reached the plugin")
+
+	code, _, errOut = run("deploy", "--host", "test", "--config", "testing")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	assert.FileExists(t, f.remote+"/a/RAN")
+	assert.Contains(t, errOut, "a: deployed")
+
+	code, out, errOut = run("deploy", "--config", "testing")
+	assert.Equal(t, porter.ExitUsage, code)
+	assert.Contains(t, out, "test  x@y")
+	assert.Contains(t, errOut, "pass --host NAME, one of: test")
+
+	code, _, errOut = run("deploy", "--help")
+	assert.Equal(t, porter.ExitOK, code)
+	assert.Contains(t, errOut, "plugin github.com/porter-deploy/porter/plugins/command:\n  -skip-commands")
+
+	code, _, errOut = run("deploy", "--host", "nope", "--config", "testing")
+	assert.Equal(t, porter.ExitError, code)
+	assert.Equal(t, "porter.test: unknown host \"nope\": valid hosts: test\n", lastLine(errOut))
+
+	code, _, _ = run("frobnicate")
+	assert.Equal(t, porter.ExitUsage, code)
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1] + "\n"
+}
+
+func TestCreateProjectMakesALoadableProject(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "myproject")
+	require.NoError(t, porter.CreateProject(dir))
+	p, err := porter.LoadProject(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "myproject", p.Name)
+	assert.Equal(t, []string{"testing", "production"}, p.HostNames())
+	m, err := porter.LoadModule(p, "app", porter.OnHost("testing"), porter.WithConfig("production"))
+	require.NoError(t, err)
+	assert.Equal(t, "/srv/myproject-testing/app", m.Path())
+	assert.DirExists(t, m.ConfigDir())
+	assert.ErrorIs(t, porter.CreateProject(dir), fs.ErrExist)
+}

@@ -1,0 +1,2 @@
+from lib.greet import greet
+print(greet("api"))

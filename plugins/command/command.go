@@ -1,0 +1,96 @@
+// Package command is a porter plugin that runs the project's own shell
+// commands on the host at the signals of a deploy, in the module's path:
+//
+//	[plugin:github.com/porter-deploy/porter/plugins/command]
+//	source-post-send = make -C build assets
+//	deploy-finish = sudo systemctl reload app
+//	deploy-failed = sudo systemctl start app
+//
+// A key is the name of a signal (deploy-start, source-pre-send,
+// source-post-send, deploy-finish, deploy-failed); its value is run through
+// the remote shell as written, like a Makefile recipe: it is the project
+// owner's command, not a value, so it is not quoted. The directory it runs in
+// is quoted. The KEY-<host> overrides apply. --skip-commands runs none.
+//
+// Import it in the deploy program to use it:
+//
+//	import _ "github.com/porter-deploy/porter/plugins/command"
+package command
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// Name is the plugin's name in a module's ini: [plugin:Name].
+const Name = "github.com/porter-deploy/porter/plugins/command"
+
+func init() { porter.RegisterPlugin(Name, New) }
+
+// signals are the signals the plugin listens to, in deploy order.
+var signals = []porter.Signal{
+	porter.SigDeployStart, porter.SigSourcePreSend, porter.SigSourcePostSend,
+	porter.SigDeployFinish, porter.SigDeployFailed,
+}
+
+// Plugin runs commands at signals.
+type Plugin struct{}
+
+var (
+	_ porter.Plugin       = (*Plugin)(nil)
+	_ porter.FlagProvider = (*Plugin)(nil)
+)
+
+// New returns a new instance of the plugin.
+func New() porter.Plugin { return &Plugin{} }
+
+// Flags adds --skip-commands.
+func (*Plugin) Flags() []porter.Flag {
+	return []porter.Flag{{Name: "skip-commands", Bool: true, Default: "false", Usage: "run none of the commands of plugin command"}}
+}
+
+// RegisterSignalHandlers adds a handler for each signal the module's
+// section names.
+func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings(Name)
+	known := map[string]bool{}
+	for _, sig := range signals {
+		known[string(sig)] = true
+		cmd, ok := s.Lookup(string(sig))
+		if !ok || strings.TrimSpace(cmd) == "" {
+			continue
+		}
+		m.PushSignalHandler(sig, run(sig, cmd))
+	}
+	for _, k := range s.Keys() {
+		if !known[k] {
+			return fmt.Errorf("%s: unknown key %q: use one of deploy-start, source-pre-send, source-post-send, deploy-finish, deploy-failed", s.Where(), k)
+		}
+	}
+	return nil
+}
+
+func run(sig porter.Signal, cmd string) porter.Handler {
+	return func(ctx context.Context, m *porter.Module, _ any) error {
+		if m.FlagBool("skip-commands") {
+			m.Log().Info("command skipped", "signal", string(sig), "command", cmd)
+			return nil
+		}
+		if m.Host() == nil {
+			return fmt.Errorf("command %q: module is not connected to a host", cmd)
+		}
+		m.Log().Info("running", "signal", string(sig), "command", cmd)
+		out, err := m.Host().Run(ctx, "cd "+remote.Quote(m.Path())+" && "+cmd)
+		if len(out.Stdout) > 0 {
+			m.Log().Info("output", "signal", string(sig), "stdout", strings.TrimSpace(string(out.Stdout)))
+		}
+		if err != nil {
+			return fmt.Errorf("command %q: %w", cmd, err)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,220 @@
+// Package scp copies files and per-environment config files to a host over
+// the deploy's SSH connection (SFTP), as the original's scp and
+// copy_config_file did.
+//
+// Every file lands atomically: it is written under a temporary name in its
+// destination directory, given its mode and modification time, then renamed
+// over the final name, so a reader on the host sees the old file or the new
+// one, never half of one. Modes are kept, so a 0600 secret stays 0600.
+package scp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/pkg/sftp"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// ErrOutsideConfigDir is wrapped by CopyConfigFile's error for a name that
+// is absolute or leaves the config directory ("../x").
+var ErrOutsideConfigDir = errors.New("name leaves the config directory")
+
+// CopyFile copies the local file or directory local to remotePath on h.
+// A directory is copied recursively: remotePath becomes that directory.
+// Symlinks inside a directory are followed only if they resolve to a regular
+// file or directory; every local file is checked before anything is written.
+func CopyFile(ctx context.Context, h *remote.Host, local, remotePath string) error {
+	files, err := plan(local, remotePath)
+	if err != nil {
+		return err
+	}
+	client, err := h.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", local, remotePath, err)
+	}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("copy %s: %w", f.local, err)
+		}
+		if err := f.copy(ctx, client); err != nil {
+			return fmt.Errorf("copy %s to %s:%s: %w", f.local, h.Name(), f.remote, err)
+		}
+	}
+	return nil
+}
+
+// CopyConfigFile copies <module>/config/<--config>/<name> to the host, into
+// the directory dest (default the module's Path; a relative dest is taken
+// under the Path), keeping the file's base name, as the original's
+// copy_config_file(module, name, destpath) did. name may be a directory,
+// copied recursively.
+//
+// A missing config directory or file, or a name that leaves the config
+// directory (absolute or with ".."; errors.Is ErrOutsideConfigDir), is an
+// error before anything is written.
+func CopyConfigFile(ctx context.Context, m *porter.Module, name string, dest ...string) error {
+	local, err := ConfigFile(m, name)
+	if err != nil {
+		return err
+	}
+	dir := m.Path()
+	if len(dest) > 0 && dest[0] != "" {
+		dir = dest[0]
+		if !path.IsAbs(dir) {
+			dir = path.Join(m.Path(), dir)
+		}
+	}
+	if m.Host() == nil {
+		return fmt.Errorf("copy config %q: module %s is not connected to a host", name, m.Name())
+	}
+	if err := CopyFile(ctx, m.Host(), local, path.Join(dir, filepath.Base(local))); err != nil {
+		return fmt.Errorf("copy config %q: %w", name, err)
+	}
+	m.Log().Info("config copied", "file", name, "to", dir)
+	return nil
+}
+
+// ConfigFile returns the local path of the config file name of m
+// (<module>/config/<--config>/<name>) after checking that it exists and does
+// not leave the config directory.
+func ConfigFile(m *porter.Module, name string) (string, error) {
+	rel := m.ConfigDir()
+	if r, err := filepath.Rel(m.Project().Dir, rel); err == nil {
+		rel = r
+	}
+	if name == "" || !filepath.IsLocal(filepath.FromSlash(name)) {
+		return "", fmt.Errorf("copy config %q: %w: name a file under %s", name, ErrOutsideConfigDir, rel)
+	}
+	if st, err := os.Stat(m.ConfigDir()); err != nil || !st.IsDir() {
+		return "", fmt.Errorf("copy config %q: %s: no such directory: create it for --config %s: %w", name, rel, m.ConfigName(), fs.ErrNotExist)
+	}
+	local := filepath.Join(m.ConfigDir(), filepath.FromSlash(name))
+	if _, err := os.Stat(local); err != nil {
+		return "", fmt.Errorf("copy config %q: %s: no such file: %w", name, filepath.Join(rel, filepath.FromSlash(name)), fs.ErrNotExist)
+	}
+	return local, nil
+}
+
+// file is one copy to make: a regular file, or a directory to create.
+type file struct {
+	local, remote string
+	mode          fs.FileMode
+	info          fs.FileInfo
+}
+
+// plan lists what to copy, checking every local file first.
+func plan(local, remotePath string) ([]file, error) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w", local, err)
+	}
+	if !st.IsDir() {
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("copy %s: not a regular file", local)
+		}
+		return []file{{local: local, remote: remotePath, mode: st.Mode(), info: st}}, nil
+	}
+	var files []file
+	err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(local, p)
+		info, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", p, err)
+		}
+		if !info.IsDir() && !info.Mode().IsRegular() {
+			return fmt.Errorf("copy %s: not a regular file or directory", p)
+		}
+		files = append(files, file{local: p, remote: path.Join(remotePath, filepath.ToSlash(rel)), mode: info.Mode(), info: info})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+func (f file) copy(ctx context.Context, c *sftp.Client) error {
+	if f.mode.IsDir() {
+		if err := c.MkdirAll(f.remote); err != nil {
+			return err
+		}
+		return c.Chmod(f.remote, f.mode.Perm())
+	}
+	if err := c.MkdirAll(path.Dir(f.remote)); err != nil {
+		return err
+	}
+	return WriteFile(ctx, c, f.remote, f.local, f.info)
+}
+
+// WriteFile writes the local file src to dst on the host atomically: under
+// a temporary name in dst's directory, with src's mode and modification
+// time, then renamed over dst. The temporary file is removed on any error.
+func WriteFile(ctx context.Context, c *sftp.Client, dst, src string, info fs.FileInfo) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".porter-tmp-"+randomSuffix())
+	out, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	defer func() {
+		if err != nil {
+			out.Close()
+			c.Remove(tmp)
+		}
+	}()
+	// The mode is set before a byte is written: a secret is never readable
+	// by others, not even while it is being copied.
+	if err = out.Chmod(info.Mode().Perm()); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if _, err = io.Copy(out, contextReader{ctx, in}); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err = out.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err = c.Chtimes(tmp, info.ModTime(), info.ModTime()); err != nil {
+		return fmt.Errorf("set times of %s: %w", tmp, err)
+	}
+	if err = c.PosixRename(tmp, dst); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", tmp, dst, err)
+	}
+	return nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// contextReader stops a copy when ctx ends.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r contextReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
