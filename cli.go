@@ -91,6 +91,8 @@ func (c *CLI) Run(ctx context.Context) int {
 	fs.Usage = func() {
 		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] COMMAND [flags]\n\ncommands:\n", progName())
 		fmt.Fprintln(r.Stderr, "  deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host")
+		fmt.Fprintln(r.Stderr, "  status --host H [--release R] [--config C]                  what the host runs, and what a deploy would do")
+		fmt.Fprintln(r.Stderr, "  unlock --host H MODULE...                                  remove the lock of a deploy that died")
 		fmt.Fprintln(r.Stderr, "  hosts                                                      list the project's hosts")
 		fmt.Fprintln(r.Stderr, "  create-project NAME                                        make a new project directory NAME")
 		fmt.Fprintln(r.Stderr, "\nflags:")
@@ -112,6 +114,10 @@ func (c *CLI) Run(ctx context.Context) int {
 	switch args[0] {
 	case "deploy":
 		err = r.deploy(ctx, args[1:])
+	case "status":
+		err = r.status(ctx, args[1:])
+	case "unlock":
+		err = r.unlock(ctx, args[1:])
 	case "hosts":
 		err = r.hosts()
 	case "create-project":
@@ -304,7 +310,7 @@ func printReport(w io.Writer, rep *Report) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODULE\tSTATUS\tVERSION\tTIME\tFILES SENT\tBYTES SENT")
 	for _, m := range rep.Modules {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%d\t%d\n", m.Module, m.Status, shortVersion(m.Version), m.Duration.Seconds(), m.Sync.Sent, m.Sync.BytesSent)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%d\t%d\n", m.Module, m.Outcome, shortVersion(m.Version), m.Duration.Seconds(), m.Sync.Sent, m.Sync.BytesSent)
 	}
 	tw.Flush()
 }

@@ -188,7 +188,7 @@ func TestDeployShipsEveryModuleInOrderAndFiresSignalsInOriginalOrder(t *testing.
 
 	require.Len(t, rep.Modules, 2)
 	assert.Equal(t, "api", rep.Modules[0].Module)
-	assert.Equal(t, porter.StatusDeployed, rep.Modules[0].Status)
+	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
 	assert.Equal(t, 2, rep.Modules[0].Sync.Sent)
 	assert.True(t, strings.HasPrefix(rep.Modules[1].Version, "sha256:"), rep.Modules[1].Version)
 }
@@ -211,8 +211,8 @@ func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
 		"e2e-fails:deploy-start", "e2e-fails:source-pre-send", "e2e-fails:source-send",
 		"e2e-fails:deploy-failed:deploy e2e-fails to test: source-post-send: migration failed",
 	}, log.get(), "the recorder's post-send handler comes after the failing hook's, so it never runs")
-	assert.Equal(t, porter.StatusFailed, rep.Modules[0].Status)
-	assert.Equal(t, porter.StatusNotRun, rep.Modules[1].Status)
+	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
 }
 
 func TestModuleHookReplacesSourceSendOrTheWholeProcedure(t *testing.T) {
@@ -238,7 +238,7 @@ func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.NoDirExists(t, f.remote+"/a")
-	assert.Equal(t, porter.StatusDeployed, rep.Modules[0].Status)
+	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
 }
 
 func TestDeployHostilePathDeploysAndRunsNothing(t *testing.T) {

@@ -198,7 +198,9 @@ func (m *Module) FlagBool(name string) bool {
 
 // Checkout gets the module's source for the release deployed with the
 // module's [scm] url (see package scm), once: later calls return the same
-// checkout. A module without [scm] ships nothing.
+// checkout. A module without an [scm] url ships nothing and has no version.
+// Deploy calls it before the module's lock is taken, so that a source that
+// cannot be fetched stops the deploy before anything on the host changes.
 func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -216,7 +218,7 @@ func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 func (m *Module) fetchSource(ctx context.Context) (scm.Checkout, error) {
 	url, ok := m.Section("scm").Lookup("url")
 	if !ok || url == "" {
-		url = "none://"
+		return scm.Checkout{Ref: "no [scm] url: nothing to ship"}, nil
 	}
 	src, err := scm.New(url, m.Dir())
 	if err != nil {

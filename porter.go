@@ -30,6 +30,8 @@ type Options struct {
 	Dial []remote.Option
 	// Logger receives progress; default slog.Default().
 	Logger *slog.Logger
+	// Who is recorded in locks and records (default Who(): user@hostname).
+	Who string
 }
 
 // Force says which modules to redeploy even when they are up to date.
@@ -62,15 +64,15 @@ func (f Force) Forces(module string) bool {
 	return false
 }
 
-// Status is what a deploy did with one module.
-type Status string
+// Outcome is what a deploy did with one module.
+type Outcome string
 
-// The statuses of a module in a Report.
+// The outcomes of a module in a Report.
 const (
-	StatusDeployed  Status = "deployed"
-	StatusUnchanged Status = "unchanged"
-	StatusFailed    Status = "failed"
-	StatusNotRun    Status = "not run" // an earlier module failed
+	Deployed  Outcome = "deployed"
+	Unchanged Outcome = "unchanged" // the host's record says it runs this already
+	Failed    Outcome = "failed"
+	NotRun    Outcome = "not run" // an earlier module failed
 )
 
 // Report is what Deploy did, module by module, in deploy order.
@@ -84,7 +86,7 @@ type Report struct {
 // ModuleReport is what Deploy did with one module.
 type ModuleReport struct {
 	Module   string
-	Status   Status
+	Outcome  Outcome
 	Version  string
 	Err      error
 	Duration time.Duration
@@ -106,7 +108,7 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 	}
 	rep.Address = opts.Address
 	for _, m := range mods {
-		rep.Modules = append(rep.Modules, ModuleReport{Module: m.Name(), Status: StatusNotRun})
+		rep.Modules = append(rep.Modules, ModuleReport{Module: m.Name(), Outcome: NotRun})
 	}
 	opts.Logger.Info("connecting", "host", opts.Host, "address", opts.Address)
 	host, err := remote.Dial(ctx, opts.Address, append([]remote.Option{remote.WithLogger(opts.Logger)}, opts.Dial...)...)
@@ -116,8 +118,7 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 	defer host.Close()
 	for i, m := range mods {
 		m.host = host
-		mr := &rep.Modules[i]
-		if err := deployModule(ctx, m, mr); err != nil {
+		if err := deployModule(ctx, m, opts, &rep.Modules[i]); err != nil {
 			return rep, err
 		}
 	}
@@ -132,6 +133,9 @@ func prepare(p *Project, opts *Options) ([]*Module, error) {
 	}
 	if opts.Release == "" {
 		opts.Release = DefaultRelease
+	}
+	if opts.Who == "" {
+		opts.Who = Who()
 	}
 	if opts.Host == "" {
 		return nil, fmt.Errorf("no host given: %w: pass --host NAME; %s", ErrUnknownHost, p.validHosts())
@@ -167,37 +171,87 @@ func prepare(p *Project, opts *Options) ([]*Module, error) {
 	return mods, nil
 }
 
-// deployModule sends SigDeploy to m and, when it fails, SigDeployFailed.
-func deployModule(ctx context.Context, m *Module, mr *ModuleReport) error {
+// deployModule deploys one module: it gets the source and hashes the
+// settings locally first, then takes the module's lock on the host, skips
+// the module when the host's record says it runs exactly that, and
+// otherwise sends SigDeploy and records the deploy on the host. The lock is
+// released in every case, Ctrl-C included.
+func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport) (err error) {
 	start := time.Now()
-	defer func() { mr.Duration = time.Since(start); mr.Sync = m.SentStats() }()
+	defer func() {
+		mr.Duration = time.Since(start)
+		mr.Sync = m.SentStats()
+		if err != nil {
+			mr.Outcome, mr.Err = Failed, err
+		}
+	}()
+	want, err := m.wantRecord(ctx, opts.Who)
+	if err != nil {
+		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
+	}
+	mr.Version = want.Version
+	release, err := acquireLock(ctx, m, opts.Who)
+	if err != nil {
+		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
+	}
+	defer func() {
+		if rerr := release(); rerr != nil {
+			m.log.Error("could not release the lock", "error", rerr)
+			err = errors.Join(err, rerr)
+		}
+	}()
+	if !opts.Force.Forces(m.Name()) {
+		rec, rerr := ReadRecord(ctx, m.host, m.Name(), m.Path())
+		var corrupt *CorruptRecordError
+		switch {
+		case errors.As(rerr, &corrupt):
+			m.log.Warn(corrupt.Error())
+		case rerr != nil:
+			return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, rerr)
+		case rec.upToDate(want):
+			mr.Outcome = Unchanged
+			m.log.Info("unchanged", "version", want.Version, "deployed", rec.DeployedAt.Local().Format(time.DateTime), "by", rec.DeployedBy)
+			return nil
+		}
+	}
 	m.log.Info("deploying", "path", m.Path(), "release", m.ReleaseName(), "config", m.ConfigName())
-	err := m.Signal(ctx, SigDeploy, nil)
-	if co := m.checkoutDone(); co != "" {
-		mr.Version = co
+	if err := runProcedure(ctx, m); err != nil {
+		return err
 	}
-	if err == nil {
-		mr.Status = StatusDeployed
-		m.log.Info("deployed", "version", mr.Version)
-		return nil
+	want.DeployedAt = time.Now().UTC().Truncate(time.Second)
+	if err := writeRecord(context.WithoutCancel(ctx), m.host, m.Path(), want); err != nil {
+		return fmt.Errorf("deploy %s to %s: deployed, but the record could not be written (the next deploy redoes it): %w", m.Name(), m.hostName, err)
 	}
-	mr.Status, mr.Err = StatusFailed, err
-	// The undo handlers run even when ctx was cancelled (Ctrl-C): they
-	// restore services, which matters most then.
-	undoCtx := context.WithoutCancel(ctx)
-	if ferr := m.Signal(undoCtx, SigDeployFailed, &DeployFailed{Err: err}); ferr != nil {
-		m.log.Error("undo after failure failed too", "error", ferr)
-		err = errors.Join(err, ferr)
-		mr.Err = err
-	}
-	return err
+	mr.Outcome = Deployed
+	m.log.Info("deployed", "version", want.Version)
+	return nil
 }
 
-func (m *Module) checkoutDone() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.checkout == nil {
-		return ""
+// wantRecord is the record the module will have once deployed.
+func (m *Module) wantRecord(ctx context.Context, who string) (Record, error) {
+	co, err := m.Checkout(ctx)
+	if err != nil {
+		return Record{}, err
 	}
-	return m.checkout.Version
+	hash, err := m.SettingsHash()
+	if err != nil {
+		return Record{}, err
+	}
+	return Record{Module: m.Name(), Version: co.Version, Release: m.release, Config: m.config,
+		SettingsHash: hash, DeployedBy: who, PorterVersion: Version(), Host: m.hostName}, nil
+}
+
+// runProcedure sends SigDeploy and, when it fails, SigDeployFailed.
+func runProcedure(ctx context.Context, m *Module) error {
+	err := m.Signal(ctx, SigDeploy, nil)
+	if err == nil {
+		return nil
+	}
+	// The undo handlers run even when ctx was cancelled (Ctrl-C): they
+	// restore services, which matters most then.
+	if ferr := m.Signal(context.WithoutCancel(ctx), SigDeployFailed, &DeployFailed{Err: err}); ferr != nil {
+		m.log.Error("undo after failure failed too", "error", ferr)
+		err = errors.Join(err, ferr)
+	}
+	return err
 }

@@ -10,11 +10,8 @@ package scp
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -23,6 +20,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -163,58 +161,11 @@ func (f file) copy(ctx context.Context, c *sftp.Client) error {
 // WriteFile writes the local file src to dst on the host atomically: under
 // a temporary name in dst's directory, with src's mode and modification
 // time, then renamed over dst. The temporary file is removed on any error.
-func WriteFile(ctx context.Context, c *sftp.Client, dst, src string, info fs.FileInfo) (err error) {
+func WriteFile(ctx context.Context, c *sftp.Client, dst, src string, info fs.FileInfo) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	tmp := path.Join(path.Dir(dst), "."+path.Base(dst)+".porter-tmp-"+randomSuffix())
-	out, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
-	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
-	}
-	defer func() {
-		if err != nil {
-			out.Close()
-			c.Remove(tmp)
-		}
-	}()
-	// The mode is set before a byte is written: a secret is never readable
-	// by others, not even while it is being copied.
-	if err = out.Chmod(info.Mode().Perm()); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if _, err = io.Copy(out, contextReader{ctx, in}); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = out.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = c.Chtimes(tmp, info.ModTime(), info.ModTime()); err != nil {
-		return fmt.Errorf("set times of %s: %w", tmp, err)
-	}
-	if err = c.PosixRename(tmp, dst); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", tmp, dst, err)
-	}
-	return nil
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// contextReader stops a copy when ctx ends.
-type contextReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r contextReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return r.r.Read(p)
+	return sftpx.WriteAtomic(ctx, c, dst, in, info.Mode(), info.ModTime())
 }

@@ -1,0 +1,135 @@
+package porter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"time"
+
+	"github.com/porter-deploy/porter/internal/sftpx"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// LockInfo is who holds a module's deploy lock (<path>/.porter/lock.json).
+type LockInfo struct {
+	By     string    `json:"by"`  // user@hostname
+	PID    int       `json:"pid"` // of the deploy program
+	Since  time.Time `json:"since"`
+	Module string    `json:"module"`
+	Host   string    `json:"host"` // the [hosts] name
+}
+
+// Age returns how long the lock has been held.
+func (l *LockInfo) Age() time.Duration { return time.Since(l.Since).Round(time.Second) }
+
+// LockedError is returned when another deploy holds a module's lock.
+type LockedError struct {
+	Lock   LockInfo
+	Path   string // the lock file
+	Module string
+	Host   string // the [hosts] name, for the unlock command
+}
+
+func (e *LockedError) Error() string {
+	by := e.Lock.By
+	if by == "" {
+		by = "an unknown deploy"
+	}
+	since := "an unknown time"
+	if !e.Lock.Since.IsZero() {
+		since = fmt.Sprintf("%s, %s ago", e.Lock.Since.Local().Format(time.TimeOnly), e.Lock.Age())
+	}
+	return fmt.Sprintf("%s is locked by %s since %s (pid %d): if that deploy is dead, run: %s unlock --host %s %s",
+		e.Module, by, since, e.Lock.PID, progName(), e.Host, e.Module)
+}
+
+// ErrLocked is matched by errors.Is for every *LockedError.
+var ErrLocked = errors.New("module locked by another deploy")
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+func lockPath(modulePath string) string { return statePath(modulePath, "lock.json") }
+
+// acquireLock takes the module's lock on the host with an exclusive create
+// (never check-then-write), and returns the function that releases it.
+// The release runs even after ctx is cancelled.
+func acquireLock(ctx context.Context, m *Module, who string) (release func() error, err error) {
+	c, err := m.host.SFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := path.Join(m.Path(), StateDir)
+	if err := c.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("mkdir %s: %w", dir, err)
+	}
+	info := LockInfo{By: who, PID: os.Getpid(), Since: time.Now().UTC().Truncate(time.Second), Module: m.Name(), Host: m.hostName}
+	body, _ := json.Marshal(info)
+	p := lockPath(m.Path())
+	f, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		if held, rerr := ReadLock(ctx, m.host, m.Path()); rerr == nil && held != nil {
+			return nil, &LockedError{Lock: *held, Path: p, Module: m.Name(), Host: m.hostName}
+		}
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	_, werr := f.Write(body)
+	cerr := f.Close()
+	release = func() error {
+		if err := c.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("unlock %s: %w", p, err)
+		}
+		return nil
+	}
+	if err := errors.Join(werr, cerr); err != nil {
+		release()
+		return nil, fmt.Errorf("lock %s: %w", p, err)
+	}
+	m.log.Debug("locked", "lock", p)
+	return release, nil
+}
+
+// ReadLock returns who holds the lock of the module at modulePath, or nil
+// when nobody does. A lock file still being written reads as held by
+// an unknown deploy.
+func ReadLock(ctx context.Context, h *remote.Host, modulePath string) (*LockInfo, error) {
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sftpx.ReadFile(c, lockPath(modulePath))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var l LockInfo
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&l); err != nil {
+		return &LockInfo{}, nil
+	}
+	return &l, nil
+}
+
+// Unlock removes the lock of the module at modulePath and returns who held
+// it (nil when nobody did). Use it only when the deploy that held it is
+// dead.
+func Unlock(ctx context.Context, h *remote.Host, modulePath string) (*LockInfo, error) {
+	held, err := ReadLock(ctx, h, modulePath)
+	if err != nil || held == nil {
+		return nil, err
+	}
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Remove(lockPath(modulePath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("unlock %s: %w", lockPath(modulePath), err)
+	}
+	return held, nil
+}

@@ -1,0 +1,233 @@
+package porter
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/porter-deploy/porter/internal/sftpx"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// StateDir is the directory under a module's path where porter keeps what
+// the host runs (state.json, history.jsonl) and the deploy lock (lock.json).
+// The source sync never sends into it, deletes it or reports it.
+const StateDir = ".porter"
+
+// HistoryLimit is how many deploys history.jsonl keeps.
+const HistoryLimit = 100
+
+// Record is what a host runs for one module, kept on the host in
+// <path>/.porter/state.json so that it is right whoever deploys.
+type Record struct {
+	Module        string    `json:"module"`
+	Version       string    `json:"version"`        // commit id, content hash or release version
+	Release       string    `json:"release"`        // --release
+	Config        string    `json:"config"`         // --config
+	SettingsHash  string    `json:"settings_hash"`  // the module's settings and config files
+	DeployedAt    time.Time `json:"deployed_at"`    // UTC
+	DeployedBy    string    `json:"deployed_by"`    // user@hostname that deployed
+	PorterVersion string    `json:"porter_version"` // the porter library that deployed
+	Host          string    `json:"host"`           // the [hosts] name
+}
+
+// CorruptRecordError reports a state.json that is not a porter record of
+// the module: the module is then treated as never deployed.
+type CorruptRecordError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptRecordError) Error() string {
+	return fmt.Sprintf("%s is not a porter record (%v): treating the module as never deployed; the next deploy replaces it", e.Path, e.Err)
+}
+
+func (e *CorruptRecordError) Unwrap() error { return e.Err }
+
+func statePath(modulePath, name string) string { return path.Join(modulePath, StateDir, name) }
+
+// ReadRecord reads the record of the module deployed at modulePath on h.
+// It returns nil and no error when there is none, and a
+// *CorruptRecordError when state.json is not a record of module.
+func ReadRecord(ctx context.Context, h *remote.Host, module, modulePath string) (*Record, error) {
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := statePath(modulePath, "state.json")
+	b, err := sftpx.ReadFile(c, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	var rec Record
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&rec); err != nil {
+		return nil, &CorruptRecordError{Path: p, Err: err}
+	}
+	if rec.Module != module {
+		return nil, &CorruptRecordError{Path: p, Err: fmt.Errorf("it records module %q, not %q", rec.Module, module)}
+	}
+	return &rec, nil
+}
+
+// upToDate reports whether rec says the host already runs what would be
+// deployed.
+func (rec *Record) upToDate(want Record) bool {
+	return rec != nil && rec.Version == want.Version && rec.SettingsHash == want.SettingsHash &&
+		rec.Release == want.Release && rec.Config == want.Config
+}
+
+// writeRecord writes rec as state.json and appends it to history.jsonl
+// (keeping the last HistoryLimit lines), each atomically.
+func writeRecord(ctx context.Context, h *remote.Host, modulePath string, rec Record) error {
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.MkdirAll(path.Join(modulePath, StateDir)); err != nil {
+		return fmt.Errorf("mkdir %s: %w", path.Join(modulePath, StateDir), err)
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	hist := statePath(modulePath, "history.jsonl")
+	old, err := sftpx.ReadFile(c, hist)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read %s: %w", hist, err)
+	}
+	var lines [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(old))
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 {
+			lines = append(lines, append([]byte(nil), l...))
+		}
+	}
+	lines = append(lines, line)
+	if len(lines) > HistoryLimit {
+		lines = lines[len(lines)-HistoryLimit:]
+	}
+	body := append(bytes.Join(lines, []byte("\n")), '\n')
+	if err := sftpx.WriteAtomic(ctx, c, hist, bytes.NewReader(body), 0o644, time.Time{}); err != nil {
+		return err
+	}
+	pretty, _ := json.MarshalIndent(rec, "", "  ")
+	return sftpx.WriteAtomic(ctx, c, statePath(modulePath, "state.json"), bytes.NewReader(append(pretty, '\n')), 0o644, time.Time{})
+}
+
+// History reads the deploy history of the module at modulePath, oldest
+// first; lines that are not records are skipped.
+func History(ctx context.Context, h *remote.Host, modulePath string) ([]Record, error) {
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := sftpx.ReadFile(c, statePath(modulePath, "history.jsonl"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		var r Record
+		if json.Unmarshal(l, &r) == nil && r.Module != "" {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// SettingsHash returns a hash of everything of the module that a deploy
+// ships besides its source: every section of its ini as seen from its host,
+// and every file of its config directory (path, mode and content), so that
+// changing a setting or a config file makes the module deploy again.
+func (m *Module) SettingsHash() (string, error) {
+	h := sha256.New()
+	secs := m.def.file.SectionStrings()
+	sort.Strings(secs)
+	for _, name := range secs {
+		s := m.Section(name)
+		fmt.Fprintf(h, "[%s]\n", name)
+		kv := s.Map()
+		for _, k := range s.Keys() {
+			fmt.Fprintf(h, "%s=%s\n", k, kv[k])
+		}
+	}
+	fmt.Fprintf(h, "config %s\n", m.config)
+	err := filepath.WalkDir(m.ConfigDir(), func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == m.ConfigDir() {
+			return filepath.SkipDir
+		}
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(m.ConfigDir(), p)
+		fmt.Fprintf(h, "%s %v\n", filepath.ToSlash(rel), info.Mode())
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			h.Write(sum[:])
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash config dir: %w", err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Who returns user@hostname of this process, for records and locks.
+func Who() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// Version returns the version of the porter library in this program
+// ("(devel)" when built from a checkout).
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == "github.com/porter-deploy/porter" {
+			return bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/porter-deploy/porter" {
+				return d.Version
+			}
+		}
+	}
+	return "(devel)"
+}
+

@@ -1,0 +1,117 @@
+package porter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/porter-deploy/porter/remote"
+)
+
+// State says whether a deploy would deploy a module.
+type State string
+
+// The states of a module in a StatusReport.
+const (
+	StateUpToDate      State = "up to date"
+	StateWouldDeploy   State = "would deploy"
+	StateNeverDeployed State = "never deployed"
+	StateLocked        State = "locked"
+)
+
+// StatusOptions says which host Status asks.
+type StatusOptions struct {
+	Host    string // [hosts] name; required
+	Address string // replaces the [hosts] address
+	Release string // default "stable"
+	// Config is the config to compare with; default: the one the host's
+	// record names (what a redeploy of the same config would ship).
+	Config string
+	Dial   []remote.Option
+	Logger *slog.Logger
+}
+
+// ModuleStatus is what a host runs for one module and what a deploy would do.
+type ModuleStatus struct {
+	Module    string
+	Path      string
+	State     State
+	Record    *Record   // nil when never deployed (or the record is corrupt)
+	RecordErr error     // a *CorruptRecordError, if any
+	Lock      *LockInfo // non-nil when a deploy holds the module
+	Version   string    // what would be deployed now
+}
+
+// StatusReport is Status's answer, in deploy order.
+type StatusReport struct {
+	Host    string
+	Modules []ModuleStatus
+}
+
+// Status reads each module's record and lock from the host and compares
+// them with what a deploy would ship now, without changing the host.
+func Status(ctx context.Context, p *Project, opts StatusOptions) (*StatusReport, error) {
+	dopts := Options{Host: opts.Host, Address: opts.Address, Release: opts.Release, Config: opts.Config,
+		Dial: opts.Dial, Logger: opts.Logger}
+	if dopts.Config == "" {
+		dopts.Config = "-" // replaced per module by the recorded config
+	}
+	mods, err := prepare(p, &dopts)
+	if err != nil {
+		return nil, err
+	}
+	host, err := remote.Dial(ctx, dopts.Address, append([]remote.Option{remote.WithLogger(dopts.Logger)}, dopts.Dial...)...)
+	if err != nil {
+		return nil, fmt.Errorf("status of %s: %w", opts.Host, err)
+	}
+	defer host.Close()
+	rep := &StatusReport{Host: opts.Host}
+	for _, m := range mods {
+		m.host = host
+		st, err := moduleStatus(ctx, m, opts.Config)
+		if err != nil {
+			return rep, fmt.Errorf("status of %s on %s: %w", m.Name(), opts.Host, err)
+		}
+		rep.Modules = append(rep.Modules, st)
+	}
+	return rep, nil
+}
+
+func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, error) {
+	st := ModuleStatus{Module: m.Name(), Path: m.Path()}
+	rec, err := ReadRecord(ctx, m.host, m.Name(), m.Path())
+	var corrupt *CorruptRecordError
+	if errors.As(err, &corrupt) {
+		st.RecordErr = err
+	} else if err != nil {
+		return st, err
+	}
+	st.Record = rec
+	if config == "" {
+		m.config = ""
+		if rec != nil {
+			m.config = rec.Config
+		}
+	}
+	want, err := m.wantRecord(ctx, "")
+	if err != nil {
+		return st, err
+	}
+	st.Version = want.Version
+	st.Lock, err = ReadLock(ctx, m.host, m.Path())
+	if err != nil {
+		return st, err
+	}
+	switch {
+	case st.Lock != nil:
+		st.State = StateLocked
+	case rec == nil:
+		st.State = StateNeverDeployed
+	case rec.upToDate(want):
+		st.State = StateUpToDate
+	default:
+		st.State = StateWouldDeploy
+	}
+	return st, nil
+}
