@@ -167,14 +167,14 @@ func TestDeployShipsEveryModuleInOrderAndFiresSignalsInOriginalOrder(t *testing.
 	log, key := newLog(t)
 	plugin := "\n[plugin:" + recordName + "]\nlog = " + key + "\n"
 	f := newFixture(t, map[string]string{
-		"project.ini":           "[project]\nname = shop\ndepends = web\n[hosts]\ntest = nobody@invalid\n",
-		"web/web.ini":           "[module]\npath = $REMOTE/web\ndepends = api\n[scm]\nurl = dir://src\n[release:stable]\n" + plugin,
-		"web/src/index.html":    "<h1>shop</h1>\n",
-		"web/src/.gitignore":    "never sent\n",
-		"api/api.ini":           "[module]\npath = /nowhere\npath-test = $REMOTE/api\nexclude = *.tmp\n[scm]\nurl = dir://src\n[release:stable]\n" + plugin,
-		"api/src/app.py":        "print('hi')\n",
-		"api/src/lib/util.py":   "X = 1\n",
-		"api/src/scratch.tmp":   "no\n",
+		"project.ini":         "[project]\nname = shop\ndepends = web\n[hosts]\ntest = nobody@invalid\n",
+		"web/web.ini":         "[module]\npath = $REMOTE/web\ndepends = api\n[scm]\nurl = dir://src\n[release:stable]\n" + plugin,
+		"web/src/index.html":  "<h1>shop</h1>\n",
+		"web/src/.gitignore":  "never sent\n",
+		"api/api.ini":         "[module]\npath = /nowhere\npath-test = $REMOTE/api\nexclude = *.tmp\n[scm]\nurl = dir://src\n[release:stable]\n" + plugin,
+		"api/src/app.py":      "print('hi')\n",
+		"api/src/lib/util.py": "X = 1\n",
+		"api/src/scratch.tmp": "no\n",
 	})
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
@@ -197,9 +197,9 @@ func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
 	log, key := newLog(t)
 	plugin := "\n[plugin:" + recordName + "]\nlog = " + key + "\n"
 	f := newFixture(t, map[string]string{
-		"project.ini":           "[project]\ndepends = e2e-fails, later\n[hosts]\ntest = x@y\n",
+		"project.ini":             "[project]\ndepends = e2e-fails, later\n[hosts]\ntest = x@y\n",
 		"e2e-fails/e2e-fails.ini": "[module]\npath = $REMOTE/a\n" + plugin,
-		"later/later.ini":       "[module]\npath = $REMOTE/b\n" + plugin,
+		"later/later.ini":         "[module]\npath = $REMOTE/b\n" + plugin,
 	})
 	rep, err := f.deploy(t, porter.Options{})
 	require.Error(t, err)

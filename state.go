@@ -230,4 +230,3 @@ func Version() string {
 	}
 	return "(devel)"
 }
-
