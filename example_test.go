@@ -1,0 +1,96 @@
+package porter_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/porter-deploy/porter"
+	_ "github.com/porter-deploy/porter/plugins/command" // the example project uses it
+	"github.com/porter-deploy/porter/remote"
+)
+
+func ExampleLoadProject() {
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	order, err := p.Order("demo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(p.Name, p.HostNames(), order)
+	// Output: basic [demo production] [shared api web]
+}
+
+func ExampleLoadModule() {
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, host := range []string{"production", "demo"} {
+		m, err := porter.LoadModule(p, "web", porter.OnHost(host))
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(host, m.Path(), m.Settings().List("depends"))
+	}
+	// Output:
+	// production /srv/basic/web [api]
+	// demo basic/web [api]
+}
+
+func ExampleDeploy() {
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err := porter.Deploy(context.Background(), p, porter.Options{
+		Host:    "production",
+		Config:  "production",
+		Release: "stable",
+		Force:   porter.ForceModules("api"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range rep.Modules {
+		fmt.Println(m.Module, m.Outcome, m.Version)
+	}
+}
+
+func ExampleRegisterDeployment() {
+	// The Go form of the original's deployment.py: push, pop or replace the
+	// module's handlers when it is loaded for a deploy.
+	porter.RegisterDeployment("example-root", func(m *porter.Module) error {
+		m.PushSignalHandler(porter.SigSourcePostSend, func(ctx context.Context, m *porter.Module, _ any) error {
+			_, err := m.Host().Run(ctx, "touch "+remote.Quote(m.Path()+"/tmp/restart.txt"))
+			return err
+		})
+		return nil
+	})
+}
+
+type cdn struct{}
+
+func (cdn) RegisterSignalHandlers(m *porter.Module) error {
+	bucket := m.PluginSettings("github.com/acme/deploy/plugins/cdn").String("bucket", "assets")
+	m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
+		if !m.FlagBool("purge-cdn") {
+			return nil
+		}
+		m.Log().Info("purging", "bucket", bucket)
+		return nil
+	})
+	return nil
+}
+
+func (cdn) Flags() []porter.Flag {
+	return []porter.Flag{{Name: "purge-cdn", Bool: true, Default: "false", Usage: "purge the CDN after the deploy"}}
+}
+
+func ExampleRegisterPlugin() {
+	// In the plugin's package: its import path names it in an ini,
+	// [plugin:github.com/acme/deploy/plugins/cdn].
+	porter.RegisterPlugin("github.com/acme/deploy/plugins/cdn", func() porter.Plugin { return cdn{} })
+}
