@@ -1,0 +1,80 @@
+package command_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/plugins/command"
+	"github.com/porter-deploy/porter/portertest"
+)
+
+func project(t *testing.T, section string) (*porter.Project, string) {
+	t.Helper()
+	local, dest := t.TempDir(), filepath.Join(t.TempDir(), "the app")
+	files := map[string]string{
+		"project.ini": "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		"app/app.ini": "[module]\npath = " + dest + "\n[scm]\nurl = dir://src\n[plugin:" + command.Name + "]\n" + section,
+		"app/src/f":   "x",
+	}
+	for rel, c := range files {
+		p := filepath.Join(local, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
+	}
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	return p, dest
+}
+
+func TestCommandsRunAtTheirSignalsInThePath(t *testing.T) {
+	srv := portertest.NewServer(t)
+	log := filepath.Join(t.TempDir(), "log")
+	section := strings.NewReplacer("LOG", log).Replace(
+		"deploy-start = echo start >> LOG\n" +
+			"source-pre-send = test -e f || echo pre-send:nofile >> LOG\n" +
+			"source-post-send = test -e f && echo post-send:$(cat f) >> LOG\n" +
+			"deploy-finish = echo finish:$(pwd) >> LOG\n" +
+			"deploy-failed = echo failed >> LOG\n")
+	p, dest := project(t, section)
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
+		Address: srv.Address(), Dial: srv.DialOptions()})
+	require.NoError(t, err)
+	b, err := os.ReadFile(log)
+	require.NoError(t, err)
+	assert.Equal(t, "start\npre-send:nofile\npost-send:x\nfinish:"+dest+"\n", string(b))
+}
+
+func TestFailingCommandStopsTheDeployAndRunsDeployFailed(t *testing.T) {
+	srv := portertest.NewServer(t)
+	log := filepath.Join(t.TempDir(), "log")
+	p, _ := project(t, "source-post-send = exit 3\ndeploy-failed = echo undo >> "+log+"\n")
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
+		Address: srv.Address(), Dial: srv.DialOptions()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3": `)
+	assert.Contains(t, err.Error(), "exit status 3")
+	b, _ := os.ReadFile(log)
+	assert.Equal(t, "undo\n", string(b))
+}
+
+func TestSkipCommandsFlag(t *testing.T) {
+	srv := portertest.NewServer(t)
+	p, dest := project(t, "deploy-finish = touch RAN\n")
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
+		Address: srv.Address(), Dial: srv.DialOptions(), Flags: map[string]string{"skip-commands": "true"}})
+	require.NoError(t, err)
+	assert.NoFileExists(t, filepath.Join(dest, "RAN"))
+}
+
+func TestUnknownKeyIsAnError(t *testing.T) {
+	p, _ := project(t, "deploy-finsh = typo\n")
+	_, err := porter.LoadModule(p, "app")
+	assert.EqualError(t, err, `module app: plugin `+command.Name+`: app/app.ini [plugin:`+command.Name+`]: unknown key "deploy-finsh": use one of deploy-start, source-pre-send, source-post-send, deploy-finish, deploy-failed`)
+}
