@@ -1,0 +1,112 @@
+package scp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
+
+	"github.com/porter-deploy/porter/internal/sftpx"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// maxLinks bounds how many symlinks ReplacePlaceholders follows to reach the
+// file it edits.
+const maxLinks = 16
+
+// ReplacePlaceholders replaces every __KEY__ of the remote file with
+// values[KEY], as the original's sed_replace did, over SFTP rather than sed,
+// so a value may hold any character (a slash, a quote, a newline, $(...))
+// and is written as is, never run.
+//
+// The file is read whole, edited in memory and written back atomically
+// (under a temporary name, then renamed) with its mode kept; it is left
+// untouched, modification time included, when no placeholder occurs in it.
+// A symlink is followed and its target edited, so the link stays a link.
+// The file's owner becomes the SSH user, as with any file porter writes:
+// edit root-owned files in a copy the SSH user owns, then install it.
+//
+// A key must be non-empty and must not contain "__". A missing file is an
+// error that wraps fs.ErrNotExist.
+func ReplacePlaceholders(ctx context.Context, h *remote.Host, file string, values map[string]string) error {
+	where := file
+	if h != nil {
+		where = h.Name() + ":" + file
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		if k == "" || strings.Contains(k, "__") {
+			return fmt.Errorf("replace placeholders in %s: key %q: a key is a non-empty name without \"__\" (it is written __KEY__ in the file)", where, k)
+		}
+		keys = append(keys, k)
+	}
+	// Longest first, so that __a_b__ wins over __a__ where both could match;
+	// then by name, so the result never depends on map order.
+	sort.Slice(keys, func(i, j int) bool {
+		if len(keys[i]) != len(keys[j]) {
+			return len(keys[i]) > len(keys[j])
+		}
+		return keys[i] < keys[j]
+	})
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, "__"+k+"__", values[k])
+	}
+	if h == nil {
+		return fmt.Errorf("replace placeholders in %s: no connection to the host", file)
+	}
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("replace placeholders in %s: %w", where, err)
+	}
+	target, info, err := resolve(c, file)
+	if err != nil {
+		return fmt.Errorf("replace placeholders in %s: %w", where, err)
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("replace placeholders in %s: not a regular file (%s)", where, info.Mode().Type())
+	}
+	old, err := sftpx.ReadFile(c, target)
+	if err != nil {
+		return fmt.Errorf("replace placeholders in %s: read: %w", where, err)
+	}
+	edited := strings.NewReplacer(pairs...).Replace(string(old))
+	if edited == string(old) {
+		return nil
+	}
+	if err := sftpx.WriteAtomic(ctx, c, target, bytes.NewReader([]byte(edited)), info.Mode(), time.Time{}); err != nil {
+		return fmt.Errorf("replace placeholders in %s: %w", where, err)
+	}
+	return nil
+}
+
+// resolve follows symlinks from name to the file they point at.
+func resolve(c *sftp.Client, name string) (string, fs.FileInfo, error) {
+	for range maxLinks {
+		info, err := c.Lstat(name)
+		if err != nil {
+			return "", nil, err // pkg/sftp maps "no such file" to fs.ErrNotExist
+		}
+		if info.Mode()&fs.ModeSymlink == 0 {
+			return name, info, nil
+		}
+		dst, err := c.ReadLink(name)
+		if err != nil {
+			return "", nil, fmt.Errorf("read link %s: %w", name, err)
+		}
+		if !path.IsAbs(dst) {
+			dst = path.Join(path.Dir(name), dst)
+		}
+		name = dst
+	}
+	return "", nil, fmt.Errorf("more than %d symlinks to follow", maxLinks)
+}
