@@ -1,0 +1,67 @@
+// Package python is a porter plugin for Python modules, the original's
+// python.base: after the send it deletes the compiled *.pyc files under the
+// module's path, so that no stale bytecode of a removed or renamed module is
+// imported. It has no settings:
+//
+//	[plugin:github.com/porter-deploy/porter/plugins/python]
+//
+// The command it runs is find PATH -name '*.pyc' -delete, with the path
+// quoted; a path that does not exist on the host is skipped.
+//
+// Import it in the deploy program to use it:
+//
+//	import _ "github.com/porter-deploy/porter/plugins/python"
+package python
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// Name is the plugin's name in a module's ini: [plugin:Name].
+const Name = "github.com/porter-deploy/porter/plugins/python"
+
+func init() { porter.RegisterPlugin(Name, New) }
+
+// Plugin is the python plugin for one module on one host.
+type Plugin struct{}
+
+var _ porter.Plugin = (*Plugin)(nil)
+
+// New returns a new instance of the plugin.
+func New() porter.Plugin { return &Plugin{} }
+
+// RegisterSignalHandlers adds the *.pyc cleaning after the send.
+func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings(Name)
+	if keys := s.Keys(); len(keys) > 0 {
+		return fmt.Errorf("%s: unknown key %q: the plugin has no settings", s.Where(), keys[0])
+	}
+	m.PushSignalHandler(porter.SigSourcePostSend, clean)
+	return nil
+}
+
+// CleanCommand returns the command that deletes the *.pyc files under dir.
+func CleanCommand(dir string) string {
+	if strings.HasPrefix(dir, "-") {
+		dir = "./" + dir // never an option of find
+	}
+	q := remote.Quote(dir)
+	return "if [ -d " + q + " ]; then find " + q + " -name " + remote.Quote("*.pyc") + " -delete; fi"
+}
+
+func clean(ctx context.Context, m *porter.Module, _ any) error {
+	if m.Host() == nil {
+		return fmt.Errorf("delete *.pyc: module %s is not connected to a host", m.Name())
+	}
+	cmd := CleanCommand(m.Path())
+	m.Log().Info("delete *.pyc", "command", cmd)
+	if _, err := m.Host().Run(ctx, cmd); err != nil {
+		return fmt.Errorf("delete *.pyc under %s: %w: check that the SSH user may write there", m.Path(), err)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package python_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/plugins/python"
+	"github.com/porter-deploy/porter/portertest"
+)
+
+func write(t *testing.T, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
+	}
+}
+
+// project writes a project whose module app ships src/ to dest.
+func project(t *testing.T, dest, section string) *porter.Project {
+	t.Helper()
+	local := t.TempDir()
+	write(t, map[string]string{
+		filepath.Join(local, "project.ini"):        "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		filepath.Join(local, "app", "app.ini"):     "[module]\npath = " + dest + "\n[scm]\nurl = dir://src\n[plugin:" + python.Name + "]\n" + section,
+		filepath.Join(local, "app", "src", "a.py"): "print(1)\n",
+	})
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	return p
+}
+
+func deploy(t *testing.T, srv *portertest.Server, p *porter.Project) error {
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
+		Address: srv.Address(), Dial: srv.DialOptions()})
+	return err
+}
+
+func TestDeletesPycAfterTheSend(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "my app; touch pwned")
+	write(t, map[string]string{
+		filepath.Join(dest, "old.pyc"):                                 "x",
+		filepath.Join(dest, "pkg", "__pycache__", "m.cpython-311.pyc"): "x",
+		filepath.Join(dest, "keep.py"):                                 "x",
+	})
+	require.NoError(t, deploy(t, srv, project(t, dest, "")))
+	cmds := srv.Commands()
+	require.NotEmpty(t, cmds)
+	assert.Equal(t, "if [ -d '"+dest+"' ]; then find '"+dest+"' -name '*.pyc' -delete; fi", cmds[len(cmds)-1],
+		"the last command, right after the send")
+	assert.NoFileExists(t, filepath.Join(srv.Home(), "pwned"), "the quoted path ran nothing")
+	assert.NoFileExists(t, filepath.Join(dest, "old.pyc"))
+	assert.NoFileExists(t, filepath.Join(dest, "pkg", "__pycache__", "m.cpython-311.pyc"))
+	assert.FileExists(t, filepath.Join(dest, "keep.py"))
+	assert.FileExists(t, filepath.Join(dest, "a.py"))
+}
+
+func TestMissingPathIsSkipped(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "never-sent")
+	local := t.TempDir()
+	write(t, map[string]string{
+		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + dest + "\n[plugin:" + python.Name + "]\n",
+	})
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	require.NoError(t, deploy(t, srv, p))
+	assert.Equal(t, []string{python.CleanCommand(dest)}, srv.Commands())
+}
+
+func TestCleanCommandNeverPassesAnOption(t *testing.T) {
+	assert.Equal(t, "if [ -d ./-rf ]; then find ./-rf -name '*.pyc' -delete; fi", python.CleanCommand("-rf"))
+}
+
+func TestSettingsAreRefused(t *testing.T) {
+	p := project(t, t.TempDir(), "path = x\n")
+	_, err := porter.LoadModule(p, "app")
+	assert.ErrorContains(t, err, `app/app.ini [plugin:`+python.Name+`]: unknown key "path": the plugin has no settings`)
+}
