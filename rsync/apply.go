@@ -1,0 +1,499 @@
+package rsync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/porter-deploy/porter/remote"
+)
+
+func quote(s string) string { return remote.Quote(s) }
+
+// ErrApplied is returned by Apply on a plan that was applied already.
+var ErrApplied = errors.New("rsync: plan already applied: make a new one with Plan")
+
+// maxArgs bounds the arguments of one remote rm command.
+const maxArgs = 96 << 10
+
+// Apply makes the changes of the plan on the host: it removes what must go,
+// writes new directories, files and links under a staging directory and
+// renames each over its final name (a new directory is renamed into place
+// whole, with all it holds), then sets modes and mtimes. It returns the
+// counts of what it did (the plan's Stats when it succeeds).
+//
+// Apply trusts the plan: a remote file changed since Plan is overwritten or
+// kept as the plan says. On error or cancellation, what was renamed stays
+// (each file whole), the rest is removed with the staging directory.
+func (c *Changes) Apply(ctx context.Context) (Stats, error) {
+	if c.applied.Swap(true) {
+		return Stats{}, ErrApplied
+	}
+	ag := c.ag
+	c.ag = nil
+	st := Stats{Files: c.stats.Files, Dirs: c.stats.Dirs, Symlinks: c.stats.Symlinks, BytesTotal: c.stats.BytesTotal,
+		Unchanged: c.stats.Unchanged}
+	if c.Empty() {
+		if ag != nil {
+			ag.close()
+		}
+		c.log.Info("sync: up to date", "dst", c.dst, "host", c.hostName(), "files", st.Files)
+		return st, nil
+	}
+	start := time.Now()
+	for _, ch := range c.list {
+		c.log.Debug("sync "+ch.Op.String(), "path", ch.Path, "reason", ch.Reason)
+	}
+	a := &applier{c: c, st: &st, last: start}
+	err := a.run(ctx, ag)
+	if err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return st, fmt.Errorf("sync %s to %s:%s: %w", c.src, c.hostName(), c.dst, err)
+	}
+	c.log.Info("sync done", "dst", c.dst, "host", c.hostName(), "took", time.Since(start).Round(time.Millisecond), "stats", st.String())
+	return st, nil
+}
+
+// needsStage reports whether Apply writes anything under a staging
+// directory: new files, links or directories.
+func (c *Changes) needsStage() bool {
+	return len(c.send) > 0 || len(c.links) > 0 || len(c.mkdirs) > 1 || len(c.mkdirs) == 1 && c.mkdirs[0].path != ""
+}
+
+type applier struct {
+	c     *Changes
+	st    *Stats
+	last  time.Time
+	stage string // staging directory name, relative to dst ("" when none)
+	sc    *sftp.Client
+
+	staged   []entry  // files then links
+	stagedAt []string // where staged[i] is written, relative to dst
+	dirAt    map[string]string
+	newDirs  []entry // the new directories but dst itself, parents first
+	subRoot  map[string]bool
+	renames  []renameItem
+
+	renamed atomic.Int64 // files and links in place
+	sent    atomic.Int64 // content bytes
+}
+
+// renameItem is one rename from the staging directory to the final place:
+// a file, a link, or a new directory with everything it holds.
+type renameItem struct {
+	from, to string // relative to dst
+	n        int    // files and links it carries
+}
+
+// layout decides where each new directory, file and link is written: the
+// top of each new subtree goes to stage/t<i> and is renamed into place
+// whole; a file or link in a directory that exists goes to stage/<i> and is
+// renamed alone.
+func (a *applier) layout() {
+	c := a.c
+	a.staged = append(append(a.staged, c.send...), c.links...)
+	if !c.needsStage() {
+		return
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	a.stage = stagePrefix + hex.EncodeToString(b[:])
+	a.dirAt = map[string]string{}
+	a.subRoot = map[string]bool{}
+	rootIdx := map[string]int{}
+	for _, e := range c.mkdirs {
+		if e.path == "" {
+			continue
+		}
+		a.newDirs = append(a.newDirs, e)
+		parent := parentDir(e.path)
+		if at, ok := a.dirAt[parent]; ok {
+			a.dirAt[e.path] = at + "/" + path.Base(e.path)
+			rootIdx[e.path] = rootIdx[parent]
+			continue
+		}
+		at := fmt.Sprintf("%s/t%x", a.stage, len(a.renames))
+		a.dirAt[e.path] = at
+		a.subRoot[e.path] = true
+		rootIdx[e.path] = len(a.renames)
+		a.renames = append(a.renames, renameItem{from: at, to: e.path})
+	}
+	a.stagedAt = make([]string, len(a.staged))
+	for i, e := range a.staged {
+		parent := parentDir(e.path)
+		if at, ok := a.dirAt[parent]; ok {
+			a.stagedAt[i] = at + "/" + path.Base(e.path)
+			a.renames[rootIdx[parent]].n++
+			continue
+		}
+		at := fmt.Sprintf("%s/%x", a.stage, len(a.renames))
+		a.stagedAt[i] = at
+		a.renames = append(a.renames, renameItem{from: at, to: e.path, n: 1})
+	}
+}
+
+// prepareScript makes dst, removes what must go and makes the staging
+// directory.
+func (a *applier) prepareScript() string {
+	c := a.c
+	var b strings.Builder
+	b.WriteString("set -e; D=" + quote(c.dst) + "; mkdir -p -- \"$D\"; cd -- \"$D\"")
+	rm := append(append([]string(nil), c.stale...), c.remove...)
+	for len(rm) > 0 {
+		b.WriteString("; rm -rf --")
+		for n := 0; len(rm) > 0 && n < maxArgs; rm = rm[1:] {
+			q := " " + quote("./"+rm[0])
+			b.WriteString(q)
+			n += len(q)
+		}
+	}
+	if a.stage != "" {
+		b.WriteString("; mkdir -m 700 -- " + quote(a.stage))
+	}
+	return b.String()
+}
+
+// shellWrites is the part of the prepare script that, without tar, makes
+// the new directories and the links under the staging directory (SFTP
+// servers do not all store a symlink's target as given).
+func (a *applier) shellWrites() string {
+	var b strings.Builder
+	for i, n := 0, 0; i < len(a.newDirs); i++ {
+		if n == 0 {
+			b.WriteString("; mkdir --")
+		}
+		q := " " + quote("./"+a.dirAt[a.newDirs[i].path])
+		b.WriteString(q)
+		if n += len(q); n > maxArgs {
+			n = 0
+		}
+	}
+	for i, e := range a.staged {
+		if e.typ == typeSymlink {
+			b.WriteString("; ln -s -- " + quote(e.link) + " " + quote("./"+a.stagedAt[i]))
+		}
+	}
+	return b.String()
+}
+
+func (a *applier) run(ctx context.Context, ag *agent) error {
+	c := a.c
+	a.layout()
+	if a.stage != "" {
+		defer a.cleanup(ctx)
+	}
+	useTar := a.stage != "" && c.caps.tar && !c.opts.SFTPOnly
+
+	// 1. Prepare (and with tar, write everything new) in one remote command.
+	if useTar {
+		if err := a.sendTar(ctx, ag); err != nil {
+			return err
+		}
+		a.mark("prepare+tar")
+	} else {
+		if err := a.prepare(ctx, ag); err != nil {
+			return err
+		}
+		if a.stage != "" {
+			if err := a.sftp(ctx); err != nil {
+				return err
+			}
+			if err := a.sendSFTP(ctx); err != nil {
+				return err
+			}
+		}
+		a.mark("prepare+sftp")
+	}
+	a.st.Deleted = c.stats.Deleted
+	a.st.BytesSent = a.sent.Load()
+
+	// 2. Rename into place.
+	if err := a.sftp(ctx); err != nil {
+		return err
+	}
+	err := a.renameAll(ctx)
+	a.st.Sent = int(a.renamed.Load())
+	if err != nil {
+		return err
+	}
+	a.st.DirsCreated = c.stats.DirsCreated
+	if a.stage != "" {
+		if err := a.sc.RemoveDirectory(joinRemote(c.dst, a.stage)); err != nil {
+			return fmt.Errorf("remove staging directory %s: %w", joinRemote(c.dst, a.stage), err)
+		}
+		a.stage = ""
+	}
+	a.mark("rename")
+
+	// 3. Modes and mtimes.
+	if err := a.setAttrs(ctx); err != nil {
+		return err
+	}
+	a.st.AttrsSet = len(c.attrs)
+	err = a.setDirAttrs(ctx, useTar)
+	a.mark("attrs")
+	return err
+}
+
+// mark logs how long the step that just ended took.
+func (a *applier) mark(step string) {
+	now := time.Now()
+	a.c.log.Debug("sync step", "step", step, "took", now.Sub(a.last))
+	a.last = now
+}
+
+// prepare runs the prepare script: through the agent when there is one.
+func (a *applier) prepare(ctx context.Context, ag *agent) error {
+	c := a.c
+	what := "prepare " + c.dst
+	script := a.prepareScript() + a.shellWrites()
+	if ag == nil {
+		if _, err := c.h.Run(ctx, script); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	defer ag.close()
+	if err := ag.send(script + `; printf 'X\0'`); err != nil {
+		return ag.fail(what, err)
+	}
+	if _, err := ag.field(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ag.fail(what, err)
+	}
+	return nil
+}
+
+// sftp opens the host's SFTP client once.
+func (a *applier) sftp(ctx context.Context) error {
+	if a.sc != nil {
+		return nil
+	}
+	sc, err := a.c.h.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("open sftp: %w", err)
+	}
+	a.sc = sc
+	return nil
+}
+
+// cleanup removes the staging directory if it is still there, even when ctx
+// is done.
+func (a *applier) cleanup(ctx context.Context) {
+	if a.stage == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	p := quote(joinRemote(a.c.dst, a.stage))
+	// A remote tar being stopped may still create a file for a moment.
+	cmd := "for i in 1 2 3; do rm -rf -- " + p + " 2>/dev/null; [ -e " + p + " ] || exit 0; sleep 1; done; rm -rf -- " + p
+	if _, err := a.c.h.Run(cctx, cmd); err != nil {
+		a.c.log.Warn("could not remove the staging directory: remove it by hand", "path", joinRemote(a.c.dst, a.stage), "host", a.c.hostName(), "err", err)
+	}
+}
+
+// group runs fn for each of n items, with limit at a time, stopping at the
+// first error or when ctx is done.
+func group(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := 0; i < n; i++ {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			return fn(gctx, i)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (a *applier) renameAll(ctx context.Context) error {
+	if len(a.renames) == 0 {
+		return nil
+	}
+	c := a.c
+	_, posix := a.sc.HasExtension("posix-rename@openssh.com")
+	return group(ctx, len(a.renames), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		r := &a.renames[i]
+		from, to := joinRemote(c.dst, r.from), joinRemote(c.dst, r.to)
+		var err error
+		if posix {
+			err = a.sc.PosixRename(from, to)
+		} else {
+			// No atomic replace on this server: remove, then rename.
+			if rerr := a.sc.Remove(to); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = rerr
+			} else {
+				err = a.sc.Rename(from, to)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("rename %s over %s: %w", from, to, err)
+		}
+		n := a.renamed.Add(int64(r.n))
+		if h := c.opts.hooks; h != nil && h.onRename != nil {
+			h.onRename(int(n))
+		}
+		return nil
+	})
+}
+
+// setAttrs sets the mode and/or mtime of files whose content is up to date.
+func (a *applier) setAttrs(ctx context.Context) error {
+	c := a.c
+	return group(ctx, len(c.attrs), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		return a.setAttr(&c.attrs[i])
+	})
+}
+
+func (a *applier) setAttr(f *attrFix) error {
+	p := joinRemote(a.c.dst, f.e.path)
+	if f.mode {
+		if err := a.sc.Chmod(p, fileMode(f.e.mode)); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	if f.mtime {
+		t := time.Unix(f.e.mtime, 0)
+		if err := a.sc.Chtimes(p, t, t); err != nil {
+			return fmt.Errorf("set mtime of %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// setDirAttrs sets directories' mtimes, then their modes deepest first (so a
+// directory made read-only or unsearchable is done last). With tar, the new
+// directories inside a new subtree have theirs already.
+func (a *applier) setDirAttrs(ctx context.Context, useTar bool) error {
+	c := a.c
+	var dirs []attrFix
+	for _, f := range c.dirs {
+		if useTar && a.dirAt[f.e.path] != "" && !a.subRoot[f.e.path] {
+			continue
+		}
+		dirs = append(dirs, f)
+	}
+	err := group(ctx, len(dirs), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		f := dirs[i]
+		f.mode = false
+		return a.setAttr(&f)
+	})
+	if err != nil {
+		return err
+	}
+	levels := map[int][]attrFix{}
+	maxDepth := 0
+	for _, f := range dirs {
+		if f.mode {
+			d := depth(f.e.path)
+			levels[d] = append(levels[d], attrFix{e: f.e, mode: true})
+			maxDepth = max(maxDepth, d)
+		}
+	}
+	for d := maxDepth; d >= 0; d-- {
+		l := levels[d]
+		if err := group(ctx, len(l), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+			return a.setAttr(&l[i])
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func depth(p string) int {
+	if p == "" {
+		return 0
+	}
+	return strings.Count(p, "/") + 1
+}
+
+// sendSFTP writes every staged file with SFTP.
+func (a *applier) sendSFTP(ctx context.Context) error {
+	c := a.c
+	conc := c.opts.concurrency()
+	return group(ctx, len(a.staged), conc, func(ctx context.Context, i int) error {
+		e := &a.staged[i]
+		to := joinRemote(c.dst, a.stagedAt[i])
+		if e.typ == typeSymlink {
+			return nil // made by the prepare script
+		}
+		from := c.localPath(e.path)
+		f, err := os.Open(from)
+		if err != nil {
+			return fmt.Errorf("send %s: %w", from, err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("send %s: %w", from, err)
+		}
+		rf, err := a.sc.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return fmt.Errorf("send %s: create %s: %w", from, to, err)
+		}
+		err = rf.Chmod(fileMode(unixPerm(fi.Mode())))
+		if err == nil {
+			_, err = rf.ReadFromWithConcurrency(&countingReader{ctx: ctx, r: f, a: a}, conc)
+		}
+		if cerr := rf.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			t := time.Unix(fi.ModTime().Unix(), 0)
+			err = a.sc.Chtimes(to, t, t)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("send %s to %s: %w", from, to, err)
+		}
+		return nil
+	})
+}
+
+// countingReader counts content bytes sent and stops once ctx is done.
+type countingReader struct {
+	ctx context.Context
+	r   interface{ Read([]byte) (int, error) }
+	a   *applier
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.r.Read(p)
+	if n > 0 {
+		total := r.a.sent.Add(int64(n))
+		if h := r.a.c.opts.hooks; h != nil && h.onBytes != nil {
+			h.onBytes(total)
+		}
+	}
+	return n, err
+}

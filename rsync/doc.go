@@ -1,0 +1,80 @@
+// Package rsync syncs a local directory tree to a host over porter's one SSH
+// connection, sending only what changed. No rsync binary is needed on either
+// side: the host needs a POSIX shell and an SFTP server, and goes faster when
+// it has GNU find (one-round-trip listing), GNU tar or bsdtar (many files in
+// one stream) and sha256sum (remote hashing in checksum mode).
+//
+// Sync(ctx, h, "build/", "/srv/app", opts) behaves like `rsync -a build/
+// host:/srv/app`:
+//
+//   - dst is created (mkdir -p) and made to hold exactly the entries of src
+//     (src's own mode and mtime go to dst, as with a trailing slash in rsync);
+//   - a file is sent when it is new, its size or mtime (whole seconds)
+//     differs, or with Options.Checksum when its SHA-256 differs (mtime is
+//     then not compared); a file whose content is equal but whose mode or
+//     mtime differ only has those set;
+//   - modes (permission bits with setuid, setgid and sticky) and mtimes of
+//     files and directories are kept; owners are not (files belong to the
+//     SSH user);
+//   - symbolic links are recreated as links with the same target, whatever
+//     it points to; they are never followed, on either side (link mtimes
+//     are not kept);
+//   - a remote entry of another type (a file where src has a directory, a
+//     directory where src has a file or a link...) is removed and replaced;
+//   - remote entries that are not in src are deleted only with
+//     Options.Delete;
+//   - other file types in src (sockets, devices, FIFOs) are skipped and
+//     logged.
+//
+// # Atomicity
+//
+// Every file and link lands atomically: it is written under a staging
+// directory ".porter-tmp-<random>" (mode 0700) at the top of dst, then
+// renamed over its final name, so a reader on the host sees the old file or
+// the new one, never a part. A new directory is filled in the staging
+// directory and renamed into place whole. On error or cancellation the
+// staging directory is removed (what was already renamed stays, each file
+// whole); one left over by a killed process is removed by the next Apply.
+// A change of type (file to directory...) is a removal followed by a
+// creation.
+//
+// # Transport
+//
+// A sync runs one remote shell (an "agent") over the host's one SSH
+// connection: it lists dst with one `find -printf` (an SFTP walk where find
+// has no -printf, e.g. busybox), hashes files in checksum mode, then
+// prepares dst and extracts one tar stream of everything new or changed
+// (GNU tar or bsdtar). Renames, modes and mtimes go over SFTP, many
+// requests in flight. Without tar (or with Options.SFTPOnly) files are
+// written with concurrent SFTP writes.
+//
+// # Excludes
+//
+// Options.Exclude holds gitignore-like patterns, checked against every entry
+// of src and of dst (a path is relative to the top of its tree, with "/"
+// separators):
+//
+//   - a pattern without a "/" matches the entry's name at any depth:
+//     ".git*", "*.pyc", "node_modules";
+//   - a pattern with a "/" in it, or starting with "/", matches the whole
+//     relative path from the top: "/build", "docs/*.md", "a/**/tmp";
+//   - a trailing "/" matches directories only: "cache/";
+//   - "*" matches any run of characters but "/", "?" one character but "/",
+//     "[abc]", "[a-z]" and "[!abc]" one character of a class, "**" any run
+//     including "/" ("**/x", "a/**"), "\" quotes the next character;
+//   - an excluded directory excludes everything beneath it;
+//   - blank patterns and patterns starting with "#" are ignored; negation
+//     ("!pattern") is refused with an error.
+//
+// An excluded entry is neither sent nor compared, and an excluded remote
+// entry is never deleted, even with Delete (nor is the directory holding
+// it). ".porter" (porter's state directory on the host) and ".porter-tmp-*"
+// at the top of the tree are always excluded on both sides. Porter's deploy
+// adds ".git*" to a module's patterns; this package adds nothing else.
+//
+// # Decide, then do
+//
+// Plan lists the remote tree and compares it with src without changing the
+// host; Changes.List tells what would be done and Changes.Apply does it.
+// Sync is Plan followed by Apply (or only Plan with Options.DryRun).
+package rsync

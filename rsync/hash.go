@@ -1,0 +1,157 @@
+package rsync
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// hashLocal returns the SHA-256 (hex) of each file under src, hashed in
+// parallel.
+func hashLocal(ctx context.Context, src string, paths []string, conc int) (map[string]string, error) {
+	sums := make([]string, len(paths))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(min(conc, runtime.GOMAXPROCS(0)))
+	for i, p := range paths {
+		g.Go(func() error {
+			f, err := os.Open(filepath.Join(src, filepath.FromSlash(p)))
+			if err != nil {
+				return fmt.Errorf("hash %s: %w", p, err)
+			}
+			defer f.Close()
+			s, err := hashReader(gctx, f)
+			if err != nil {
+				return fmt.Errorf("hash %s: %w", filepath.Join(src, filepath.FromSlash(p)), err)
+			}
+			sums[i] = s
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(paths))
+	for i, p := range paths {
+		out[p] = sums[i]
+	}
+	return out, nil
+}
+
+func hashReader(ctx context.Context, r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, ctxReader{ctx, r}); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// hashRemote returns the SHA-256 of each file under dst on the host: with
+// one `sha256sum -z` when the host has it, else by reading over SFTP.
+func (c *Changes) hashRemote(ctx context.Context, paths []string) (map[string]string, error) {
+	if c.caps.sha256sum && c.ag != nil {
+		return c.hashRemoteShell(ctx, paths)
+	}
+	return c.hashRemoteSFTP(ctx, paths)
+}
+
+func (c *Changes) hashRemoteShell(ctx context.Context, paths []string) (map[string]string, error) {
+	what := fmt.Sprintf("hash files in %s on %s", c.dst, c.hostName())
+	var b strings.Builder
+	b.WriteString(`(cd -- "$D"`)
+	for rest := paths; len(rest) > 0; {
+		b.WriteString(" && sha256sum -z --")
+		for n := 0; len(rest) > 0 && n < maxArgs; rest = rest[1:] {
+			q := " " + quote("./"+rest[0])
+			b.WriteString(q)
+			n += len(q)
+		}
+	}
+	b.WriteString(`); printf 'X\0%s\0' "$?"`)
+	if err := c.ag.send(b.String()); err != nil {
+		return nil, c.ag.fail(what, err)
+	}
+	sums := make(map[string]string, len(paths))
+	for {
+		rec, err := c.ag.field()
+		if err != nil {
+			return nil, c.ag.fail(what, err)
+		}
+		if string(rec) == "X" {
+			st, err := c.ag.field()
+			if err != nil {
+				return nil, c.ag.fail(what, err)
+			}
+			if string(st) != "0" {
+				return nil, fmt.Errorf("%s: sha256sum failed (status %s): %s", what, st, bytes.TrimSpace(c.ag.stderr.Bytes()))
+			}
+			break
+		}
+		// "<64 hex>  ./path" (or " *./path" in binary mode)
+		if len(rec) < 64+4 || rec[64] != ' ' {
+			return nil, fmt.Errorf("%s: unexpected sha256sum output %.100q", what, rec)
+		}
+		sums[strings.TrimPrefix(string(rec[66:]), "./")] = string(rec[:64])
+	}
+	for _, p := range paths {
+		if _, ok := sums[p]; !ok {
+			return nil, fmt.Errorf("hash %s on %s: no checksum from sha256sum", joinRemote(c.dst, p), c.hostName())
+		}
+	}
+	return sums, nil
+}
+
+func (c *Changes) hashRemoteSFTP(ctx context.Context, paths []string) (map[string]string, error) {
+	cl, err := c.h.SFTP(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("hash files in %s on %s: open sftp: %w", c.dst, c.h.Name(), err)
+	}
+	var mu sync.Mutex
+	sums := make(map[string]string, len(paths))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.opts.concurrency())
+	for _, p := range paths {
+		g.Go(func() error {
+			full := joinRemote(c.dst, p)
+			f, err := cl.Open(full)
+			if err != nil {
+				return fmt.Errorf("hash %s on %s: %w", full, c.h.Name(), err)
+			}
+			defer f.Close()
+			s, err := hashReader(gctx, f)
+			if err != nil {
+				return fmt.Errorf("hash %s on %s: %w", full, c.h.Name(), err)
+			}
+			mu.Lock()
+			sums[p] = s
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return sums, nil
+}

@@ -1,0 +1,235 @@
+package rsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/porter-deploy/porter/remote"
+)
+
+// remoteTree is what dst holds on the host.
+type remoteTree struct {
+	exists    bool             // dst exists (as a directory)
+	entries   map[string]entry // by path, excluded entries left out; "" is dst itself
+	protected map[string]bool  // directories that hold excluded entries: never removed whole
+	stale     []string         // staging directories left by an earlier, killed sync
+	caps      hostCaps
+}
+
+// hostCaps is what the host's shell offers.
+type hostCaps struct {
+	tar       bool // GNU tar or bsdtar
+	gzip      bool
+	sha256sum bool // with -z
+}
+
+// listRemote starts the agent and lists dst with it: with one remote find
+// when the host's find has -printf, else with an SFTP walk.
+func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *agent, error) {
+	what := fmt.Sprintf("list %s on %s", dst, h.Name())
+	ag, err := startAgent(ctx, h, dst)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	caps, raw, exists, findOK, err := ag.readListing(what)
+	if err != nil {
+		ag.abort()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, err
+	}
+	if !findOK || (opts.hooks != nil && opts.hooks.listSFTP) {
+		// find without -printf (busybox): walk with SFTP
+		if raw, exists, err = walkSFTP(ctx, h, dst, opts.concurrency()); err != nil {
+			ag.abort()
+			return nil, nil, err
+		}
+	}
+	t := buildRemoteTree(raw, m)
+	t.exists = exists
+	t.caps = caps
+	return t, ag, nil
+}
+
+// parseRecord parses the fields of one findFormat record.
+func parseRecord(f [6][]byte) (entry, error) {
+	e := entry{path: string(f[5])}
+	if len(f[4]) > 0 {
+		e.link = string(f[4])
+	}
+	switch string(f[0]) {
+	case "f":
+		e.typ = typeFile
+	case "d":
+		e.typ = typeDir
+	case "l":
+		e.typ = typeSymlink
+	default:
+		e.typ = typeOther
+	}
+	mode, err := strconv.ParseUint(string(f[1]), 8, 32)
+	if err != nil {
+		return e, fmt.Errorf("bad mode %q for %q", f[1], f[5])
+	}
+	e.mode = uint32(mode) & 0o7777
+	if e.typ == typeFile {
+		if e.size, err = strconv.ParseInt(string(f[2]), 10, 64); err != nil {
+			return e, fmt.Errorf("bad size %q for %q", f[2], f[5])
+		}
+	}
+	sec, _, _ := strings.Cut(string(f[3]), ".")
+	if e.mtime, err = strconv.ParseInt(sec, 10, 64); err != nil {
+		return e, fmt.Errorf("bad mtime %q for %q", f[3], f[5])
+	}
+	return e, nil
+}
+
+// walkSFTP lists dst with SFTP: one directory level at a time, the
+// directories of a level read concurrently.
+func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc int) ([]entry, bool, error) {
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("list %s on %s: open sftp: %w", dst, h.Name(), err)
+	}
+	fi, err := c.Stat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("list %s on %s: %w", dst, h.Name(), err)
+	}
+	if !fi.IsDir() {
+		return nil, false, fmt.Errorf("list %s on %s: it exists and is not a directory: remove it or choose another destination", dst, h.Name())
+	}
+	out := []entry{sftpEntry("", fi)}
+	var mu sync.Mutex
+	level := []string{""}
+	for len(level) > 0 {
+		var next []string
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(conc)
+		for _, dir := range level {
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				full := joinRemote(dst, dir)
+				infos, err := c.ReadDirContext(gctx, full)
+				if err != nil {
+					return fmt.Errorf("list %s on %s: %w", full, h.Name(), err)
+				}
+				var es []entry
+				var subs []string
+				for _, fi := range infos {
+					rel := path.Join(dir, fi.Name())
+					if rel == stateDir {
+						continue
+					}
+					e := sftpEntry(rel, fi)
+					if e.typ == typeSymlink {
+						if e.link, err = c.ReadLink(joinRemote(dst, rel)); err != nil {
+							return fmt.Errorf("read link %s on %s: %w", joinRemote(dst, rel), h.Name(), err)
+						}
+					}
+					if e.typ == typeDir && !reserved(rel) {
+						subs = append(subs, rel)
+					}
+					es = append(es, e)
+				}
+				mu.Lock()
+				out = append(out, es...)
+				next = append(next, subs...)
+				mu.Unlock()
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, false, err
+		}
+		level = next
+	}
+	return out, true, nil
+}
+
+func sftpEntry(rel string, fi os.FileInfo) entry {
+	e := entryFromInfo(rel, fi)
+	if st, ok := fi.Sys().(*sftp.FileStat); ok {
+		e.mode = st.Mode & 0o7777
+		e.mtime = int64(st.Mtime)
+	}
+	return e
+}
+
+// joinRemote joins dst and a relative path for the host (SFTP paths).
+func joinRemote(dst, rel string) string {
+	if rel == "" {
+		return dst
+	}
+	if strings.HasSuffix(dst, "/") {
+		return dst + rel
+	}
+	return dst + "/" + rel
+}
+
+// buildRemoteTree sorts raw entries, drops the excluded ones (and what
+// excluded directories hold) and marks the directories that hold them.
+func buildRemoteTree(raw []entry, m *matcher) *remoteTree {
+	sort.Slice(raw, func(i, j int) bool { return raw[i].path < raw[j].path })
+	t := &remoteTree{
+		entries:   make(map[string]entry, len(raw)),
+		protected: map[string]bool{},
+	}
+	gone := map[string]bool{} // excluded directories
+	for _, e := range raw {
+		if e.path == "" {
+			t.entries[""] = e
+			continue
+		}
+		if strings.HasPrefix(e.path, stagePrefix) && !strings.Contains(e.path, "/") {
+			t.stale = append(t.stale, e.path)
+			continue
+		}
+		dir := parentDir(e.path)
+		if gone[dir] {
+			if e.typ == typeDir {
+				gone[e.path] = true
+			}
+			continue
+		}
+		if m.excluded(e.path, e.typ == typeDir) {
+			if e.typ == typeDir {
+				gone[e.path] = true
+			}
+			for d := dir; !t.protected[d]; d = parentDir(d) {
+				t.protected[d] = true
+				if d == "" {
+					break
+				}
+			}
+			continue
+		}
+		t.entries[e.path] = e
+	}
+	return t
+}
+
+// parentDir returns the parent of a relative path ("" for a top entry).
+func parentDir(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}

@@ -1,0 +1,161 @@
+package rsync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/porter-deploy/porter/remote"
+)
+
+// Options tune a sync. The zero value is a plain `rsync -a`.
+type Options struct {
+	// Exclude lists patterns of entries to leave out (see the package doc).
+	// Porter's deploy passes ".git*" plus the module's own patterns.
+	Exclude []string
+	// Delete removes remote entries that are not in src (never excluded ones,
+	// never ".porter").
+	Delete bool
+	// Checksum compares files by SHA-256 of their content instead of by size
+	// and mtime. Slower: every file of the same size is read on both sides.
+	Checksum bool
+	// DryRun makes Sync plan only: it reports what it would do (in the Stats
+	// and the log) and changes nothing.
+	DryRun bool
+	// Compress gzips the tar stream (when the host has tar and gzip). It
+	// helps on slow links only; leave it off on a LAN.
+	Compress bool
+	// SFTPOnly sends every file with SFTP writes even when the host has tar.
+	SFTPOnly bool
+	// Concurrency bounds parallel SFTP requests and local hashing
+	// (0 means 16).
+	Concurrency int
+	// Logger receives one line per change at Debug and a summary at Info
+	// (nil: no logs).
+	Logger *slog.Logger
+
+	// for tests
+	hooks *testHooks
+}
+
+type testHooks struct {
+	listSFTP bool             // list the remote tree by an SFTP walk
+	onBytes  func(sent int64) // called as file content is sent
+	onRename func(done int)   // called after each rename
+}
+
+func (o *Options) concurrency() int {
+	if o.Concurrency > 0 {
+		return o.Concurrency
+	}
+	return 16
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Stats counts what a sync found and did. After a DryRun (or from
+// Changes.Stats) the counts are what Apply would do.
+type Stats struct {
+	Files, Dirs, Symlinks int   // entries of src, after excludes (src itself not counted)
+	BytesTotal            int64 // size of src's files
+
+	Sent        int   // files and symlinks written (new or changed)
+	BytesSent   int64 // content bytes of the files sent
+	Unchanged   int   // files and symlinks already up to date
+	AttrsSet    int   // files whose content was equal but mode or mtime were set
+	DirsCreated int   // directories created on the host
+	Deleted     int   // remote entries removed: not in src (with Delete), or of another type than in src
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("%d files, %d dirs, %d symlinks: %d sent (%d bytes), %d unchanged, %d attrs set, %d dirs created, %d deleted",
+		s.Files, s.Dirs, s.Symlinks, s.Sent, s.BytesSent, s.Unchanged, s.AttrsSet, s.DirsCreated, s.Deleted)
+}
+
+// Sync makes dst on h hold the tree under the local directory src: Plan,
+// then Apply (see the package doc for the rules). With opts.DryRun it only
+// plans and returns what it would do.
+//
+// Errors name the file and the step; a cancelled ctx returns an error that
+// wraps ctx.Err() and leaves no temporary file behind.
+func Sync(ctx context.Context, h *remote.Host, src, dst string, opts Options) (Stats, error) {
+	c, err := plan(ctx, h, src, dst, opts)
+	if err != nil {
+		return Stats{}, err
+	}
+	if opts.DryRun {
+		c.closeAgent()
+		c.log.Info("sync plan (dry run)", "src", src, "dst", dst, "stats", c.stats.String())
+		for _, ch := range c.list {
+			c.log.Info("would "+ch.Op.String(), "path", ch.Path, "reason", ch.Reason)
+		}
+		return c.Stats(), nil
+	}
+	return c.Apply(ctx)
+}
+
+// Op is what a Change does.
+type Op int
+
+// The operations of a plan.
+const (
+	OpMkdir  Op = iota + 1 // create a directory
+	OpSend                 // write a file (new or changed)
+	OpLink                 // create or replace a symbolic link
+	OpAttrs                // set a file's or directory's mode and/or mtime only
+	OpDelete               // remove a remote entry (and what it holds)
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpMkdir:
+		return "mkdir"
+	case OpSend:
+		return "send"
+	case OpLink:
+		return "link"
+	case OpAttrs:
+		return "attrs"
+	case OpDelete:
+		return "delete"
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// Change is one step of a plan.
+type Change struct {
+	Op     Op
+	Path   string // relative to dst, "/"-separated; "" is dst itself
+	Size   int64  // bytes to send (OpSend)
+	Reason string // why: "new", "size", "mtime", "checksum", "type", "target", "mode", "extraneous"...
+}
+
+func (c Change) String() string {
+	p := c.Path
+	if p == "" {
+		p = "."
+	}
+	return fmt.Sprintf("%s %s (%s)", c.Op, p, c.Reason)
+}
+
+// quoteList renders paths for messages.
+func quoteList(paths []string, max int) string {
+	var b strings.Builder
+	for i, p := range paths {
+		if i == max {
+			fmt.Fprintf(&b, " and %d more", len(paths)-max)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", p)
+	}
+	return b.String()
+}

@@ -1,0 +1,407 @@
+package rsync
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
+)
+
+func dialTest(t *testing.T) *remote.Host {
+	t.Helper()
+	srv := portertest.NewServer(t)
+	return srv.Dial(t)
+}
+
+// modes runs a test once with the tar stream and once with SFTP writes.
+func modes(t *testing.T, fn func(t *testing.T, opts Options)) {
+	t.Run("tar", func(t *testing.T) { fn(t, Options{}) })
+	t.Run("sftp", func(t *testing.T) { fn(t, Options{SFTPOnly: true}) })
+}
+
+// sample is a tree with nested and empty directories, modes, symlinks.
+func sample(outside string) []node {
+	return []node{
+		f("README", "hello\n", 0o644),
+		f("bin/run", "#!/bin/sh\necho run\n", 0o755),
+		f("secret", "s3cr3t", 0o600),
+		f("empty-file", "", 0o644),
+		d("empty-dir", 0o755),
+		d("private", 0o700),
+		f("private/key", "k", 0o400),
+		d("a/b/c", 0o755),
+		f("a/b/c/deep.txt", strings.Repeat("deep ", 1000), 0o644),
+		f("a/big.bin", strings.Repeat("0123456789abcdef", 64<<10), 0o644), // 1 MiB
+		l("link-rel", "a/b/c/deep.txt"),
+		l("link-dangling", "does/not/exist"),
+		l("link-outside", outside),
+		d("ro", 0o555),
+		f("ro/file", "read only dir", 0o444),
+	}
+}
+
+func TestSyncReproducesTreeThenSendsNothing(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		h := dialTest(t)
+		tmp := t.TempDir()
+		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "deep", "dst")
+		outside := filepath.Join(tmp, "outside")
+		build(t, outside, f("not-to-be-sent", "x", 0o644))
+		build(t, src, sample(outside)...)
+
+		st, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+		assert.Equal(t, Stats{Files: 8, Dirs: 7, Symlinks: 3, BytesTotal: st.BytesTotal, Sent: 11, BytesSent: st.BytesTotal, DirsCreated: 8}, st)
+		assert.Empty(t, findTemps(t, tmp))
+		target, err := os.Readlink(filepath.Join(dst, "link-outside"))
+		require.NoError(t, err)
+		assert.Equal(t, outside, target, "a symlink is recreated, not followed")
+
+		st, err = Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, 0, st.Sent)
+		assert.Equal(t, 11, st.Unchanged)
+		assert.Equal(t, int64(0), st.BytesSent)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+
+		c, err := Plan(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.True(t, c.Empty(), "%v", c.List())
+	})
+}
+
+func TestSyncOneChangedFile(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		h := dialTest(t)
+		tmp := t.TempDir()
+		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+		build(t, src, sample(tmp)...)
+		_, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+
+		writeFile(t, filepath.Join(src, "a/b/c/deep.txt"), "changed", time.Time{})
+		st, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, 1, st.Sent)
+		assert.Equal(t, int64(len("changed")), st.BytesSent)
+		assert.Equal(t, 10, st.Unchanged)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+
+		// A mode change alone is set, not sent.
+		require.NoError(t, os.Chmod(filepath.Join(src, "README"), 0o600))
+		st, err = Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, 0, st.Sent)
+		assert.Equal(t, 1, st.AttrsSet)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	})
+}
+
+func TestSyncChecksumCatchesSameSizeAndMtime(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	build(t, src, f("a", "aaaa", 0o644), f("b", "bbbb", 0o644), f("c", "cccc", 0o644))
+	_, err := Sync(context.Background(), h, src, dst, Options{})
+	require.NoError(t, err)
+
+	// Same size, same mtime, other content.
+	p := filepath.Join(src, "b")
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	writeFile(t, p, "BBBB", fi.ModTime())
+	// Same content, other mtime (checksum mode only sets the mtime).
+	writeFile(t, filepath.Join(src, "c"), "cccc", base.Add(-time.Hour))
+
+	st, err := Sync(context.Background(), h, src, dst, Options{DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Sent, "size+mtime sees only c")
+
+	st, err = Sync(context.Background(), h, src, dst, Options{Checksum: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Sent, "b")
+	assert.Equal(t, 1, st.AttrsSet, "c")
+	assert.Equal(t, 1, st.Unchanged, "a")
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+
+	st, err = Sync(context.Background(), h, src, dst, Options{Checksum: true})
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Sent)
+	assert.Equal(t, 3, st.Unchanged)
+}
+
+func TestSyncDelete(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		h := dialTest(t)
+		tmp := t.TempDir()
+		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+		build(t, src, f("keep", "k", 0o644), d("sub", 0o755), f("sub/keep", "k", 0o644))
+		build(t, dst,
+			f("extra", "x", 0o644),
+			d("olddir/deeper", 0o755), f("olddir/deeper/x", "x", 0o644),
+			f("sub/extra", "x", 0o644),
+			f(".porter/state.json", "{}", 0o644),
+			f(".gitignore", "x", 0o644),
+			d(".git/objects", 0o755),
+			f("logs/app.log", "log", 0o644),
+			f("logs/old.txt", "old", 0o644),
+		)
+		opts.Exclude = []string{".git*", "*.log"}
+
+		st, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, 0, st.Deleted)
+		for _, p := range []string{"extra", "olddir/deeper/x", "sub/extra", ".porter/state.json", ".gitignore", ".git/objects", "logs/app.log"} {
+			_, err := os.Lstat(filepath.Join(dst, p))
+			assert.NoError(t, err)
+		}
+
+		opts.Delete = true
+		c, err := Plan(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		var dels []string
+		for _, ch := range c.List() {
+			if ch.Op == OpDelete {
+				dels = append(dels, ch.Path)
+			}
+		}
+		assert.Equal(t, []string{"extra", "logs/old.txt", "olddir", "sub/extra"}, dels)
+		st, err = c.Apply(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, 6, st.Deleted) // extra, logs/old.txt, olddir, olddir/deeper, olddir/deeper/x, sub/extra
+		for _, p := range []string{"extra", "olddir", "sub/extra", "logs/old.txt"} {
+			assert.NoFileExists(t, filepath.Join(dst, p))
+			assert.NoDirExists(t, filepath.Join(dst, p))
+		}
+		for _, p := range []string{".porter/state.json", ".gitignore", "logs/app.log"} {
+			assert.FileExists(t, filepath.Join(dst, p))
+		}
+		assert.DirExists(t, filepath.Join(dst, ".git/objects"))
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst, ".porter", ".git", ".gitignore", "logs"))
+
+		_, err = c.Apply(context.Background())
+		assert.ErrorIs(t, err, ErrApplied)
+	})
+}
+
+func TestSyncExcludes(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	build(t, src,
+		f("app.py", "x", 0o644), f("app.pyc", "x", 0o644),
+		f(".git/HEAD", "ref", 0o644), f(".gitignore", "*.pyc", 0o644),
+		f("node_modules/x/index.js", "x", 0o644),
+		f("build/out", "x", 0o644), f("lib/build/keep", "x", 0o644),
+		f(".porter/state", "never uploaded", 0o644),
+	)
+	st, err := Sync(context.Background(), h, src, dst, Options{Exclude: []string{".git*", "*.pyc", "node_modules/", "/build"}})
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Files)
+	got := snapshot(t, dst)
+	assert.Contains(t, got, "app.py")
+	assert.Contains(t, got, "lib/build/keep")
+	for _, p := range []string{"app.pyc", ".git", ".gitignore", "node_modules", "build", ".porter"} {
+		assert.NotContains(t, got, p)
+	}
+}
+
+func TestSyncReplacesFileAndDir(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		h := dialTest(t)
+		tmp := t.TempDir()
+		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+		elsewhere := filepath.Join(tmp, "elsewhere")
+		build(t, elsewhere, f("precious", "p", 0o644))
+		build(t, src, f("was-dir", "now a file", 0o644), f("was-file/inner", "now a dir", 0o644),
+			l("was-file2", "now a link"), f("was-link", "now a file", 0o644), f("via-link/x", "x", 0o644))
+		build(t, dst, f("was-dir/a/b", "old", 0o644), f("was-file", "old", 0o644), f("was-file2", "old", 0o644),
+			l("was-link", "old"), l("via-link", elsewhere))
+
+		_, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+		assert.Len(t, snapshot(t, elsewhere), 2, "only . and precious")
+		assert.NoFileExists(t, filepath.Join(elsewhere, "x"), "never write through a remote symlink")
+
+		// And back.
+		require.NoError(t, os.RemoveAll(src))
+		build(t, src, f("was-dir/a/b", "old", 0o644), f("was-file", "old", 0o644))
+		_, err = Sync(context.Background(), h, src, dst, Options{Delete: true, SFTPOnly: opts.SFTPOnly})
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	})
+}
+
+func TestSyncHostileNames(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		h := dialTest(t)
+		tmp := t.TempDir()
+		// Names hold no "/": the command spells it in octal.
+		pwned := filepath.Join(os.TempDir(), "porter-pwned-"+filepath.Base(tmp))
+		oct := strings.ReplaceAll(pwned, "/", `\057`)
+		t.Cleanup(func() { os.Remove(pwned) })
+		hostile := []string{"a b", "it's", "$(touch $(printf '" + oct + "'))", "`touch $(printf '" + oct + "')`", "new\nline", "-rf", "--", "-", "back\\slash", "star*", "semi;colon", "ünï", " lead", "trail "}
+		var nodes []node
+		for i, n := range hostile {
+			nodes = append(nodes, f(n, n, 0o644), f("dir "+n+"/"+n, n, 0o640))
+			if i%2 == 0 {
+				nodes = append(nodes, l("link "+n, n))
+			}
+		}
+		src := filepath.Join(tmp, "src")
+		dst := filepath.Join(tmp, "dst $(touch "+pwned+") `touch "+pwned+"` it's\n-x")
+		build(t, src, nodes...)
+
+		_, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+		assert.NoFileExists(t, pwned)
+
+		// Delete and checksum paths, with hostile names on the host side.
+		for _, n := range hostile {
+			writeFile(t, filepath.Join(dst, "extra "+n), "x", time.Time{})
+			writeFile(t, filepath.Join(src, n), strings.ToUpper(n)+"!", time.Time{})
+		}
+		_, err = Sync(context.Background(), h, src, dst, Options{Delete: true, Checksum: true, SFTPOnly: opts.SFTPOnly})
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+		assert.NoFileExists(t, pwned)
+		assert.Empty(t, findTemps(t, tmp))
+	})
+}
+
+func TestSyncCancelLeavesNoTemporaryFiles(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		h := dialTest(t)
+		tmp := t.TempDir()
+		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+		var nodes []node
+		for i := range 20 {
+			nodes = append(nodes, f(strings.Repeat("x", i+1), strings.Repeat(string(rune('a'+i)), 256<<10), 0o644))
+		}
+		build(t, src, nodes...)
+		build(t, dst, f("xxx", "old content", 0o644)) // an old version stays whole
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		opts.hooks = &testHooks{onBytes: func(sent int64) {
+			if sent >= 2<<20 {
+				cancel()
+			}
+		}}
+		_, err := Sync(ctx, h, src, dst, opts)
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Empty(t, findTemps(t, tmp))
+		want := snapshot(t, src)
+		for p, got := range snapshot(t, dst) {
+			if p == "." {
+				continue
+			}
+			if p == "xxx" && strings.Contains(got, " 11 ") {
+				continue // the old file, untouched
+			}
+			assert.Equal(t, want[p], got, "%s: whole or absent", p)
+		}
+
+		// Cancelled while renaming: what is renamed is whole, the rest is gone.
+		ctx, cancel = context.WithCancel(context.Background())
+		defer cancel()
+		opts.hooks = &testHooks{onRename: func(n int) {
+			if n == 3 {
+				cancel()
+			}
+		}}
+		_, err = Sync(ctx, h, src, dst, opts)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Empty(t, findTemps(t, tmp))
+		for p, got := range snapshot(t, dst) {
+			if p != "." && !(p == "xxx" && strings.Contains(got, " 11 ")) {
+				assert.Equal(t, want[p], got, "%s: whole or absent", p)
+			}
+		}
+
+		// And a new sync finishes the job.
+		opts.hooks = nil
+		_, err = Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	})
+}
+
+func TestSyncDryRunChangesNothing(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	build(t, src, f("new", "n", 0o644), f("changed", "new!", 0o644), d("newdir", 0o755))
+	build(t, dst, f("changed", "old", 0o644), f("extra", "x", 0o644))
+	before := snapshot(t, tmp)
+
+	st, err := Sync(context.Background(), h, src, dst, Options{DryRun: true, Delete: true})
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Sent)
+	assert.Equal(t, 1, st.Deleted)
+	assert.Equal(t, 1, st.DirsCreated)
+	assert.Equal(t, before, snapshot(t, tmp))
+
+	c, err := Plan(context.Background(), h, src, filepath.Join(tmp, "missing"), Options{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"mkdir . (new)", "send changed (new)", "send new (new)", "mkdir newdir (new)"}, changeStrings(c.List()))
+	assert.NoDirExists(t, filepath.Join(tmp, "missing"))
+}
+
+func changeStrings(cs []Change) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+func TestSyncSFTPListingFallback(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	build(t, src, sample(tmp)...)
+	build(t, dst, f("extra/x", "x", 0o644), f(".porter/keep", "k", 0o644))
+	opts := Options{Delete: true, hooks: &testHooks{listSFTP: true}}
+	_, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst, ".porter"))
+	assert.FileExists(t, filepath.Join(dst, ".porter/keep"))
+	st, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Sent)
+}
+
+func TestSyncErrors(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	build(t, src, f("a", "a", 0o644))
+	writeFile(t, filepath.Join(tmp, "afile"), "x", time.Time{})
+
+	_, err := Sync(context.Background(), h, src, filepath.Join(tmp, "afile"), Options{})
+	assert.ErrorContains(t, err, "not a directory")
+	_, err = Sync(context.Background(), h, filepath.Join(tmp, "nope"), filepath.Join(tmp, "dst"), Options{})
+	assert.ErrorContains(t, err, "nope")
+	_, err = Sync(context.Background(), h, src, filepath.Join(tmp, "dst"), Options{Exclude: []string{"!x"}})
+	assert.ErrorContains(t, err, "negation")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = Sync(ctx, h, src, filepath.Join(tmp, "dst"), Options{})
+	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	assert.NoDirExists(t, filepath.Join(tmp, "dst"))
+}

@@ -1,0 +1,240 @@
+package rsync
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// sendTar runs the prepare script followed by a remote `tar -x` (through
+// the agent when there is one) and streams the new directories, files and
+// links into it.
+func (a *applier) sendTar(ctx context.Context, ag *agent) error {
+	c := a.c
+	compress := c.opts.Compress && c.caps.gzip
+	flags := "-x -p --no-same-owner -f -"
+	if compress {
+		flags = "-x -z -p --no-same-owner -f -"
+	}
+	prog := a.prepareScript() + "; exec tar " + flags
+	what := "extract files into " + c.dst + " with tar"
+	if ag == nil {
+		var err error
+		if ag, err = startShell(ctx, c.h, prog); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	} else if err := ag.send(prog); err != nil {
+		ag.abort()
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	// From here on, ctx ending stops the writing and closes stdin, so the
+	// remote tar sees the end of its input and exits before the staging
+	// directory is removed; should the host not answer, the session is
+	// closed a little later.
+	ag.stop()
+	go io.Copy(io.Discard, ag.stdout)
+	finished := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-finished:
+		case <-ctx.Done():
+			t := time.NewTimer(5 * time.Second)
+			defer t.Stop()
+			select {
+			case <-finished:
+			case <-t.C:
+				ag.sess.Close()
+			}
+		}
+	}()
+	werr := a.writeTar(ctx, ag.stdin, compress)
+	ag.stdin.Close()
+	waitErr := ag.wait()
+	close(finished)
+	wg.Wait()
+	ag.sess.Close()
+
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var xe *ssh.ExitError
+	if errors.As(waitErr, &xe) {
+		return fmt.Errorf("%s: exit status %d: %s", what, xe.ExitStatus(), bytes.TrimSpace(ag.stderr.Bytes()))
+	}
+	if werr != nil {
+		return werr
+	}
+	if waitErr != nil {
+		return fmt.Errorf("%s: %w", what, waitErr)
+	}
+	return nil
+}
+
+// writeTar writes the archive: new directories at their place, then the
+// staged files and links under the staging directory.
+func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	var out io.Writer = bw
+	var zw *gzip.Writer
+	if compress {
+		zw, _ = gzip.NewWriterLevel(bw, gzip.BestSpeed)
+		out = zw
+	}
+	tw := tar.NewWriter(out)
+	buf := make([]byte, 128<<10)
+	for _, it := range a.tarOrder() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if it.dir {
+			e := &a.newDirs[it.i]
+			mode := e.mode
+			if a.subRoot[e.path] {
+				mode |= 0o700 // writable and movable until renamed; its mode is set last
+			}
+			hdr := &tar.Header{
+				Typeflag: tar.TypeDir,
+				Name:     a.dirAt[e.path] + "/",
+				Mode:     int64(mode), // tar sets it once the directory is filled
+				ModTime:  time.Unix(e.mtime, 0),
+			}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("send directory %s: %w", e.path, err)
+			}
+			continue
+		}
+		e := &a.staged[it.i]
+		name := a.stagedAt[it.i]
+		if e.typ == typeSymlink {
+			hdr := &tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: e.link, Mode: 0o777, ModTime: time.Unix(e.mtime, 0)}
+			if err := tw.WriteHeader(hdr); err != nil {
+				return fmt.Errorf("send symlink %s: %w", e.path, err)
+			}
+			continue
+		}
+		if err := a.tarFile(ctx, tw, name, e, buf); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+func (a *applier) tarFile(ctx context.Context, tw *tar.Writer, name string, e *entry, buf []byte) error {
+	from := a.c.localPath(e.path)
+	f, err := os.Open(from)
+	if err != nil {
+		return fmt.Errorf("send %s: %w", from, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("send %s: %w", from, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("send %s: no longer a regular file: run the sync again", from)
+	}
+	// What is sent is the file as it is now.
+	size := fi.Size()
+	hdr := &tar.Header{
+		Typeflag: tar.TypeReg,
+		Name:     name,
+		Size:     size,
+		Mode:     int64(unixPerm(fi.Mode())),
+		ModTime:  time.Unix(fi.ModTime().Unix(), 0),
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("send %s: %w", from, err)
+	}
+	r := &countingReader{ctx: ctx, r: io.LimitReader(f, size), a: a}
+	n, err := io.CopyBuffer(tw, r, buf)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("send %s: %w", from, err)
+	}
+	if n != size {
+		return fmt.Errorf("send %s: file shrank while being sent: run the sync again", from)
+	}
+	return nil
+}
+
+type tarItem struct {
+	dir bool // a.newDirs[i], else a.staged[i]
+	i   int
+}
+
+// tarOrder orders the archive depth first, a directory followed by all it
+// holds: tar sets a directory's mtime once it has gone past it, so nothing
+// may land in it afterwards.
+func (a *applier) tarOrder() []tarItem {
+	items := make([]tarItem, 0, len(a.newDirs)+len(a.staged))
+	keys := make([]string, 0, cap(items))
+	for i, e := range a.newDirs {
+		items = append(items, tarItem{dir: true, i: i})
+		keys = append(keys, e.path)
+	}
+	for i, e := range a.staged {
+		items = append(items, tarItem{i: i})
+		keys = append(keys, e.path)
+	}
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+		keys[i] = strings.ReplaceAll(keys[i], "/", "\x00")
+	}
+	sort.Slice(idx, func(x, y int) bool { return keys[idx[x]] < keys[idx[y]] })
+	out := make([]tarItem, len(items))
+	for x, i := range idx {
+		out[x] = items[i]
+	}
+	return out
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Bytes()
+}
