@@ -1,0 +1,147 @@
+package portertest_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
+)
+
+var bg = context.Background()
+
+func TestServerBasics(t *testing.T) {
+	srv := portertest.NewServer(t)
+	assert.True(t, strings.HasPrefix(srv.Addr(), "127.0.0.1:"))
+	assert.Equal(t, srv.User()+"@"+srv.Addr(), srv.Address())
+	kh, err := os.ReadFile(srv.KnownHostsFile())
+	require.NoError(t, err)
+	assert.Equal(t, "["+strings.Replace(srv.Addr(), ":", "]:", 1)+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey())))+"\n", string(kh))
+	st, err := os.Stat(srv.IdentityFile())
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+func TestCommandsRecordedInOrder(t *testing.T) {
+	srv := portertest.NewServer(t)
+	h := srv.Dial(t)
+	for _, c := range []string{"true", "echo 'a b'", "exit 4", "cd /"} {
+		h.Run(bg, c)
+	}
+	cmds := srv.Commands()
+	assert.Equal(t, []string{"true", "echo 'a b'", "exit 4", "cd /"}, cmds)
+	cmds[0] = "changed"
+	assert.Equal(t, "true", srv.Commands()[0], "Commands returns a copy")
+}
+
+func TestHomeAndEnv(t *testing.T) {
+	home := t.TempDir()
+	srv := portertest.NewServer(t, portertest.WithHome(home))
+	assert.Equal(t, home, srv.Home())
+	h := srv.Dial(t)
+	out, err := h.Run(bg, `pwd; echo "$HOME"; echo hi > rel.txt`)
+	require.NoError(t, err)
+	assert.Equal(t, home+"\n"+home+"\n", string(out.Stdout))
+	assert.FileExists(t, filepath.Join(home, "rel.txt"))
+
+	// SFTP relative paths are relative to the login directory too.
+	c, err := h.SFTP(bg)
+	require.NoError(t, err)
+	f, err := c.Create("sftp.txt")
+	require.NoError(t, err)
+	_, err = f.Write([]byte("x"))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	assert.FileExists(t, filepath.Join(home, "sftp.txt"))
+
+	srv.Close()
+	assert.DirExists(t, home, "a home given by the caller is left in place")
+}
+
+func TestEnvRequest(t *testing.T) {
+	srv := portertest.NewServer(t)
+	h := srv.Dial(t)
+	s, err := h.Client().NewSession()
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Setenv("PORTER_X", "it's"))
+	out, err := s.Output(`printf %s "$PORTER_X"`)
+	require.NoError(t, err)
+	assert.Equal(t, "it's", string(out))
+}
+
+func TestPtyRefused(t *testing.T) {
+	srv := portertest.NewServer(t)
+	h := srv.Dial(t)
+	s, err := h.Client().NewSession()
+	require.NoError(t, err)
+	defer s.Close()
+	require.Error(t, s.RequestPty("xterm", 24, 80, ssh.TerminalModes{}))
+}
+
+func TestOnlyItsClientKey(t *testing.T) {
+	srv := portertest.NewServer(t)
+	other := portertest.NewServer(t)
+	_, err := remote.Dial(bg, srv.Address(), remote.WithKnownHosts(srv.KnownHostsFile()),
+		remote.WithIdentityFiles(other.IdentityFile()), remote.WithoutAgent(), remote.WithSSHConfig(""))
+	require.Error(t, err)
+	assert.Empty(t, srv.Commands())
+}
+
+func TestOnlyItsUser(t *testing.T) {
+	srv := portertest.NewServer(t, portertest.WithUser("deployer"))
+	assert.Equal(t, "deployer@"+srv.Addr(), srv.Address())
+	_, err := remote.Dial(bg, "someone-else@"+srv.Addr(), srv.DialOptions()...)
+	require.Error(t, err)
+	h := srv.Dial(t)
+	_, err = h.Run(bg, "true")
+	require.NoError(t, err)
+}
+
+func TestCloseKillsRunningCommandsAndIsIdempotent(t *testing.T) {
+	srv, err := portertest.Start()
+	require.NoError(t, err)
+	h, err := remote.Dial(bg, srv.Address(), srv.DialOptions()...)
+	require.NoError(t, err)
+	defer h.Close()
+	marker := filepath.Join(t.TempDir(), "m")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.Run(bg, "touch "+remote.Quote(marker)+"; exec sleep 60")
+		errc <- err
+	}()
+	require.Eventually(t, func() bool { _, err := os.Stat(marker); return err == nil }, 10*time.Second, 5*time.Millisecond)
+	dir := filepath.Dir(srv.KnownHostsFile())
+	srv.Close() // waits for the sleep to be killed
+	srv.Close()
+	require.Error(t, <-errc)
+	assert.NoDirExists(t, dir, "the server's temp dir is removed")
+}
+
+func TestStdinClosedCommandEnds(t *testing.T) {
+	srv := portertest.NewServer(t)
+	h := srv.Dial(t)
+	// cat ends at the client's EOF.
+	out, err := h.RunInput(bg, "cat; echo done", strings.NewReader("in\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "in\ndone\n", string(out.Stdout))
+}
+
+func ExampleNewServer() {
+	var t *testing.T // in a test: func TestDeploy(t *testing.T)
+	srv := portertest.NewServer(t)
+	h := srv.Dial(t) // trusts exactly srv, through its own known_hosts file
+	dir := t.TempDir()
+	if _, err := h.Run(context.Background(), "touch "+remote.Quote(dir+"/deployed")); err != nil {
+		t.Fatal(err)
+	}
+	// srv.Commands() == []string{"touch /tmp/.../deployed"}
+}

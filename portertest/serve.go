@@ -1,0 +1,254 @@
+package portertest
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// serve accepts connections until the listener closes.
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handleConn(c)
+	}
+}
+
+func (s *Server) handleConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	sconn, chans, reqs, err := ssh.NewServerConn(c, s.config)
+	if err != nil {
+		return
+	}
+	defer sconn.Close()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for r := range reqs {
+			// keepalive@openssh.com and anything else: answer, so that
+			// clients see the server alive; refuse what we do not do.
+			r.Reply(r.Type == "keepalive@openssh.com", nil)
+		}
+	}()
+	var chWG sync.WaitGroup
+	for nc := range chans {
+		switch nc.ChannelType() {
+		case "session":
+			chWG.Add(1)
+			go func() { defer chWG.Done(); s.handleSession(nc) }()
+		case "direct-tcpip":
+			chWG.Add(1)
+			go func() { defer chWG.Done(); s.handleDirectTCPIP(nc) }()
+		default:
+			nc.Reject(ssh.UnknownChannelType, "unsupported channel type "+nc.ChannelType())
+		}
+	}
+	chWG.Wait()
+}
+
+// handleSession serves one session channel: env, exec, subsystem sftp,
+// signal; pty and shell are refused.
+func (s *Server) handleSession(nc ssh.NewChannel) {
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	var env []string
+	var started bool
+	var proc *process
+	var sftpDone chan struct{}
+	for r := range reqs {
+		switch r.Type {
+		case "env":
+			var kv struct{ Name, Value string }
+			if ssh.Unmarshal(r.Payload, &kv) == nil {
+				env = append(env, kv.Name+"="+kv.Value)
+				r.Reply(true, nil)
+			} else {
+				r.Reply(false, nil)
+			}
+		case "exec":
+			var p struct{ Command string }
+			if started || ssh.Unmarshal(r.Payload, &p) != nil {
+				r.Reply(false, nil)
+				continue
+			}
+			proc, err = s.startProcess(ch, p.Command, env)
+			if err != nil {
+				r.Reply(false, nil)
+				return
+			}
+			started = true
+			s.mu.Lock()
+			s.commands = append(s.commands, p.Command)
+			s.mu.Unlock()
+			r.Reply(true, nil)
+		case "subsystem":
+			var p struct{ Name string }
+			if started || ssh.Unmarshal(r.Payload, &p) != nil || p.Name != "sftp" {
+				r.Reply(false, nil)
+				continue
+			}
+			srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.home))
+			if err != nil {
+				r.Reply(false, nil)
+				return
+			}
+			started = true
+			r.Reply(true, nil)
+			sftpDone = make(chan struct{})
+			go func() {
+				defer close(sftpDone)
+				srv.Serve()
+				srv.Close()
+				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+				ch.Close()
+			}()
+		case "signal":
+			var p struct{ Signal string }
+			if proc != nil && ssh.Unmarshal(r.Payload, &p) == nil {
+				proc.signal(p.Signal)
+			}
+			if r.WantReply {
+				r.Reply(proc != nil, nil)
+			}
+		default: // pty-req, shell, x11-req, ...
+			r.Reply(false, nil)
+		}
+	}
+	// The client closed the channel (or the connection went): stop what runs.
+	if proc != nil {
+		proc.signal("KILL")
+		<-proc.done
+	}
+	if sftpDone != nil {
+		ch.Close()
+		<-sftpDone
+	}
+}
+
+// process is one exec request's command.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startProcess runs /bin/sh -c command with the channel as stdin, stdout
+// and stderr; when it ends the exit status is sent and the channel closed.
+func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*process, error) {
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Dir = s.home
+	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout = ch
+	cmd.Stderr = ch.Stderr()
+	setProcessGroup(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	s.wg.Add(2)
+	go func() {
+		// stdin: copy until the client's EOF, then close the pipe. Not waited
+		// for by Wait: a command that does not read its input still ends.
+		defer s.wg.Done()
+		io.Copy(stdin, ch)
+		stdin.Close()
+	}()
+	go func() {
+		defer s.wg.Done()
+		defer close(p.done)
+		err := cmd.Wait()
+		status := 0
+		if err != nil {
+			status = 255
+			if ee, ok := err.(*exec.ExitError); ok {
+				if sig, ok := exitSignal(ee); ok {
+					ch.SendRequest("exit-signal", false, ssh.Marshal(struct {
+						Signal     string
+						CoreDumped bool
+						Msg, Lang  string
+					}{Signal: sig}))
+					ch.Close()
+					return
+				}
+				if status = ee.ExitCode(); status < 0 {
+					status = 255
+				}
+			}
+		}
+		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
+		ch.Close()
+	}()
+	return p, nil
+}
+
+// handleDirectTCPIP forwards a direct-tcpip channel (ProxyJump, ssh -W) to
+// the address it names.
+func (s *Server) handleDirectTCPIP(nc ssh.NewChannel) {
+	var p struct {
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &p); err != nil {
+		nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request")
+		return
+	}
+	addr := net.JoinHostPort(p.Host, strconv.Itoa(int(p.Port)))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		conn.Close()
+		return
+	}
+	s.mu.Lock()
+	s.tunnels = append(s.tunnels, addr)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); ssh.DiscardRequests(reqs) }()
+	// Either direction ending ends the tunnel: close both sides, which
+	// unblocks the other copy.
+	var once sync.Once
+	closeBoth := func() { once.Do(func() { ch.Close(); conn.Close() }) }
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(conn, ch); closeBoth(); done <- struct{}{} }()
+	go func() { io.Copy(ch, conn); closeBoth(); done <- struct{}{} }()
+	<-done
+	<-done
+}

@@ -1,0 +1,64 @@
+package remote
+
+import "time"
+
+// keepAliveFailures is how many keepalives in a row may go unanswered before
+// the connection is closed.
+const keepAliveFailures = 3
+
+// startKeepAlive sends a "keepalive@openssh.com" request every interval, as
+// ssh's ServerAliveInterval does. A reply (even a refusal) proves the server
+// alive; a request that fails, or that is not answered within interval,
+// counts as a failure, and after keepAliveFailures in a row the connection is
+// closed, so that every call waiting on it returns an error instead of
+// hanging. It stops on Close.
+func (h *Host) startKeepAlive(interval time.Duration) {
+	h.stopKeepAlive = make(chan struct{})
+	h.keepAliveDone = make(chan struct{})
+	go func() {
+		defer close(h.keepAliveDone)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		failures := 0
+		for {
+			select {
+			case <-h.stopKeepAlive:
+				return
+			case <-t.C:
+			}
+			reply := make(chan error, 1)
+			go func() {
+				_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
+				reply <- err
+			}()
+			timer := time.NewTimer(interval)
+			var err error
+			select {
+			case <-h.stopKeepAlive:
+				timer.Stop()
+				return
+			case err = <-reply:
+			case <-timer.C:
+				err = errTimeout
+			}
+			timer.Stop()
+			if err == nil {
+				failures = 0
+				continue
+			}
+			failures++
+			h.log.Debug("ssh: keepalive failed", "host", h.name, "failures", failures, "err", err)
+			if failures >= keepAliveFailures {
+				h.log.Warn("ssh: connection dead, closing it", "host", h.name, "keepalives unanswered", failures)
+				h.client.Close()
+				return
+			}
+		}
+	}()
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "no reply" }
+
+var errTimeout error = timeoutError{}

@@ -1,0 +1,180 @@
+// Package remote is one SSH connection to one host: Dial, Run, SFTP, Quote.
+//
+// A deploy opens one [Host] per machine with [Dial] and shares it between
+// every step: each [Host.Run] opens a session (a channel) on that one
+// connection, and [Host.SFTP] hands out the host's one SFTP client.
+//
+// Dial behaves like OpenSSH's ssh(1) where it matters for a deploy:
+//
+//   - the address may be "user@host:port", "host" or a Host alias of
+//     ~/.ssh/config, whose HostName, User, Port, IdentityFile, ProxyJump,
+//     HostKeyAlias and UserKnownHostsFile are honoured;
+//   - keys come from ssh-agent, then from [WithSigners], then from identity
+//     files (those given, those of ssh_config, else ~/.ssh/id_ed25519,
+//     id_ecdsa and id_rsa);
+//   - the host key is checked against known_hosts: an unknown or changed key
+//     stops the dial with a [*HostKeyError] that prints the fingerprint and
+//     the fix. Trust on first use is opt-in ([WithAcceptNewHostKeys]);
+//   - keepalives detect a dead connection.
+//
+// Every value put into a command goes through [Quote].
+package remote
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// Option configures Dial (functional options, as pkg/sftp's ClientOption).
+type Option func(*config)
+
+type config struct {
+	knownHosts      []string
+	knownHostsSet   bool
+	acceptNew       bool
+	identityFiles   []string
+	signers         []ssh.Signer
+	useAgent        bool
+	sshConfigFile   string
+	sshConfigSet    bool
+	keepAlive       time.Duration
+	logger          *slog.Logger
+	hostKeyCallback ssh.HostKeyCallback
+	timeout         time.Duration
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{
+		useAgent:  true,
+		keepAlive: 15 * time.Second,
+		timeout:   30 * time.Second,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// WithKnownHosts sets the known_hosts files (default ~/.ssh/known_hosts, or
+// ssh_config's UserKnownHostsFile). Files that do not exist count as empty;
+// with [WithAcceptNewHostKeys] the first one is created.
+func WithKnownHosts(files ...string) Option {
+	return func(c *config) { c.knownHosts = files; c.knownHostsSet = true }
+}
+
+// WithAcceptNewHostKeys turns on trust-on-first-use: an unknown host's key is
+// appended to the first known_hosts file. A changed key is still refused.
+func WithAcceptNewHostKeys() Option { return func(c *config) { c.acceptNew = true } }
+
+// WithIdentityFiles adds private key files tried after the agent and the
+// signers of [WithSigners]. A file that is missing, encrypted or unparsable is
+// skipped with a debug log.
+func WithIdentityFiles(files ...string) Option {
+	return func(c *config) { c.identityFiles = append(c.identityFiles, files...) }
+}
+
+// WithSigners adds in-memory keys, tried after the agent's.
+func WithSigners(s ...ssh.Signer) Option {
+	return func(c *config) { c.signers = append(c.signers, s...) }
+}
+
+// WithoutAgent skips ssh-agent even when SSH_AUTH_SOCK is set.
+func WithoutAgent() Option { return func(c *config) { c.useAgent = false } }
+
+// WithSSHConfig reads this ssh_config file instead of ~/.ssh/config ("" = none).
+func WithSSHConfig(path string) Option {
+	return func(c *config) { c.sshConfigFile = path; c.sshConfigSet = true }
+}
+
+// WithKeepAlive sets the keepalive interval (default 15s; 0 disables). After
+// three keepalives in a row go unanswered the connection is closed.
+func WithKeepAlive(d time.Duration) Option { return func(c *config) { c.keepAlive = d } }
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithTimeout bounds the TCP connect plus the SSH handshake of each hop
+// (default 30s; 0 = only the context bounds it).
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+
+// WithHostKeyCallback replaces the known_hosts check by cb, for callers that
+// keep host keys elsewhere. [WithKnownHosts] and [WithAcceptNewHostKeys] are
+// then ignored.
+func WithHostKeyCallback(cb ssh.HostKeyCallback) Option {
+	return func(c *config) { c.hostKeyCallback = cb }
+}
+
+// Host is one SSH connection to one host, shared by every step of a deploy.
+// It is safe for concurrent use.
+type Host struct {
+	name   string
+	addr   string // host:port actually connected to
+	client *ssh.Client
+	jumps  []*ssh.Client // ProxyJump hops, closed after client
+	closer []io.Closer   // e.g. the agent connection
+	log    *slog.Logger
+
+	sftpMu sync.Mutex
+	sftp   *sftp.Client
+
+	stopKeepAlive chan struct{}
+	keepAliveDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Name returns the address as given to Dial.
+func (h *Host) Name() string { return h.name }
+
+// Addr returns the "host:port" that Dial connected to, after ssh_config
+// resolution.
+func (h *Host) Addr() string { return h.addr }
+
+// Client returns the underlying ssh client (for new channels / sessions).
+func (h *Host) Client() *ssh.Client { return h.client }
+
+// Close closes the SFTP client and the connection, and stops the
+// keepalives. Idempotent.
+func (h *Host) Close() error {
+	h.closeOnce.Do(func() {
+		if h.stopKeepAlive != nil {
+			close(h.stopKeepAlive)
+		}
+		var errs []error
+		h.sftpMu.Lock()
+		if h.sftp != nil {
+			errs = append(errs, h.sftp.Close())
+			h.sftp = nil
+		}
+		h.sftpMu.Unlock()
+		errs = append(errs, h.client.Close())
+		for i := len(h.jumps) - 1; i >= 0; i-- {
+			errs = append(errs, h.jumps[i].Close())
+		}
+		for _, c := range h.closer {
+			errs = append(errs, c.Close())
+		}
+		if h.keepAliveDone != nil {
+			<-h.keepAliveDone
+		}
+		var keep []error
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+				keep = append(keep, err)
+			}
+		}
+		h.closeErr = errors.Join(keep...)
+	})
+	return h.closeErr
+}
