@@ -1,0 +1,156 @@
+// Package crontab is a porter plugin that ships a module's crontab to the
+// host and installs it for the SSH user:
+//
+//	[plugin:github.com/porter-deploy/porter/plugins/crontab]
+//	file = root          ; ships crontab/root.crontab (default: the module's name)
+//
+// After the send it copies crontab/<file>.crontab from the module's
+// directory to <module path>/<file>.crontab. With --update-crontab it then
+// installs that file at deploy-finish with crontab - < FILE (on stdin:
+// Debian's crontab cuts long file names), which checks the file and refuses
+// a malformed one, leaving the installed crontab as it was.
+// Before installing it saves the user's current crontab (crontab -l); if the
+// deploy fails afterwards, it puts the saved one back (or removes the new one
+// when the user had none).
+//
+// Every path is quoted for the remote shell.
+//
+// Import it in the deploy program to use it:
+//
+//	import _ "github.com/porter-deploy/porter/plugins/crontab"
+package crontab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/remote"
+	"github.com/porter-deploy/porter/scp"
+)
+
+// Name is the plugin's name in a module's ini: [plugin:Name].
+const Name = "github.com/porter-deploy/porter/plugins/crontab"
+
+// FlagUpdateCrontab is the name of the --update-crontab flag.
+const FlagUpdateCrontab = "update-crontab"
+
+func init() { porter.RegisterPlugin(Name, New) }
+
+// Plugin is the crontab plugin for one module on one host.
+type Plugin struct {
+	local, remote string
+	// what crontab -l printed before this deploy installed its crontab
+	installed bool
+	hadOld    bool
+	old       []byte
+}
+
+var (
+	_ porter.Plugin       = (*Plugin)(nil)
+	_ porter.FlagProvider = (*Plugin)(nil)
+)
+
+// New returns a new instance of the plugin.
+func New() porter.Plugin { return &Plugin{} }
+
+// Flags adds --update-crontab.
+func (*Plugin) Flags() []porter.Flag {
+	return []porter.Flag{{Name: FlagUpdateCrontab, Bool: true, Default: "false",
+		Usage: "install the module's crontab (crontab - < FILE) at the end of the deploy"}}
+}
+
+// RegisterSignalHandlers checks that the crontab file exists and adds the
+// plugin's handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings(Name)
+	for _, k := range s.Keys() {
+		if k != "file" {
+			return fmt.Errorf("%s: unknown key %q: the only key is file", s.Where(), k)
+		}
+	}
+	name := s.String("file", m.Name())
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return fmt.Errorf("%s: file = %q: name a file NAME.crontab of %s without its extension", s.Where(), name, filepath.Join(m.Name(), "crontab"))
+	}
+	base := name + ".crontab"
+	p.local = filepath.Join(m.Dir(), "crontab", base)
+	if st, err := os.Stat(p.local); err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: %s: no such file: create it, or set file = NAME of a NAME.crontab in %s",
+			s.Where(), filepath.Join(m.Name(), "crontab", base), filepath.Join(m.Name(), "crontab"))
+	}
+	p.remote = path.Join(m.Path(), base)
+	m.PushSignalHandler(porter.SigSourcePostSend, p.ship)
+	m.PushSignalHandler(porter.SigDeployFinish, p.install)
+	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
+	return nil
+}
+
+// RemotePath returns where the crontab lands on the host.
+func (p *Plugin) RemotePath() string { return p.remote }
+
+func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
+	if m.Host() == nil {
+		return fmt.Errorf("copy crontab: module %s is not connected to a host", m.Name())
+	}
+	if err := scp.CopyFile(ctx, m.Host(), p.local, p.remote); err != nil {
+		return fmt.Errorf("copy crontab: %w", err)
+	}
+	m.Log().Info("crontab copied", "to", p.remote)
+	return nil
+}
+
+func (p *Plugin) install(ctx context.Context, m *porter.Module, _ any) error {
+	if !m.FlagBool(FlagUpdateCrontab) {
+		m.Log().Info("crontab not installed: pass --update-crontab to install it", "file", p.remote)
+		return nil
+	}
+	h := m.Host()
+	if h == nil {
+		return fmt.Errorf("install crontab: module %s is not connected to a host", m.Name())
+	}
+	out, err := h.Run(ctx, "crontab -l")
+	var ee *remote.ExitError
+	switch {
+	case err == nil:
+		p.hadOld, p.old = true, out.Stdout
+	case errors.As(err, &ee) && ee.Status == 1 && strings.Contains(ee.Stderr+string(out.Stderr), "no crontab"):
+		p.hadOld = false
+	default:
+		return fmt.Errorf("install crontab: read the current one: %w: install cron on the host (Debian: apt install cron)", err)
+	}
+	// Fed on stdin rather than named: Debian's crontab cuts a file name
+	// longer than 99 bytes and then reads the wrong file.
+	cmd := "crontab - < " + remote.Quote(p.remote)
+	m.Log().Info("install crontab", "command", cmd)
+	if _, err := h.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("install crontab %s: %w: fix the lines crontab names in %s", p.remote, err, filepath.Join(m.Name(), "crontab", filepath.Base(p.local)))
+	}
+	p.installed = true
+	return nil
+}
+
+func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
+	if !p.installed || m.Host() == nil {
+		return nil
+	}
+	var err error
+	if p.hadOld {
+		m.Log().Warn("deploy failed: putting the previous crontab back")
+		_, err = m.Host().RunInput(ctx, "crontab -", bytes.NewReader(p.old))
+	} else {
+		m.Log().Warn("deploy failed: removing the crontab it installed")
+		_, err = m.Host().Run(ctx, "crontab -r")
+	}
+	if err != nil {
+		return fmt.Errorf("restore the previous crontab: %w: check crontab -l on the host", err)
+	}
+	p.installed = false
+	return nil
+}
