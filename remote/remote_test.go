@@ -379,3 +379,12 @@ func newHost(t *testing.T) *remote.Host {
 	t.Helper()
 	return portertest.NewServer(t).Dial(t)
 }
+
+func testSigner(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	s, err := ssh.NewSignerFromKey(priv)
+	require.NoError(t, err)
+	return s
+}
