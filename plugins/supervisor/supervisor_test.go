@@ -1,0 +1,235 @@
+package supervisor_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	_ "github.com/porter-deploy/porter/plugins/command"
+	"github.com/porter-deploy/porter/plugins/supervisor"
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
+)
+
+const command = "github.com/porter-deploy/porter/plugins/command"
+
+// recorder is a test plugin that records the LauncherUpdated payloads its
+// module receives.
+const recorder = "github.com/porter-deploy/porter/plugins/supervisor/recorder_test"
+
+var (
+	recMu   sync.Mutex
+	updates []supervisor.LauncherUpdated
+)
+
+type recordPlugin struct{}
+
+func (recordPlugin) RegisterSignalHandlers(m *porter.Module) error {
+	m.PushSignalHandler(supervisor.SigLauncherUpdated, func(_ context.Context, _ *porter.Module, payload any) error {
+		recMu.Lock()
+		defer recMu.Unlock()
+		updates = append(updates, payload.(supervisor.LauncherUpdated))
+		return nil
+	})
+	return nil
+}
+
+func init() { porter.RegisterPlugin(recorder, func() porter.Plugin { return recordPlugin{} }) }
+
+func takeUpdates() []supervisor.LauncherUpdated {
+	recMu.Lock()
+	defer recMu.Unlock()
+	u := updates
+	updates = nil
+	return u
+}
+
+func write(t *testing.T, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
+	}
+}
+
+const launcher = `[group:app]
+programs=web
+[program:web]
+command=/bin/sleep 1000
+startsecs=0
+stopwaitsecs=2
+autorestart=false
+`
+
+type fixture struct {
+	srv   *portertest.Server
+	sv    *supervisord
+	local string // project dir
+	dest  string // module path
+}
+
+func newFixture(t *testing.T) *fixture {
+	return &fixture{srv: portertest.NewServer(t), sv: startSupervisord(t), local: t.TempDir(),
+		dest: filepath.Join(t.TempDir(), "the app")}
+}
+
+// project writes module app with the supervisor section (plus config =
+// the test's supervisord), then more ini text.
+func (f *fixture) project(t *testing.T, section, more string) *porter.Project {
+	t.Helper()
+	write(t, map[string]string{
+		filepath.Join(f.local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		filepath.Join(f.local, "app", "app.ini"): "[module]\npath = " + f.dest + "\n[plugin:" + supervisor.Name + "]\n" +
+			"config = " + f.sv.cfg + "\nconf_dir = " + f.sv.confDir + "\n" + section + more,
+	})
+	if _, err := os.Stat(filepath.Join(f.local, "app", "supervisor", "app.conf")); err != nil {
+		write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): launcher})
+	}
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	return p
+}
+
+func (f *fixture) deploy(p *porter.Project, flags map[string]string) error {
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
+		Address: f.srv.Address(), Dial: f.srv.DialOptions(), Flags: flags, Force: porter.ForceAll()})
+	return err
+}
+
+func (f *fixture) ctl(args ...string) string {
+	return "supervisorctl -c " + remote.Quote(f.sv.cfg) + " " + strings.Join(args, " ")
+}
+
+func TestFirstDeployInstallsTheLauncherAndStartsTheGroup(t *testing.T) {
+	f := newFixture(t)
+	p := f.project(t, "", "[plugin:"+recorder+"]\n")
+	takeUpdates()
+	require.NoError(t, f.deploy(p, nil))
+
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("update"), f.ctl("start", "'app:*'")}, f.srv.Commands(),
+		"a group supervisord does not know yet is not an error to stop")
+	b, err := os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
+	require.NoError(t, err)
+	assert.Equal(t, launcher, string(b))
+	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+	assert.Equal(t, []supervisor.LauncherUpdated{{Path: filepath.Join(f.sv.confDir, "app.conf")}}, takeUpdates())
+}
+
+func TestRedeployStopsTheGroupDuringTheDeployAndKeepsTheLauncher(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, f.deploy(f.project(t, "", ""), nil))
+	require.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+
+	// During the deploy (after the send) the group is stopped.
+	during := filepath.Join(t.TempDir(), "during")
+	changed := strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)
+	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): changed})
+	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = "+f.ctl("status", "app:web")+" > "+during+"; true\n[plugin:"+recorder+"]\n")
+	takeUpdates()
+	require.NoError(t, f.deploy(p, nil))
+	b, err := os.ReadFile(during)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "STOPPED")
+	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+	b, _ = os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
+	assert.Equal(t, launcher, string(b), "kept without --update-launcher")
+	assert.Empty(t, takeUpdates(), "nothing copied, nothing signalled")
+
+	// With --update-launcher it is replaced, and update restarts the group on the new one.
+	require.NoError(t, f.deploy(p, map[string]string{supervisor.FlagUpdateLauncher: "true"}))
+	b, _ = os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
+	assert.Equal(t, changed, string(b))
+	assert.Len(t, takeUpdates(), 1)
+	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+	assert.Contains(t, f.sv.ctl(t, "avail"), "app:web")
+}
+
+func TestFailedDeployStartsTheStoppedGroupAgain(t *testing.T) {
+	f := newFixture(t)
+	require.NoError(t, f.deploy(f.project(t, "", ""), nil))
+	require.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+	n := len(f.srv.Commands())
+
+	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
+	err := f.deploy(p, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3"`)
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
+		f.srv.Commands()[n:], "stopped, failed, started again: never update")
+	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+}
+
+func TestFailureBeforeTheStopStartsNothing(t *testing.T) {
+	f := newFixture(t)
+	p := f.project(t, "", "[plugin:"+command+"]\ndeploy-start = exit 4\n")
+	// The supervisor section comes first, so its stop runs before the failing command:
+	// with an unknown group nothing was stopped, so nothing is started.
+	err := f.deploy(p, nil)
+	require.Error(t, err)
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 4"}, f.srv.Commands())
+}
+
+func TestHostileGroupNameRunsNothing(t *testing.T) {
+	f := newFixture(t)
+	marker := filepath.Join(t.TempDir(), "pwned")
+	p := f.project(t, "group_name = a b; touch "+marker+"\n", "")
+	err := f.deploy(p, nil)
+	require.Error(t, err, "supervisord has no such group")
+	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: start supervisor group a b; touch "+marker+": ")
+	assert.Contains(t, err.Error(), "no such")
+	assert.NoFileExists(t, marker)
+	assert.Equal(t, f.ctl("stop", "'a b; touch "+marker+":*'"), f.srv.Commands()[0])
+}
+
+func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
+	// A fake sudo (sudo is not installed here, and a test cannot give
+	// itself root): it drops -n and runs the rest, so the command lines are
+	// real and run for real.
+	bin := t.TempDir()
+	write(t, map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
+	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	f := newFixture(t)
+	p := f.project(t, "use_sudo = true\n", "[plugin:"+recorder+"]\n")
+	takeUpdates()
+	require.NoError(t, f.deploy(p, nil))
+	staged := filepath.Join(f.dest, ".supervisor-app.conf.porter-staged")
+	dst := filepath.Join(f.sv.confDir, "app.conf")
+	assert.Equal(t, []string{
+		"sudo -n " + f.ctl("stop", "'app:*'"),
+		"sudo -n test -e " + dst,
+		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
+		"rm -f -- '" + staged + "'",
+		"sudo -n " + f.ctl("update"),
+		"sudo -n " + f.ctl("start", "'app:*'"),
+	}, f.srv.Commands())
+	assert.Equal(t, []supervisor.LauncherUpdated{{Path: staged, UseSudo: true}}, takeUpdates())
+	assert.NoFileExists(t, staged)
+	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+}
+
+func TestSettingsErrors(t *testing.T) {
+	local := t.TempDir()
+	write(t, map[string]string{
+		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\nlauncher = web.conf\n",
+	})
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	_, err = porter.LoadModule(p, "app")
+	assert.ErrorContains(t, err, "launcher app/supervisor/web.conf: no such file: create it, or set launcher = NAME of a file in app/supervisor")
+
+	write(t, map[string]string{filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\ngroup = x\n"})
+	p, err = porter.LoadProject(local)
+	require.NoError(t, err)
+	_, err = porter.LoadModule(p, "app")
+	assert.ErrorContains(t, err, `unknown key "group": use launcher, group_name, use_sudo, conf_dir or config`)
+}
