@@ -1,0 +1,195 @@
+// Package virtualenv is a porter plugin that keeps a Python virtual
+// environment for a module on the host and installs its requirements:
+//
+//	[plugin:github.com/porter-deploy/porter/plugins/virtualenv]
+//	path = /home/app/venvs/root            ; the virtualenv (default <module path>/.venv; relative = under the module path)
+//	requirements = file:__destpath__/requirements.txt, gunicorn==22.0.0
+//	python = python3.12                    ; the interpreter that creates it (default python3)
+//	pip_options = --no-index, --find-links=/srv/wheels   ; extra pip install arguments
+//
+// After the send it creates the virtualenv with PYTHON -m venv PATH when the
+// host has none there yet. With --update-requirements it then runs
+// PATH/bin/python -m pip install with every requirement: file:X stands for
+// -r X, and __destpath__ in any item is replaced by the module's path.
+//
+// When the supervisor plugin sends supervisor.SigLauncherUpdated, it fills
+// the launcher's placeholders in: __env__ becomes the virtualenv's path and
+// __project__ the module's path.
+//
+// Every value (paths, requirements, options) is quoted for the remote shell:
+// each is one argument, never shell syntax. A failed deploy leaves the
+// virtualenv as it is: pip install cannot be undone, and the next deploy
+// installs the requirements again.
+//
+// With [module] delete = true, add .venv to [module] exclude so that the
+// sync does not remove a virtualenv kept in the module's path.
+//
+// Import it in the deploy program to use it:
+//
+//	import _ "github.com/porter-deploy/porter/plugins/virtualenv"
+package virtualenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/plugins/supervisor"
+	"github.com/porter-deploy/porter/remote"
+	"github.com/porter-deploy/porter/scp"
+)
+
+// Name is the plugin's name in a module's ini: [plugin:Name].
+const Name = "github.com/porter-deploy/porter/plugins/virtualenv"
+
+// FlagUpdateRequirements is the name of the --update-requirements flag.
+const FlagUpdateRequirements = "update-requirements"
+
+// DefaultDir is the virtualenv's path, under the module's path, when the
+// section sets none.
+const DefaultDir = ".venv"
+
+func init() { porter.RegisterPlugin(Name, New) }
+
+// Plugin is the virtualenv plugin for one module on one host.
+type Plugin struct{}
+
+var (
+	_ porter.Plugin       = (*Plugin)(nil)
+	_ porter.FlagProvider = (*Plugin)(nil)
+)
+
+// New returns a new instance of the plugin.
+func New() porter.Plugin { return &Plugin{} }
+
+// Flags adds --update-requirements.
+func (*Plugin) Flags() []porter.Flag {
+	return []porter.Flag{{Name: FlagUpdateRequirements, Bool: true, Default: "false",
+		Usage: "pip install the requirements of plugin virtualenv"}}
+}
+
+var knownKeys = map[string]bool{"path": true, "requirements": true, "python": true, "pip_options": true}
+
+// Dir returns the virtualenv of m on its host: the section's path (relative
+// to the module's path), or <module path>/.venv. Other plugins (django) use
+// it to run the module's Python.
+func Dir(m *porter.Module) string {
+	d := m.PluginSettings(Name).String("path", DefaultDir)
+	if d == "" {
+		d = DefaultDir
+	}
+	if !path.IsAbs(d) {
+		d = path.Join(m.Path(), d)
+	}
+	return path.Clean(d)
+}
+
+// Requirements returns the pip install arguments for the section's
+// requirements: file:X becomes -r X, and __destpath__ the module's path.
+func Requirements(m *porter.Module) []string {
+	var args []string
+	for _, r := range m.PluginSettings(Name).List("requirements") {
+		r = strings.ReplaceAll(r, "__destpath__", m.Path())
+		if f, ok := strings.CutPrefix(r, "file:"); ok {
+			args = append(args, "-r", strings.TrimSpace(f))
+			continue
+		}
+		args = append(args, r)
+	}
+	return args
+}
+
+// RegisterSignalHandlers checks the section and adds the plugin's handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings(Name)
+	for _, k := range s.Keys() {
+		if !knownKeys[k] {
+			return fmt.Errorf("%s: unknown key %q: use path, requirements, python or pip_options", s.Where(), k)
+		}
+	}
+	if v, ok := s.Lookup("python"); ok && v == "" {
+		return fmt.Errorf("%s: python is empty: name the interpreter (e.g. python3.12) or remove the key", s.Where())
+	}
+	for _, r := range Requirements(m) {
+		if strings.HasPrefix(r, "-") && r != "-r" {
+			return fmt.Errorf("%s: requirements: %q looks like an option: put pip options in pip_options", s.Where(), r)
+		}
+	}
+	m.PushSignalHandler(porter.SigSourcePostSend, p.update)
+	m.PushSignalHandler(supervisor.SigLauncherUpdated, p.fillLauncher)
+	return nil
+}
+
+// CreateCommand is the command that creates the virtualenv of m when the
+// host has none.
+func CreateCommand(m *porter.Module) string {
+	venv := Dir(m)
+	py := m.PluginSettings(Name).String("python", "python3")
+	return "test -x " + remote.Quote(path.Join(venv, "bin", "python")) + " || " +
+		remote.Quote(py) + " -m venv " + remote.Quote(venv)
+}
+
+// InstallCommand is the command that installs the requirements of m, and
+// false when there are none.
+func InstallCommand(m *porter.Module) (string, bool) {
+	reqs := Requirements(m)
+	if len(reqs) == 0 {
+		return "", false
+	}
+	args := append(m.PluginSettings(Name).List("pip_options"), reqs...)
+	cmd := remote.Quote(path.Join(Dir(m), "bin", "python")) + " -m pip install"
+	for _, a := range args {
+		cmd += " " + remote.Quote(a)
+	}
+	return cmd, true
+}
+
+func (p *Plugin) update(ctx context.Context, m *porter.Module, _ any) error {
+	h := m.Host()
+	if h == nil {
+		return fmt.Errorf("virtualenv: module %s is not connected to a host", m.Name())
+	}
+	cmd := CreateCommand(m)
+	m.Log().Info("virtualenv", "command", cmd)
+	if _, err := h.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("create virtualenv %s: %w: install the interpreter's venv module on the host (Debian: apt install python3-venv) or set python = the interpreter to use", Dir(m), err)
+	}
+	if !m.FlagBool(FlagUpdateRequirements) {
+		return nil
+	}
+	cmd, ok := InstallCommand(m)
+	if !ok {
+		m.Log().Info("no requirements to install")
+		return nil
+	}
+	m.Log().Info("pip install", "command", cmd)
+	if _, err := h.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("install requirements in %s: %w: check the requirements and that the host reaches the package index (or set pip_options)", Dir(m), err)
+	}
+	return nil
+}
+
+// fillLauncher replaces __env__ and __project__ in the launcher.
+func (p *Plugin) fillLauncher(ctx context.Context, m *porter.Module, payload any) error {
+	lu, ok := payload.(supervisor.LauncherUpdated)
+	if !ok {
+		if lp, ok2 := payload.(*supervisor.LauncherUpdated); ok2 && lp != nil {
+			lu, ok = *lp, true
+		}
+	}
+	if !ok {
+		return fmt.Errorf("virtualenv: %s: payload %T: want a supervisor.LauncherUpdated", supervisor.SigLauncherUpdated, payload)
+	}
+	if lu.Path == "" {
+		return errors.New("virtualenv: " + string(supervisor.SigLauncherUpdated) + ": the payload names no launcher")
+	}
+	err := scp.ReplacePlaceholders(ctx, m.Host(), lu.Path, map[string]string{"env": Dir(m), "project": m.Path()})
+	if err != nil {
+		return fmt.Errorf("virtualenv: fill the launcher in: %w", err)
+	}
+	m.Log().Info("launcher filled in", "launcher", lu.Path, "env", Dir(m))
+	return nil
+}
