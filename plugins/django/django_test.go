@@ -1,0 +1,133 @@
+package django_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/plugins/django"
+	"github.com/porter-deploy/porter/plugins/virtualenv"
+	"github.com/porter-deploy/porter/portertest"
+)
+
+func write(t *testing.T, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
+	}
+}
+
+const settings = "DEBUG = False\nSECRET_KEY = 's3cr3t'\n"
+
+// project writes module app with a virtualenv section (venv) and the
+// django section, and config/testing/local_settings.py.
+func project(t *testing.T, dest, venv, section string) *porter.Project {
+	t.Helper()
+	local := t.TempDir()
+	write(t, map[string]string{
+		filepath.Join(local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + dest + "\n" +
+			"[plugin:" + virtualenv.Name + "]\npath = " + venv + "\n" +
+			"[plugin:" + django.Name + "]\n" + section,
+		filepath.Join(local, "app", "config", "testing", "local_settings.py"): settings,
+	})
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	return p
+}
+
+// fakePython puts a fake python into venv/bin: Django cannot be installed
+// offline, so the test checks the exact command line the plugin runs and
+// where it runs it. The fake records its arguments and working directory,
+// and exits with status.
+func fakePython(t *testing.T, venv, status string) string {
+	t.Helper()
+	record := filepath.Join(t.TempDir(), "argv")
+	py := filepath.Join(venv, "bin", "python")
+	write(t, map[string]string{py: "#!/bin/sh\nprintf '%s|' \"$@\" > '" + record + "'\npwd >> '" + record + "'\nexit " + status + "\n"})
+	require.NoError(t, os.Chmod(py, 0o755))
+	return record
+}
+
+func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
+		Address: srv.Address(), Dial: srv.DialOptions(), Flags: flags, Force: porter.ForceAll()})
+	return err
+}
+
+func TestCopiesTheSettingsFile(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "the app")
+	venv := filepath.Join(t.TempDir(), "venv")
+	fakePython(t, venv, "0")
+	require.NoError(t, deploy(srv, project(t, dest, venv, ""), nil))
+	b, err := os.ReadFile(filepath.Join(dest, "local_settings.py"))
+	require.NoError(t, err)
+	assert.Equal(t, settings, string(b))
+	assert.Equal(t, []string{virtualenv.CreateCommand(mod(t, project(t, dest, venv, "")))}, srv.Commands(),
+		"no migration without --migrate-database")
+
+	require.NoError(t, deploy(srv, project(t, dest, venv, "settings_dir = mysite\n"), nil))
+	assert.FileExists(t, filepath.Join(dest, "mysite", "local_settings.py"))
+}
+
+func mod(t *testing.T, p *porter.Project) *porter.Module {
+	t.Helper()
+	m, err := porter.LoadModule(p, "app", porter.WithConfig("testing"))
+	require.NoError(t, err)
+	return m
+}
+
+func TestMigrateDatabaseRunsManagePyInThePathWithTheVirtualenvPython(t *testing.T) {
+	srv := portertest.NewServer(t)
+	marker := filepath.Join(t.TempDir(), "pwned")
+	parent := t.TempDir()
+	dest := filepath.Join(parent, "app's $(touch "+marker+")")
+	venv := filepath.Join(t.TempDir(), "v env")
+	record := fakePython(t, venv, "0")
+	p := project(t, dest, venv, "")
+	require.NoError(t, deploy(srv, p, map[string]string{django.FlagMigrateDatabase: "true"}))
+	assert.Equal(t, []string{
+		"test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'",
+		`cd '` + parent + `/app'\''s $(touch ` + marker + `)' && '` + venv + `/bin/python' manage.py migrate --noinput`,
+	}, srv.Commands())
+	b, err := os.ReadFile(record)
+	require.NoError(t, err)
+	assert.Equal(t, "manage.py|migrate|--noinput|"+dest+"\n", string(b))
+	assert.NoFileExists(t, marker)
+}
+
+func TestMigrateZeroNeverMigrates(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest, venv := filepath.Join(t.TempDir(), "app"), filepath.Join(t.TempDir(), "venv")
+	record := fakePython(t, venv, "0")
+	require.NoError(t, deploy(srv, project(t, dest, venv, "migrate = 0\n"), map[string]string{django.FlagMigrateDatabase: "true"}))
+	assert.Len(t, srv.Commands(), 1, "the virtualenv check only")
+	assert.NoFileExists(t, record)
+}
+
+func TestFailedMigrationFailsTheDeploy(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest, venv := filepath.Join(t.TempDir(), "app"), filepath.Join(t.TempDir(), "venv")
+	fakePython(t, venv, "1")
+	err := deploy(srv, project(t, dest, venv, ""), map[string]string{django.FlagMigrateDatabase: "true"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "deploy app to test: source-post-send: migrate the database: ")
+	assert.Contains(t, err.Error(), "exit status 1")
+}
+
+func TestMissingSettingsFileFailsBeforeConnecting(t *testing.T) {
+	dest := filepath.Join(t.TempDir(), "app")
+	p := project(t, dest, "venv", "settings_file = prod.py\n")
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing", Address: "nowhere.invalid:1"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "app/app.ini [plugin:"+django.Name+"]: settings_file: ")
+	assert.Contains(t, err.Error(), "config/testing/prod.py: no such file")
+	assert.NoDirExists(t, dest)
+}
