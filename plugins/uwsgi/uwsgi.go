@@ -1,0 +1,273 @@
+// Package uwsgi is a porter plugin for modules served by uWSGI in emperor
+// mode: it ships the module's vassal launchers and reloads their masters:
+//
+//	[plugin:github.com/porter-deploy/porter/plugins/uwsgi]
+//	launchers = api.ini, worker.ini   ; files of uwsgi/ in the module dir (default <module>.ini)
+//	vassals_dir = /etc/uwsgi/vassals  ; the emperor's directory (this is the default)
+//	pid_dir = /run/uwsgi              ; where each master writes <launcher name>.pid (this is the default)
+//	copy_domains = true               ; also copy config/<--config>/domains.txt to the module's path
+//	emperor = true                    ; false: copy no launcher, only --restart
+//
+// After the send, in emperor mode, it copies each launcher to vassals_dir
+// when the host has none of that name yet, or always with
+// --update-vassal-launcher (the emperor then reloads the vassal by itself),
+// and with copy_domains the config file domains.txt into the module's path.
+// With --restart it sends SIGHUP, at deploy-finish, to the master of each
+// launcher, whose pid it reads from <pid_dir>/<launcher without .ini>.pid:
+// every pid file is read and checked to hold a process id before any
+// signal is sent.
+//
+// When the deploy fails after a launcher was replaced, the launcher that
+// was there before is put back (a new one is removed), so the emperor runs
+// the previous vassal again. Every path is quoted for the remote shell.
+//
+// Import it in the deploy program to use it:
+//
+//	import _ "github.com/porter-deploy/porter/plugins/uwsgi"
+package uwsgi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/sftpx"
+	"github.com/porter-deploy/porter/remote"
+	"github.com/porter-deploy/porter/scp"
+)
+
+// Name is the plugin's name in a module's ini: [plugin:Name].
+const Name = "github.com/porter-deploy/porter/plugins/uwsgi"
+
+// The plugin's flags.
+const (
+	FlagRestart              = "restart"
+	FlagUpdateVassalLauncher = "update-vassal-launcher"
+)
+
+// Defaults of the section's keys.
+const (
+	DefaultVassalsDir = "/etc/uwsgi/vassals"
+	DefaultPidDir     = "/run/uwsgi"
+)
+
+// DomainsFile is the config file copied with copy_domains = true.
+const DomainsFile = "domains.txt"
+
+func init() { porter.RegisterPlugin(Name, New) }
+
+// Plugin is the uwsgi plugin for one module on one host.
+type Plugin struct {
+	launchers   []string // base names, in uwsgi/
+	dir         string   // local uwsgi/ dir
+	vassalsDir  string
+	pidDir      string
+	copyDomains bool
+	emperor     bool
+	replaced    []backup // launchers this deploy wrote, to put back on failure
+}
+
+// backup is a launcher as it was before this deploy replaced it.
+type backup struct {
+	path    string
+	existed bool
+	data    []byte
+	mode    fs.FileMode
+	mtime   time.Time
+}
+
+var (
+	_ porter.Plugin       = (*Plugin)(nil)
+	_ porter.FlagProvider = (*Plugin)(nil)
+)
+
+// New returns a new instance of the plugin.
+func New() porter.Plugin { return &Plugin{} }
+
+// Flags adds --restart and --update-vassal-launcher.
+func (*Plugin) Flags() []porter.Flag {
+	return []porter.Flag{
+		{Name: FlagRestart, Bool: true, Default: "false", Usage: "reload the uWSGI masters (SIGHUP) at the end of the deploy"},
+		{Name: FlagUpdateVassalLauncher, Bool: true, Default: "false", Usage: "copy the uWSGI vassal launchers even when the host has them"},
+	}
+}
+
+var knownKeys = map[string]bool{"launchers": true, "vassals_dir": true, "pid_dir": true, "copy_domains": true, "emperor": true}
+
+// RegisterSignalHandlers reads the section, checks the launchers exist
+// locally, and adds the plugin's handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings(Name)
+	for _, k := range s.Keys() {
+		if !knownKeys[k] {
+			return fmt.Errorf("%s: unknown key %q: use launchers, vassals_dir, pid_dir, copy_domains or emperor", s.Where(), k)
+		}
+	}
+	var err error
+	if p.copyDomains, err = s.Bool("copy_domains", false); err != nil {
+		return err
+	}
+	if p.emperor, err = s.Bool("emperor", true); err != nil {
+		return err
+	}
+	p.vassalsDir = s.String("vassals_dir", DefaultVassalsDir)
+	p.pidDir = s.String("pid_dir", DefaultPidDir)
+	if p.vassalsDir == "" || p.pidDir == "" {
+		return fmt.Errorf("%s: vassals_dir and pid_dir cannot be empty: remove them to use %s and %s", s.Where(), DefaultVassalsDir, DefaultPidDir)
+	}
+	p.launchers = s.List("launchers")
+	if _, set := s.Lookup("launchers"); !set {
+		p.launchers = []string{m.Name() + ".ini"}
+	}
+	if len(p.launchers) == 0 {
+		return fmt.Errorf("%s: launchers is empty: list files of %s", s.Where(), filepath.Join(m.Name(), "uwsgi"))
+	}
+	p.dir = filepath.Join(m.Dir(), "uwsgi")
+	for _, l := range p.launchers {
+		if strings.ContainsAny(l, `/\`) || l == "." || l == ".." {
+			return fmt.Errorf("%s: launchers: %q: name a file of %s", s.Where(), l, filepath.Join(m.Name(), "uwsgi"))
+		}
+		if st, err := os.Stat(filepath.Join(p.dir, l)); err != nil || !st.Mode().IsRegular() {
+			return fmt.Errorf("%s: launcher %s: no such file: create it, or fix launchers", s.Where(), filepath.Join(m.Name(), "uwsgi", l))
+		}
+	}
+	if p.copyDomains && m.ConfigName() != "" {
+		if _, err := scp.ConfigFile(m, DomainsFile); err != nil {
+			return fmt.Errorf("%s: copy_domains: %w", s.Where(), err)
+		}
+	}
+	m.PushSignalHandler(porter.SigSourcePostSend, p.ship)
+	m.PushSignalHandler(porter.SigDeployFinish, p.restart)
+	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
+	return nil
+}
+
+// PidFile returns the pid file of the master of launcher.
+func (p *Plugin) PidFile(launcher string) string {
+	return path.Join(p.pidDir, strings.TrimSuffix(launcher, path.Ext(launcher))+".pid")
+}
+
+func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
+	h := m.Host()
+	if h == nil {
+		return fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
+	}
+	if p.emperor {
+		c, err := h.SFTP(ctx)
+		if err != nil {
+			return fmt.Errorf("copy uwsgi launchers: %w", err)
+		}
+		update := m.FlagBool(FlagUpdateVassalLauncher)
+		for _, l := range p.launchers {
+			dst := path.Join(p.vassalsDir, l)
+			b := backup{path: dst}
+			st, err := c.Stat(dst)
+			switch {
+			case err == nil && !update:
+				m.Log().Info("uwsgi launcher kept: pass --update-vassal-launcher to replace it", "launcher", dst)
+				continue
+			case err == nil:
+				b.existed, b.mode, b.mtime = true, st.Mode(), st.ModTime()
+				if b.data, err = sftpx.ReadFile(c, dst); err != nil {
+					return fmt.Errorf("copy uwsgi launcher %s: keep the old one: %w", l, err)
+				}
+			case !errors.Is(err, fs.ErrNotExist):
+				return fmt.Errorf("copy uwsgi launcher %s: stat %s:%s: %w", l, h.Name(), dst, err)
+			}
+			if err := scp.CopyFile(ctx, h, filepath.Join(p.dir, l), dst); err != nil {
+				return fmt.Errorf("copy uwsgi launcher: %w: make %s writable by the SSH user", err, p.vassalsDir)
+			}
+			p.replaced = append(p.replaced, b)
+			m.Log().Info("uwsgi launcher copied", "to", dst)
+		}
+	}
+	if p.copyDomains {
+		return scp.CopyConfigFile(ctx, m, DomainsFile)
+	}
+	return nil
+}
+
+func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
+	if !m.FlagBool(FlagRestart) {
+		return nil
+	}
+	h := m.Host()
+	if h == nil {
+		return fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
+	}
+	pids := make([]int, len(p.launchers))
+	for i, l := range p.launchers {
+		file := p.PidFile(l)
+		out, err := h.Run(ctx, "cat -- "+remote.Quote(file))
+		if err != nil {
+			return fmt.Errorf("restart uwsgi %s: read pid file %s: %w: is its master running with pidfile = %s?", l, file, err, file)
+		}
+		pid, err := ParsePid(out.Stdout)
+		if err != nil {
+			return fmt.Errorf("restart uwsgi %s: pid file %s: %w", l, file, err)
+		}
+		pids[i] = pid
+	}
+	for i, l := range p.launchers {
+		cmd := "kill -HUP " + strconv.Itoa(pids[i])
+		m.Log().Info("reload uwsgi", "launcher", l, "command", cmd)
+		if _, err := h.Run(ctx, cmd); err != nil {
+			return fmt.Errorf("restart uwsgi %s: %w: the pid file %s names no process of the SSH user: is the master running?", l, err, p.PidFile(l))
+		}
+	}
+	return nil
+}
+
+// ParsePid returns the process id a pid file holds: one decimal number
+// greater than 1 (never 0 or -1, which kill reads as a process group or
+// every process), surrounded by white space at most.
+func ParsePid(b []byte) (int, error) {
+	s := string(bytes.TrimSpace(b))
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 1 || strconv.Itoa(n) != s {
+		if len(s) > 40 {
+			s = s[:40] + "..."
+		}
+		return 0, fmt.Errorf("holds %q, not a process id: remove it and restart the master", s)
+	}
+	return n, nil
+}
+
+// undo puts back the launchers this deploy replaced.
+func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
+	if len(p.replaced) == 0 || m.Host() == nil {
+		return nil
+	}
+	c, err := m.Host().SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("put the uwsgi launchers back: %w", err)
+	}
+	var errs []error
+	for i := len(p.replaced) - 1; i >= 0; i-- {
+		b := p.replaced[i]
+		m.Log().Warn("deploy failed: putting the uwsgi launcher back", "launcher", b.path, "existed", b.existed)
+		if !b.existed {
+			if err := c.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("remove %s: %w", b.path, err))
+			}
+			continue
+		}
+		if err := sftpx.WriteAtomic(ctx, c, b.path, bytes.NewReader(b.data), b.mode, b.mtime); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	p.replaced = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("put the uwsgi launchers back: %w", err)
+	}
+	return nil
+}
