@@ -108,7 +108,12 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 			s.mu.Lock()
 			s.commands = append(s.commands, p.Command)
 			s.mu.Unlock()
+			// Reply before the exit status can be sent: a quick command
+			// would otherwise close the channel before the client hears
+			// that it started.
 			r.Reply(true, nil)
+			s.wg.Add(1)
+			go proc.wait(s, ch)
 		case "subsystem":
 			var p struct{ Name string }
 			if started || ssh.Unmarshal(r.Payload, &p) != nil || p.Name != "sftp" {
@@ -159,8 +164,8 @@ type process struct {
 	done chan struct{}
 }
 
-// startProcess runs /bin/sh -c command with the channel as stdin, stdout
-// and stderr; when it ends the exit status is sent and the channel closed.
+// startProcess starts /bin/sh -c command with the channel as stdin, stdout
+// and stderr; the caller then runs p.wait.
 func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*process, error) {
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Dir = s.home
@@ -177,7 +182,7 @@ func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*pr
 		return nil, err
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go func() {
 		// stdin: copy until the client's EOF, then close the pipe. Not waited
 		// for by Wait: a command that does not read its input still ends.
@@ -185,32 +190,35 @@ func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*pr
 		io.Copy(stdin, ch)
 		stdin.Close()
 	}()
-	go func() {
-		defer s.wg.Done()
-		defer close(p.done)
-		err := cmd.Wait()
-		status := 0
-		if err != nil {
-			status = 255
-			if ee, ok := err.(*exec.ExitError); ok {
-				if sig, ok := exitSignal(ee); ok {
-					ch.SendRequest("exit-signal", false, ssh.Marshal(struct {
-						Signal     string
-						CoreDumped bool
-						Msg, Lang  string
-					}{Signal: sig}))
-					ch.Close()
-					return
-				}
-				if status = ee.ExitCode(); status < 0 {
-					status = 255
-				}
+	return p, nil
+}
+
+// wait waits for the command, sends its exit status (or the signal that
+// killed it) and closes the channel.
+func (p *process) wait(s *Server, ch ssh.Channel) {
+	defer s.wg.Done()
+	defer close(p.done)
+	err := p.cmd.Wait()
+	status := 0
+	if err != nil {
+		status = 255
+		if ee, ok := err.(*exec.ExitError); ok {
+			if sig, ok := exitSignal(ee); ok {
+				ch.SendRequest("exit-signal", false, ssh.Marshal(struct {
+					Signal     string
+					CoreDumped bool
+					Msg, Lang  string
+				}{Signal: sig}))
+				ch.Close()
+				return
+			}
+			if status = ee.ExitCode(); status < 0 {
+				status = 255
 			}
 		}
-		ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
-		ch.Close()
-	}()
-	return p, nil
+	}
+	ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(status)}))
+	ch.Close()
 }
 
 // handleDirectTCPIP forwards a direct-tcpip channel (ProxyJump, ssh -W) to

@@ -1,11 +1,13 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -347,20 +349,6 @@ func TestKeepAlive(t *testing.T) {
 	require.NoError(t, h.Close())
 }
 
-func TestKeepAliveClosesDeadConnection(t *testing.T) {
-	srv, err := portertest.Start()
-	require.NoError(t, err)
-	h, err := remote.Dial(context.Background(), srv.Address(), append(srv.DialOptions(), remote.WithKeepAlive(5*time.Millisecond))...)
-	require.NoError(t, err)
-	defer h.Close()
-	srv.Close() // the server goes away
-	require.Eventually(t, func() bool {
-		_, err := h.Run(context.Background(), "true")
-		return err != nil
-	}, 10*time.Second, 5*time.Millisecond)
-	h.Client().Wait() // returns once the connection is closed
-}
-
 func encryptedKey(t *testing.T) []byte {
 	t.Helper()
 	srv := portertest.NewServer(t)
@@ -387,4 +375,33 @@ func testSigner(t *testing.T) ssh.Signer {
 	s, err := ssh.NewSignerFromKey(priv)
 	require.NoError(t, err)
 	return s
+}
+
+func TestRunInputNotRead(t *testing.T) {
+	h := newHost(t)
+	// The command exits without reading 8 MiB of input: that is not an error.
+	out, err := h.RunInput(bg, "echo ok", bytes.NewReader(make([]byte, 8<<20)))
+	require.NoError(t, err)
+	assert.Equal(t, "ok\n", string(out.Stdout))
+}
+
+type failingReader struct{ sent bool }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		return copy(p, "partial\n"), nil
+	}
+	return 0, errors.New("disk on fire")
+}
+
+func TestRunInputReadError(t *testing.T) {
+	h := newHost(t)
+	dst := filepath.Join(t.TempDir(), "out")
+	// A failed read must not look like the end of the input: the command
+	// is killed and the read error returned.
+	_, err := h.RunInput(bg, "cat > "+remote.Quote(dst)+" && echo complete > "+remote.Quote(dst+".ok"), &failingReader{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "disk on fire")
+	assert.NoFileExists(t, dst+".ok")
 }

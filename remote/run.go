@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -88,12 +89,33 @@ func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (Outpu
 	defer s.Close()
 	var stdout, stderr bytes.Buffer
 	s.Stdout, s.Stderr = &stdout, &stderr
+	// stdin is fed here rather than by the session, so that a command that
+	// exits without reading all its input is not an error, while a failure
+	// to read the input kills the command (it must not act on a truncated
+	// stream).
+	var in io.WriteCloser
 	if stdin != nil {
-		s.Stdin = stdin
+		if in, err = s.StdinPipe(); err != nil {
+			return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		}
 	}
 	h.log.Debug("ssh: run", "host", h.name, "cmd", cmd)
 	if err := s.Start(cmd); err != nil {
 		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+	}
+	var readErr atomic.Pointer[error]
+	if stdin != nil {
+		go func() {
+			_, err := io.Copy(in, readErrorOf{stdin, &readErr})
+			if readErr.Load() != nil {
+				_ = s.Signal(ssh.SIGKILL)
+				s.Close()
+				return
+			}
+			if err == nil {
+				in.Close()
+			}
+		}()
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Wait() }()
@@ -107,6 +129,9 @@ func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (Outpu
 		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ctx.Err())
 	}
 	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if rerr := readErr.Load(); rerr != nil {
+		return out, fmt.Errorf("run %q on %s: read input: %w", shorten(cmd, 200), h.name, *rerr)
+	}
 	if err == nil {
 		return out, nil
 	}
@@ -125,4 +150,19 @@ func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (Outpu
 		return out, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
 	}
 	return out, ee
+}
+
+// readErrorOf records the error of its reader (not of the writer io.Copy
+// feeds), io.EOF aside.
+type readErrorOf struct {
+	r   io.Reader
+	err *atomic.Pointer[error]
+}
+
+func (r readErrorOf) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err.Store(&err)
+	}
+	return n, err
 }
