@@ -54,8 +54,9 @@ func WithHostKeys(keys ...ssh.Signer) ServerOption {
 }
 
 // WithHome sets the login directory: commands start in it (with HOME set to
-// it) and relative SFTP paths are relative to it. The default is a new
-// directory removed by Close; a directory given here is left in place.
+// it) and relative SFTP paths are relative to it. It is created if missing.
+// The default is a new directory removed by Close; a directory given here is
+// left in place.
 func WithHome(dir string) ServerOption { return func(o *options) { o.home = dir } }
 
 // WithUser sets the only user name the server accepts (default: the
@@ -112,6 +113,9 @@ func start(dir string, o options) (*Server, error) {
 	} else {
 		abs, err := filepath.Abs(s.home)
 		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, err
 		}
 		s.home = abs

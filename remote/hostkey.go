@@ -40,6 +40,8 @@ type HostKeyError struct {
 	KnownHosts []string
 }
 
+// Error says whether the key is unknown, changed or revoked, gives the
+// fingerprint of the offered key, and the command that fixes it.
 func (e *HostKeyError) Error() string {
 	file := "~/.ssh/known_hosts"
 	if len(e.KnownHosts) > 0 {

@@ -33,6 +33,7 @@ type ExitError struct {
 	Stderr string
 }
 
+// Error reads `run "CMD" on HOST: exit status N: first line of stderr`.
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %q on %s: ", shorten(e.Cmd, 200), e.Host)
