@@ -32,19 +32,23 @@ type agent struct {
 	stdin  io.WriteCloser
 	stdout *bufio.Reader
 	stderr *limitedBuffer
+	caps   hostCaps // what the host's shell offers, from the header
 
 	waitOnce sync.Once
 	waitErr  error
 	stop     func() bool // stops the ctx watcher
 }
 
+// capsScript prints the header: what the host's shell offers.
+const capsScript = `t=-; case "$(tar --version 2>/dev/null)" in *"GNU tar"*|*bsdtar*) t=tar;; esac; ` +
+	`g=-; command -v gzip >/dev/null 2>&1 && g=gzip; ` +
+	`s=-; case "$(sha256sum --help 2>&1)" in *--zero*) s=sha;; esac; ` +
+	`printf 'porter-list1 %s %s %s\0' "$t" "$g" "$s"; `
+
 // agentScript is the agent's program; dst is its only input.
 func agentScript(dst string) string {
 	f := remote.Quote(findFormat)
-	return `t=-; case "$(tar --version 2>/dev/null)" in *"GNU tar"*|*bsdtar*) t=tar;; esac; ` +
-		`g=-; command -v gzip >/dev/null 2>&1 && g=gzip; ` +
-		`s=-; case "$(sha256sum --help 2>&1)" in *--zero*) s=sha;; esac; ` +
-		`printf 'porter-list1 %s %s %s\0' "$t" "$g" "$s"; ` +
+	return capsScript +
 		`D=` + remote.Quote(dst) + `; ` +
 		`if [ -d "$D" ]; then ` +
 		`(cd -- "$D" && exec find . -path ./.porter -prune -o -path './.porter-tmp-*' -prune -printf ` + f + ` -o -printf ` + f + `); ` +
@@ -140,6 +144,7 @@ func (a *agent) readListing(what string) (caps hostCaps, raw []entry, exists, fi
 			if caps, err = parseHeader(b[i:]); err != nil {
 				return caps, nil, false, false, fmt.Errorf("%s: %w", what, err)
 			}
+			a.caps = caps
 			break
 		}
 	}
@@ -222,6 +227,12 @@ func (a *agent) abort() {
 }
 
 func parseHeader(b []byte) (hostCaps, error) {
+	if i := bytes.Index(b, []byte("porter-list1 ")); i >= 0 {
+		b = b[i:]
+	}
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
 	f := bytes.Fields(b)
 	if len(f) != 4 || string(f[0]) != "porter-list1" {
 		return hostCaps{}, fmt.Errorf("unexpected output from the remote shell (is the login shell a POSIX sh?): %.80q", b)

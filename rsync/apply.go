@@ -40,13 +40,13 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	if c.applied.Swap(true) {
 		return Stats{}, ErrApplied
 	}
-	ag := c.ag
-	c.ag = nil
+	pa := c.pa
+	c.pa = nil
 	st := Stats{Files: c.stats.Files, Dirs: c.stats.Dirs, Symlinks: c.stats.Symlinks, BytesTotal: c.stats.BytesTotal,
 		Unchanged: c.stats.Unchanged}
 	if c.Empty() {
-		if ag != nil {
-			ag.close()
+		if pa != nil {
+			pa.abandon()
 		}
 		c.log.Info("sync: up to date", "dst", c.dst, "host", c.hostName(), "files", st.Files)
 		return st, nil
@@ -56,7 +56,15 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 		c.log.Debug("sync "+ch.Op.String(), "path", ch.Path, "reason", ch.Reason)
 	}
 	a := &applier{c: c, st: &st, last: start}
-	err := a.run(ctx, ag)
+	var ag *agent
+	var err error
+	if pa != nil {
+		ag, err = pa.wait(ctx)
+		a.mark("wait for the shell")
+	}
+	if err == nil {
+		err = a.run(ctx, ag)
+	}
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
@@ -76,6 +84,7 @@ func (c *Changes) needsStage() bool {
 type applier struct {
 	c     *Changes
 	st    *Stats
+	caps  hostCaps
 	last  time.Time
 	stage string // staging directory name, relative to dst ("" when none)
 	sc    *sftp.Client
@@ -195,7 +204,21 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	if a.stage != "" {
 		defer a.cleanup(ctx)
 	}
-	useTar := a.stage != "" && c.caps.tar && !c.opts.SFTPOnly
+	var caps hostCaps
+	if ag != nil {
+		caps = ag.caps
+	} else if a.stage != "" && !c.opts.SFTPOnly {
+		// A plan made by Plan: ask the host what it has.
+		out, err := c.h.Run(ctx, capsScript)
+		if err != nil {
+			return fmt.Errorf("look for tar on %s: %w", c.hostName(), err)
+		}
+		if caps, err = parseHeader(out.Stdout); err != nil {
+			return err
+		}
+	}
+	a.caps = caps
+	useTar := a.stage != "" && caps.tar && !c.opts.SFTPOnly
 
 	// 1. Prepare (and with tar, write everything new) in one remote command.
 	if useTar {

@@ -71,13 +71,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // hashRemote returns the SHA-256 of each file under dst on the host: with
 // one `sha256sum -z` when the host has it, else by reading over SFTP.
 func (c *Changes) hashRemote(ctx context.Context, paths []string) (map[string]string, error) {
-	if c.caps.sha256sum && c.ag != nil {
-		return c.hashRemoteShell(ctx, paths)
+	ag, err := c.pa.wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ag.caps.sha256sum {
+		return c.hashRemoteShell(ctx, ag, paths)
 	}
 	return c.hashRemoteSFTP(ctx, paths)
 }
 
-func (c *Changes) hashRemoteShell(ctx context.Context, paths []string) (map[string]string, error) {
+func (c *Changes) hashRemoteShell(ctx context.Context, ag *agent, paths []string) (map[string]string, error) {
 	what := fmt.Sprintf("hash files in %s on %s", c.dst, c.hostName())
 	var b strings.Builder
 	b.WriteString(`(cd -- "$D"`)
@@ -90,22 +94,22 @@ func (c *Changes) hashRemoteShell(ctx context.Context, paths []string) (map[stri
 		}
 	}
 	b.WriteString(`); printf 'X\0%s\0' "$?"`)
-	if err := c.ag.send(b.String()); err != nil {
-		return nil, c.ag.fail(what, err)
+	if err := ag.send(b.String()); err != nil {
+		return nil, ag.fail(what, err)
 	}
 	sums := make(map[string]string, len(paths))
 	for {
-		rec, err := c.ag.field()
+		rec, err := ag.field()
 		if err != nil {
-			return nil, c.ag.fail(what, err)
+			return nil, ag.fail(what, err)
 		}
 		if string(rec) == "X" {
-			st, err := c.ag.field()
+			st, err := ag.field()
 			if err != nil {
-				return nil, c.ag.fail(what, err)
+				return nil, ag.fail(what, err)
 			}
 			if string(st) != "0" {
-				return nil, fmt.Errorf("%s: sha256sum failed (status %s): %s", what, st, bytes.TrimSpace(c.ag.stderr.Bytes()))
+				return nil, fmt.Errorf("%s: sha256sum failed (status %s): %s", what, st, bytes.TrimSpace(ag.stderr.Bytes()))
 			}
 			break
 		}

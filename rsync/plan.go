@@ -20,7 +20,6 @@ type Changes struct {
 	src, dst string
 	opts     Options
 	log      *slog.Logger
-	caps     hostCaps
 
 	remove []string  // remote entries to remove (the top of each removed subtree)
 	mkdirs []entry   // directories to create, parents first ("" when dst is missing)
@@ -31,7 +30,7 @@ type Changes struct {
 	stale  []string  // staging directories of an earlier killed sync, to remove
 	stats  Stats
 	list   []Change
-	ag     *agent // the remote shell that listed dst, kept for Apply (Sync only)
+	pa     *pendingAgent // the remote shell, kept for Apply (Sync only)
 
 	applied atomic.Bool
 }
@@ -51,7 +50,8 @@ func Plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	c.closeAgent()
+	c.pa.abandon()
+	c.pa = nil
 	return c, nil
 }
 
@@ -78,19 +78,19 @@ func plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 		local, localErr = walkLocal(ctx, src, m, log)
 		localTook = time.Since(t)
 	}()
-	rt, ag, rerr := listRemote(ctx, h, dst, m, &opts)
+	rt, pa, rerr := listRemote(ctx, h, dst, m, &opts)
 	remoteTook := time.Since(start)
 	<-done
 	if rerr != nil {
 		return nil, fmt.Errorf("sync %s: %w", src, rerr)
 	}
-	c := &Changes{h: h, src: src, dst: dst, opts: opts, log: log, caps: rt.caps, stale: rt.stale, ag: ag}
+	c := &Changes{h: h, src: src, dst: dst, opts: opts, log: log, stale: rt.stale, pa: pa}
 	if localErr != nil {
-		c.closeAgent()
+		c.pa.abandon()
 		return nil, fmt.Errorf("sync %s: %w", src, localErr)
 	}
 	if err := c.diff(ctx, local, rt); err != nil {
-		c.closeAgent()
+		c.pa.abandon()
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -99,13 +99,6 @@ func plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 	log.Debug("sync plan", "src", src, "dst", dst, "local", len(local), "remote", len(rt.entries),
 		"walk", localTook, "list", remoteTook, "took", time.Since(start))
 	return c, nil
-}
-
-func (c *Changes) closeAgent() {
-	if c.ag != nil {
-		c.ag.close()
-		c.ag = nil
-	}
 }
 
 // List returns the plan's steps in the order Apply takes them: removals,

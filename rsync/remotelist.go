@@ -24,7 +24,6 @@ type remoteTree struct {
 	entries   map[string]entry // by path, excluded entries left out; "" is dst itself
 	protected map[string]bool  // directories that hold excluded entries: never removed whole
 	stale     []string         // staging directories left by an earlier, killed sync
-	caps      hostCaps
 }
 
 // hostCaps is what the host's shell offers.
@@ -34,33 +33,134 @@ type hostCaps struct {
 	sha256sum bool // with -z
 }
 
-// listRemote starts the agent and lists dst with it: with one remote find
-// when the host's find has -printf, else with an SFTP walk.
-func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *agent, error) {
-	what := fmt.Sprintf("list %s on %s", dst, h.Name())
-	ag, err := startAgent(ctx, h, dst)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", what, err)
+// pendingAgent is the agent being started: a remote shell costs what the
+// host's login scripts cost (100 ms and more with rbenv, pyenv or nvm in
+// .bashrc), so it starts at once and is waited for only when needed.
+type pendingAgent struct {
+	done   chan struct{}
+	cancel context.CancelFunc
+	ag     *agent
+	caps   hostCaps
+	raw    []entry
+	exists bool
+	findOK bool
+	err    error
+}
+
+func startPending(ctx context.Context, h *remote.Host, dst string) *pendingAgent {
+	actx, cancel := context.WithCancel(ctx)
+	p := &pendingAgent{done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(p.done)
+		what := fmt.Sprintf("list %s on %s", dst, h.Name())
+		ag, err := startAgent(actx, h, dst)
+		if err != nil {
+			p.err = fmt.Errorf("%s: %w", what, err)
+			return
+		}
+		p.caps, p.raw, p.exists, p.findOK, err = ag.readListing(what)
+		if err != nil {
+			ag.abort()
+			p.err = err
+			if actx.Err() != nil {
+				p.err = actx.Err()
+			}
+			return
+		}
+		p.ag = ag
+	}()
+	return p
+}
+
+// wait returns the agent once it has listed dst.
+func (p *pendingAgent) wait(ctx context.Context) (*agent, error) {
+	select {
+	case <-p.done:
+		return p.ag, p.err
+	case <-ctx.Done():
+		p.abandon()
+		return nil, ctx.Err()
 	}
-	caps, raw, exists, findOK, err := ag.readListing(what)
-	if err != nil {
-		ag.abort()
+}
+
+// abandon stops the agent, started or not.
+func (p *pendingAgent) abandon() {
+	p.cancel()
+	<-p.done
+	if p.ag != nil {
+		p.ag.close()
+		p.ag = nil
+	}
+}
+
+// listRemote lists dst: the agent's one `find -printf` and an SFTP walk
+// race, the first complete listing wins. On a host far away the find wins
+// (one round trip); on a near one with a slow login shell, the walk. The
+// agent keeps starting for Apply.
+func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *pendingAgent, error) {
+	pa := startPending(ctx, h, dst)
+	forceSFTP := opts.hooks != nil && opts.hooks.listSFTP
+	forceFind := opts.hooks != nil && opts.hooks.listFind
+	type walked struct {
+		raw    []entry
+		exists bool
+		err    error
+	}
+	wctx, cancelWalk := context.WithCancel(ctx)
+	walkc := make(chan walked, 1)
+	go func() {
+		if forceFind {
+			walkc <- walked{err: errors.New("test: no SFTP listing")}
+			return
+		}
+		raw, exists, err := walkSFTP(wctx, h, dst, 4*opts.concurrency())
+		walkc <- walked{raw, exists, err}
+	}()
+	stopWalk := func() { cancelWalk(); <-walkc }
+	fail := func(err error) (*remoteTree, *pendingAgent, error) {
+		pa.abandon()
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
 		return nil, nil, err
 	}
-	if !findOK || (opts.hooks != nil && opts.hooks.listSFTP) {
-		// find without -printf (busybox): walk with SFTP
-		if raw, exists, err = walkSFTP(ctx, h, dst, opts.concurrency()); err != nil {
-			ag.abort()
-			return nil, nil, err
+	var raw []entry
+	var exists bool
+	select {
+	case <-pa.done:
+		switch {
+		case pa.err != nil:
+			stopWalk()
+			return fail(pa.err)
+		case pa.findOK && !forceSFTP:
+			stopWalk()
+			raw, exists = pa.raw, pa.exists
+		default: // find without -printf (busybox)
+			w := <-walkc
+			if w.err != nil {
+				return fail(w.err)
+			}
+			raw, exists = w.raw, w.exists
+		}
+	case w := <-walkc:
+		cancelWalk()
+		if w.err != nil {
+			// No SFTP listing (a server without SFTP, a permission): the
+			// agent's find decides.
+			if _, err := pa.wait(ctx); err != nil {
+				return fail(err)
+			}
+			if !pa.findOK {
+				return fail(w.err)
+			}
+			raw, exists = pa.raw, pa.exists
+		} else {
+			raw, exists = w.raw, w.exists
 		}
 	}
 	t := buildRemoteTree(raw, m)
 	t.exists = exists
-	t.caps = caps
-	return t, ag, nil
+	return t, pa, nil
 }
 
 // parseRecord parses the fields of one findFormat record.

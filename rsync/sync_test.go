@@ -369,20 +369,33 @@ func changeStrings(cs []Change) []string {
 	return out
 }
 
-func TestSyncSFTPListingFallback(t *testing.T) {
-	h := dialTest(t)
-	tmp := t.TempDir()
-	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
-	build(t, src, sample(tmp)...)
-	build(t, dst, f("extra/x", "x", 0o644), f(".porter/keep", "k", 0o644))
-	opts := Options{Delete: true, hooks: &testHooks{listSFTP: true}}
-	_, err := Sync(context.Background(), h, src, dst, opts)
-	require.NoError(t, err)
-	assert.Equal(t, snapshot(t, src), snapshot(t, dst, ".porter"))
-	assert.FileExists(t, filepath.Join(dst, ".porter/keep"))
-	st, err := Sync(context.Background(), h, src, dst, opts)
-	require.NoError(t, err)
-	assert.Equal(t, 0, st.Sent)
+// TestSyncListings lists with the find of the remote shell, then with the
+// SFTP walk (they race in a real sync).
+func TestSyncListings(t *testing.T) {
+	for name, hooks := range map[string]*testHooks{"find": {listFind: true}, "sftp": {listSFTP: true}} {
+		t.Run(name, func(t *testing.T) {
+			h := dialTest(t)
+			tmp := t.TempDir()
+			src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+			build(t, src, sample(tmp)...)
+			build(t, dst, f("extra/x", "x", 0o644), f(".porter/keep", "k", 0o644), f("bin/run", "old", 0o755),
+				l("link-rel", "old"), d(".porter-tmp-0123", 0o700), f(".porter-tmp-0123/5", "stale", 0o644))
+			opts := Options{Delete: true, hooks: hooks}
+			c, err := Plan(context.Background(), h, src, dst, opts)
+			require.NoError(t, err)
+			assert.Contains(t, changeStrings(c.List()), "send bin/run (size)")
+			assert.Contains(t, changeStrings(c.List()), "link link-rel (target)")
+			assert.Contains(t, changeStrings(c.List()), "delete extra (extraneous)")
+			_, err = c.Apply(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, snapshot(t, src), snapshot(t, dst, ".porter"))
+			assert.FileExists(t, filepath.Join(dst, ".porter/keep"))
+			assert.Empty(t, findTemps(t, tmp), "the stale staging directory is removed")
+			st, err := Sync(context.Background(), h, src, dst, opts)
+			require.NoError(t, err)
+			assert.Equal(t, 0, st.Sent)
+		})
+	}
 }
 
 func TestSyncErrors(t *testing.T) {

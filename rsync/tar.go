@@ -23,7 +23,7 @@ import (
 // links into it.
 func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 	c := a.c
-	compress := c.opts.Compress && c.caps.gzip
+	compress := c.opts.Compress && a.caps.gzip
 	flags := "-x -p --no-same-owner -f -"
 	if compress {
 		flags = "-x -z -p --no-same-owner -f -"

@@ -31,8 +31,9 @@ type Spec struct {
 
 // Standard trees of the benchmark.
 var (
-	// Tree5k is the tree of the issue: 5,000 files of 1-16 KiB and four of 4 MiB (72 MB).
-	Tree5k = Spec{Files: 5000, Big: 4, Links: true}
+	// Tree5k is the tree of the issue: 5,000 files of 1-16 KiB, four of 4 MiB
+	// and .git/HEAD (72 MB).
+	Tree5k = Spec{Files: 5000, Big: 4}
 	// Tree100k is 100,000 files of 1 KiB.
 	Tree100k = Spec{Files: 100000, MinSize: 1024, MaxSize: 1024, Dirs: 100}
 	// Tree1G is one file of 1 GiB.
