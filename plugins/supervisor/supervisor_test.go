@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/porter-deploy/porter"
 	_ "github.com/porter-deploy/porter/plugins/command"
 	"github.com/porter-deploy/porter/plugins/supervisor"
+	"github.com/porter-deploy/porter/plugins/virtualenv"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -232,4 +234,51 @@ func TestSettingsErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = porter.LoadModule(p, "app")
 	assert.ErrorContains(t, err, `unknown key "group": use launcher, group_name, use_sudo, conf_dir or config`)
+}
+
+func TestVirtualenvFillsTheInstalledLauncherAndSupervisordRunsIt(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import venv, ensurepip").Run(); err != nil {
+		t.Skip("python3 with venv is not installed: apt-get install python3-venv")
+	}
+	f := newFixture(t)
+	// The module path has a space: the launcher quotes __env__ as
+	// supervisord splits command like a shell does.
+	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): `[group:app]
+programs=web
+[program:web]
+command="__env__/bin/python" -c "import time; time.sleep(1000)"
+directory=__project__
+startsecs=0
+autorestart=false
+`})
+	p := f.project(t, "", "[plugin:"+virtualenv.Name+"]\n")
+	require.NoError(t, f.deploy(p, nil))
+	venv := filepath.Join(f.dest, ".venv")
+	assert.Equal(t, `[group:app]
+programs=web
+[program:web]
+command="`+venv+`/bin/python" -c "import time; time.sleep(1000)"
+directory=`+f.dest+`
+startsecs=0
+autorestart=false
+`, read(t, filepath.Join(f.sv.confDir, "app.conf")))
+	if !assert.Equal(t, "RUNNING", f.sv.state(t, "app:web")) {
+		t.Log(f.sv.ctl(t, "tail", "app:web", "stderr"))
+	}
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), virtualenv.CreateCommand(mod(t, p)), f.ctl("update"), f.ctl("start", "'app:*'")},
+		f.srv.Commands())
+}
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func mod(t *testing.T, p *porter.Project) *porter.Module {
+	t.Helper()
+	m, err := porter.LoadModule(p, "app")
+	require.NoError(t, err)
+	return m
 }
