@@ -229,7 +229,8 @@ func TestModuleHookReplacesSourceSendOrTheWholeProcedure(t *testing.T) {
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"SENT": "custom\n"}, readTree(t, f.remote+"/own send"))
-	assert.NoDirExists(t, f.remote+"/proc")
+	assert.Empty(t, readTree(t, f.remote+"/proc"), "the replaced procedure sent nothing")
+	assert.FileExists(t, f.remote+"/proc/.porter/state.json", "the deploy is recorded all the same")
 }
 
 func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {
@@ -240,7 +241,7 @@ func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {
 	})
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.NoDirExists(t, f.remote+"/a")
+	assert.Empty(t, readTree(t, f.remote+"/a"))
 	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
 }
 

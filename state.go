@@ -158,8 +158,9 @@ func History(ctx context.Context, h *remote.Host, modulePath string) ([]Record, 
 
 // SettingsHash returns a hash of everything of the module that a deploy
 // ships besides its source: every section of its ini as seen from its host,
-// and every file of its config directory (path, mode and content), so that
-// changing a setting or a config file makes the module deploy again.
+// the values of its plugins' flags, and every file of its config directory
+// (path, mode and content), so that changing a setting, a plugin flag or a
+// config file makes the module deploy again.
 func (m *Module) SettingsHash() (string, error) {
 	h := sha256.New()
 	secs := m.def.file.SectionStrings()
@@ -173,6 +174,13 @@ func (m *Module) SettingsHash() (string, error) {
 		}
 	}
 	fmt.Fprintf(h, "config %s\n", m.config)
+	// The flags of the module's plugins are part of what is deployed: a
+	// deploy with --migrate-database after one without must run.
+	for _, p := range m.plugins {
+		for _, f := range pluginFlags(p) {
+			fmt.Fprintf(h, "flag %s=%s\n", f.Name, m.Flag(f.Name))
+		}
+	}
 	err := filepath.WalkDir(m.ConfigDir(), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && p == m.ConfigDir() {
 			return filepath.SkipDir

@@ -43,7 +43,7 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		b.WriteString(r.Time.Format(time.TimeOnly))
 		b.WriteByte(' ')
 	}
-	if r.Level >= slog.LevelWarn {
+	if r.Level != slog.LevelInfo {
 		b.WriteString(r.Level.String())
 		b.WriteByte(' ')
 	}
@@ -51,10 +51,16 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	var rest []slog.Attr
 	collect := func(a slog.Attr) bool {
 		switch a.Key {
-		case "host":
-			host = a.Value.String()
-		case "module":
-			module = a.Value.String()
+		case "host", "module":
+			// The first wins: a deploy's logger names the [hosts] entry; a
+			// package below may add its own address.
+			if a.Key == "host" && host == "" {
+				host = a.Value.String()
+			} else if a.Key == "module" && module == "" {
+				module = a.Value.String()
+			} else {
+				rest = append(rest, slog.String("address", a.Value.String()))
+			}
 		default:
 			rest = append(rest, a)
 		}
