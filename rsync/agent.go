@@ -45,17 +45,21 @@ const capsScript = `t=-; case "$(tar --version 2>/dev/null)" in *"GNU tar"*|*bsd
 	`s=-; case "$(sha256sum --help 2>&1)" in *--zero*) s=sha;; esac; ` +
 	`printf 'porter-list1 %s %s %s\0' "$t" "$g" "$s"; `
 
-// agentScript is the agent's program; dst is its only input.
-func agentScript(dst string) string {
+// agentScript is the agent's program; dst is its only input. Without
+// list, it skips the listing (an agent started for Apply only).
+func agentScript(dst string, list bool) string {
 	f := remote.Quote(findFormat)
-	return capsScript +
-		`D=` + remote.Quote(dst) + `; ` +
-		`if [ -d "$D" ]; then ` +
-		`(cd -- "$D" && exec find . -path ./.porter -prune -o -path './.porter-tmp-*' -prune -printf ` + f + ` -o -printf ` + f + `); ` +
-		`printf 'X\0%s\0' "$?"; ` +
-		`elif [ -e "$D" ] || [ -h "$D" ]; then echo "porter: $D exists and is not a directory" >&2; exit 4; ` +
-		`else printf 'X\0-\0'; fi; ` +
-		`while IFS= read -r n && [ "$n" -gt 0 ]; do c=$(head -c "$n"); eval "$c"; done`
+	script := capsScript + `D=` + remote.Quote(dst) + `; `
+	if list {
+		script += `if [ -d "$D" ]; then ` +
+			`(cd -- "$D" && exec find . -path ./.porter -prune -o -path './.porter-tmp-*' -prune -printf ` + f + ` -o -printf ` + f + `); ` +
+			`printf 'X\0%s\0' "$?"; ` +
+			`elif [ -e "$D" ] || [ -h "$D" ]; then echo "porter: $D exists and is not a directory" >&2; exit 4; ` +
+			`else printf 'X\0-\0'; fi; `
+	} else {
+		script += `printf 'X\0-\0'; `
+	}
+	return script + `while IFS= read -r n && [ "$n" -gt 0 ]; do c=$(head -c "$n"); eval "$c"; done`
 }
 
 // findFormat prints, for each entry: type, mode, size, mtime, link target,
@@ -65,8 +69,8 @@ const findFormat = `%y\0%m\0%s\0%T@\0%l\0%P\0`
 
 // startAgent starts the agent for dst on h. Until a.stop is called, ctx
 // ending closes its session (which unblocks any read).
-func startAgent(ctx context.Context, h *remote.Host, dst string) (*agent, error) {
-	return startShell(ctx, h, agentScript(dst))
+func startAgent(ctx context.Context, h *remote.Host, dst string, list bool) (*agent, error) {
+	return startShell(ctx, h, agentScript(dst, list))
 }
 
 // startShell runs cmd on h with pipes to its stdin and stdout.

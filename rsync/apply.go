@@ -40,14 +40,10 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	if c.applied.Swap(true) {
 		return Stats{}, ErrApplied
 	}
-	pa := c.pa
-	c.pa = nil
 	st := Stats{Files: c.stats.Files, Dirs: c.stats.Dirs, Symlinks: c.stats.Symlinks, BytesTotal: c.stats.BytesTotal,
 		Unchanged: c.stats.Unchanged}
 	if c.Empty() {
-		if pa != nil {
-			pa.abandon()
-		}
+		c.dropAgent()
 		c.log.Info("sync: up to date", "dst", c.dst, "host", c.hostName(), "files", st.Files)
 		return st, nil
 	}
@@ -58,10 +54,18 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	a := &applier{c: c, st: &st, last: start}
 	var ag *agent
 	var err error
-	if pa != nil {
-		ag, err = pa.wait(ctx)
+	hooks := c.opts.hooks
+	if hooks == nil {
+		hooks = &testHooks{}
+	}
+	a.noShell = c.shellFreeOK() && !hooks.useShell && (hooks.noShell || c.small() && (c.pa == nil || !c.pa.ready()))
+	if a.noShell {
+		c.dropAgent() // not worth waiting for the host's login shell
+	} else {
+		ag, err = c.agent(ctx)
 		a.mark("wait for the shell")
 	}
+	defer c.dropAgent()
 	if err == nil {
 		err = a.run(ctx, ag)
 	}
@@ -95,6 +99,8 @@ type applier struct {
 	newDirs  []entry // the new directories but dst itself, parents first
 	subRoot  map[string]bool
 	renames  []renameItem
+
+	noShell bool // everything over SFTP: no remote shell at all
 
 	renamed atomic.Int64 // files and links in place
 	sent    atomic.Int64 // content bytes
@@ -207,18 +213,17 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	var caps hostCaps
 	if ag != nil {
 		caps = ag.caps
-	} else if a.stage != "" && !c.opts.SFTPOnly {
-		// A plan made by Plan: ask the host what it has.
-		out, err := c.h.Run(ctx, capsScript)
-		if err != nil {
-			return fmt.Errorf("look for tar on %s: %w", c.hostName(), err)
-		}
-		if caps, err = parseHeader(out.Stdout); err != nil {
-			return err
-		}
 	}
 	a.caps = caps
 	useTar := a.stage != "" && caps.tar && !c.opts.SFTPOnly
+	switch {
+	case useTar:
+		c.log.Debug("sync transport: tar stream into the remote shell", "dst", c.dst)
+	case a.noShell:
+		c.log.Debug("sync transport: SFTP requests only (small change set, no remote shell)", "dst", c.dst)
+	default:
+		c.log.Debug("sync transport: remote shell, then SFTP writes", "dst", c.dst)
+	}
 
 	// 1. Prepare (and with tar, write everything new) in one remote command.
 	if useTar {
@@ -227,7 +232,11 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 		}
 		a.mark("prepare+tar")
 	} else {
-		if err := a.prepare(ctx, ag); err != nil {
+		if a.noShell {
+			if err := a.prepareSFTP(ctx); err != nil {
+				return err
+			}
+		} else if err := a.prepare(ctx, ag); err != nil {
 			return err
 		}
 		if a.stage != "" {
@@ -278,17 +287,11 @@ func (a *applier) mark(step string) {
 	a.last = now
 }
 
-// prepare runs the prepare script: through the agent when there is one.
+// prepare runs the prepare script through the agent.
 func (a *applier) prepare(ctx context.Context, ag *agent) error {
 	c := a.c
 	what := "prepare " + c.dst
 	script := a.prepareScript() + a.shellWrites()
-	if ag == nil {
-		if _, err := c.h.Run(ctx, script); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		return nil
-	}
 	defer ag.close()
 	if err := ag.send(script + `; printf 'X\0'`); err != nil {
 		return ag.fail(what, err)
@@ -298,6 +301,76 @@ func (a *applier) prepare(ctx context.Context, ag *agent) error {
 			return ctx.Err()
 		}
 		return ag.fail(what, err)
+	}
+	return nil
+}
+
+// Limits of a change set written without a remote shell.
+const (
+	smallFiles = 1024
+	smallBytes = 32 << 20
+)
+
+// shellFreeOK reports whether the plan can be applied with SFTP requests
+// only: no links to make (SFTP servers do not all store a target as
+// given), no directory trees or stale staging directories to remove.
+func (c *Changes) shellFreeOK() bool {
+	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0
+}
+
+// small reports whether the change set is cheaper to write over SFTP than
+// to wait for a remote shell that is not up yet.
+func (c *Changes) small() bool {
+	return len(c.send) <= smallFiles && c.stats.BytesSent <= smallBytes
+}
+
+// prepareSFTP is the prepare script done with SFTP requests.
+func (a *applier) prepareSFTP(ctx context.Context) error {
+	c := a.c
+	if err := a.sftp(ctx); err != nil {
+		return err
+	}
+	if err := a.sc.MkdirAll(c.dst); err != nil {
+		return fmt.Errorf("mkdir %s: %w", c.dst, err)
+	}
+	if err := group(ctx, len(c.remove), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		p := joinRemote(c.dst, c.remove[i])
+		if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if a.stage == "" {
+		return nil
+	}
+	p := joinRemote(c.dst, a.stage)
+	if err := a.sc.Mkdir(p); err != nil {
+		return fmt.Errorf("mkdir %s: %w", p, err)
+	}
+	if err := a.sc.Chmod(p, 0o700); err != nil {
+		return fmt.Errorf("chmod %s: %w", p, err)
+	}
+	// New directories, one level at a time.
+	levels := map[int][]string{}
+	maxDepth := 0
+	for _, e := range a.newDirs {
+		d := depth(e.path)
+		levels[d] = append(levels[d], a.dirAt[e.path])
+		maxDepth = max(maxDepth, d)
+	}
+	for d := 0; d <= maxDepth; d++ {
+		l := levels[d]
+		if err := group(ctx, len(l), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+			p := joinRemote(c.dst, l[i])
+			if err := a.sc.Mkdir(p); err != nil {
+				return fmt.Errorf("mkdir %s: %w", p, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -323,6 +396,11 @@ func (a *applier) cleanup(ctx context.Context) {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	if a.noShell && a.sc != nil {
+		if err := a.sc.RemoveAll(joinRemote(a.c.dst, a.stage)); err == nil || errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
 	p := quote(joinRemote(a.c.dst, a.stage))
 	// A remote tar being stopped may still create a file for a moment.
 	cmd := "for i in 1 2 3; do rm -rf -- " + p + " 2>/dev/null; [ -e " + p + " ] || exit 0; sleep 1; done; rm -rf -- " + p

@@ -1,8 +1,6 @@
 // Package rsync syncs a local directory tree to a host over porter's one SSH
 // connection, sending only what changed. No rsync binary is needed on either
-// side: the host needs a POSIX shell and an SFTP server, and goes faster when
-// it has GNU find (one-round-trip listing), GNU tar or bsdtar (many files in
-// one stream) and sha256sum (remote hashing in checksum mode).
+// side (see Transport below for what the host needs).
 //
 // Sync(ctx, h, "build/", "/srv/app", opts) behaves like `rsync -a build/
 // host:/srv/app`:
@@ -40,13 +38,21 @@
 //
 // # Transport
 //
-// A sync runs one remote shell (an "agent") over the host's one SSH
-// connection: it lists dst with one `find -printf` (an SFTP walk where find
-// has no -printf, e.g. busybox), hashes files in checksum mode, then
-// prepares dst and extracts one tar stream of everything new or changed
-// (GNU tar or bsdtar). Renames, modes and mtimes go over SFTP, many
-// requests in flight. Without tar (or with Options.SFTPOnly) files are
-// written with concurrent SFTP writes.
+// Everything goes over the host's one SSH connection. dst is listed with an
+// SFTP walk (many requests in flight); on a far host, or when the walk is
+// slow (a big tree), a remote shell (the "agent") starts and its one
+// `find -printf` races the walk: the first complete listing wins. What is
+// new or changed then goes as one tar stream into a remote `tar -x`
+// (GNU tar or bsdtar) through that shell, which also removes and prepares;
+// renames, modes and mtimes are SFTP requests. A small change set (up to
+// 1,024 files and 32 MiB, no links to make, no directory to remove) does
+// not wait for a remote shell that is not up yet: it is written with SFTP
+// requests only, since a login shell may cost more than the whole change
+// (100 ms and more with rbenv, pyenv or nvm in .bashrc). Without tar, or
+// with Options.SFTPOnly, files are written with concurrent SFTP writes.
+// The host needs an SFTP server and, for anything but small change sets, a
+// POSIX shell; find -printf (else the walk), tar (else SFTP writes) and
+// sha256sum -z (else hashing over SFTP) make it faster.
 //
 // # Excludes
 //

@@ -71,7 +71,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // hashRemote returns the SHA-256 of each file under dst on the host: with
 // one `sha256sum -z` when the host has it, else by reading over SFTP.
 func (c *Changes) hashRemote(ctx context.Context, paths []string) (map[string]string, error) {
-	ag, err := c.pa.wait(ctx)
+	ag, err := c.agent(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ type Changes struct {
 	log      *slog.Logger
 
 	remove []string  // remote entries to remove (the top of each removed subtree)
+	rmDirs bool      // some of them are directories
 	mkdirs []entry   // directories to create, parents first ("" when dst is missing)
 	send   []entry   // files to write
 	links  []entry   // symlinks to create or replace
@@ -50,9 +51,27 @@ func Plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	c.pa.abandon()
-	c.pa = nil
+	if c.pa != nil {
+		c.pa.abandon()
+		c.pa = nil
+	}
 	return c, nil
+}
+
+// agent returns the remote shell, started now if the listing did without.
+func (c *Changes) agent(ctx context.Context) (*agent, error) {
+	if c.pa == nil {
+		c.pa = startPending(ctx, c.h, c.dst, false)
+	}
+	return c.pa.wait(ctx)
+}
+
+// dropAgent stops the remote shell, if any.
+func (c *Changes) dropAgent() {
+	if c.pa != nil {
+		c.pa.abandon()
+		c.pa = nil
+	}
 }
 
 // plan is Plan, keeping the remote agent running for Apply.
@@ -86,11 +105,11 @@ func plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 	}
 	c := &Changes{h: h, src: src, dst: dst, opts: opts, log: log, stale: rt.stale, pa: pa}
 	if localErr != nil {
-		c.pa.abandon()
+		c.dropAgent()
 		return nil, fmt.Errorf("sync %s: %w", src, localErr)
 	}
 	if err := c.diff(ctx, local, rt); err != nil {
-		c.pa.abandon()
+		c.dropAgent()
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
@@ -163,6 +182,7 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 			reason = "type"
 		}
 		c.remove = append(c.remove, p)
+		c.rmDirs = c.rmDirs || r.typ == typeDir
 		c.add(OpDelete, p, 0, reason)
 		c.stats.Deleted++
 		touched[parentDir(p)] = true

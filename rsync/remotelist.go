@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/sync/errgroup"
@@ -47,18 +48,21 @@ type pendingAgent struct {
 	err    error
 }
 
-func startPending(ctx context.Context, h *remote.Host, dst string) *pendingAgent {
+func startPending(ctx context.Context, h *remote.Host, dst string, list bool) *pendingAgent {
 	actx, cancel := context.WithCancel(ctx)
 	p := &pendingAgent{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(p.done)
 		what := fmt.Sprintf("list %s on %s", dst, h.Name())
-		ag, err := startAgent(actx, h, dst)
+		ag, err := startAgent(actx, h, dst, list)
 		if err != nil {
 			p.err = fmt.Errorf("%s: %w", what, err)
 			return
 		}
 		p.caps, p.raw, p.exists, p.findOK, err = ag.readListing(what)
+		if err == nil && actx.Err() != nil {
+			err = actx.Err() // abandoned while listing
+		}
 		if err != nil {
 			ag.abort()
 			p.err = err
@@ -72,6 +76,16 @@ func startPending(ctx context.Context, h *remote.Host, dst string) *pendingAgent
 	return p
 }
 
+// ready reports whether the agent is up (or has failed).
+func (p *pendingAgent) ready() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // wait returns the agent once it has listed dst.
 func (p *pendingAgent) wait(ctx context.Context) (*agent, error) {
 	select {
@@ -83,24 +97,42 @@ func (p *pendingAgent) wait(ctx context.Context) (*agent, error) {
 	}
 }
 
-// abandon stops the agent, started or not.
+// abandon stops the agent, started or not, without waiting for it: its
+// session is closed as soon as it is open.
 func (p *pendingAgent) abandon() {
-	p.cancel()
-	<-p.done
-	if p.ag != nil {
-		p.ag.close()
-		p.ag = nil
-	}
+	p.cancel() // the session closes itself (startShell's AfterFunc)
 }
 
-// listRemote lists dst: the agent's one `find -printf` and an SFTP walk
-// race, the first complete listing wins. On a host far away the find wins
-// (one round trip); on a near one with a slow login shell, the walk. The
-// agent keeps starting for Apply.
+// agentDelay is how long an SFTP walk may run before the agent is started
+// to race it.
+const agentDelay = 250 * time.Millisecond
+
+// farRTT is the round trip beyond which the agent starts at once: one find
+// costs less than a walk of a round trip or more per directory level.
+const farRTT = 5 * time.Millisecond
+
+// listRemote lists dst with an SFTP walk; on a far host (the walk's first
+// request slower than farRTT) or a big tree (the walk slower than
+// agentDelay), the agent starts and its one `find -printf` races the walk:
+// the first complete listing wins. A near host's login shell (100 ms and
+// more with rbenv, pyenv or nvm in .bashrc) is then only started by Apply,
+// when a shell is worth it. The agent returned may be nil (not started).
 func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *pendingAgent, error) {
-	pa := startPending(ctx, h, dst)
 	forceSFTP := opts.hooks != nil && opts.hooks.listSFTP
 	forceFind := opts.hooks != nil && opts.hooks.listFind
+	var pa *pendingAgent
+	var once sync.Once
+	started := make(chan struct{})
+	start := func() {
+		once.Do(func() {
+			pa = startPending(ctx, h, dst, true)
+			close(started)
+		})
+	}
+	if forceFind {
+		start()
+	}
+	timer := time.AfterFunc(agentDelay, start)
 	type walked struct {
 		raw    []entry
 		exists bool
@@ -113,12 +145,34 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			walkc <- walked{err: errors.New("test: no SFTP listing")}
 			return
 		}
-		raw, exists, err := walkSFTP(wctx, h, dst, 4*opts.concurrency())
+		raw, exists, err := walkSFTP(wctx, h, dst, 16*opts.concurrency(), func(rtt time.Duration) {
+			if rtt > farRTT {
+				start()
+			}
+		})
 		walkc <- walked{raw, exists, err}
 	}()
-	stopWalk := func() { cancelWalk(); <-walkc }
+	stopWalk := func() {
+		cancelWalk()
+		if walkc != nil {
+			<-walkc
+		}
+	}
+	agentNow := func() *pendingAgent { // the agent, started if need be
+		start()
+		<-started
+		return pa
+	}
+	finish := func() *pendingAgent { // the agent if started (nil if not), never started later
+		timer.Stop()
+		once.Do(func() {})
+		return pa
+	}
 	fail := func(err error) (*remoteTree, *pendingAgent, error) {
-		pa.abandon()
+		cancelWalk()
+		if p := finish(); p != nil {
+			p.abandon()
+		}
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
@@ -126,41 +180,49 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	}
 	var raw []entry
 	var exists bool
-	select {
-	case <-pa.done:
-		switch {
-		case pa.err != nil:
-			stopWalk()
-			return fail(pa.err)
-		case pa.findOK && !forceSFTP:
-			stopWalk()
-			raw, exists = pa.raw, pa.exists
-		default: // find without -printf (busybox)
-			w := <-walkc
-			if w.err != nil {
-				return fail(w.err)
+	var agentDone <-chan struct{} // set once started
+	startedc := started
+	for {
+		select {
+		case <-startedc:
+			startedc = nil
+			agentDone = pa.done
+			continue
+		case <-agentDone:
+			agentDone = nil
+			switch {
+			case pa.err != nil:
+				stopWalk()
+				return fail(pa.err)
+			case pa.findOK && !forceSFTP:
+				stopWalk()
+				raw, exists = pa.raw, pa.exists
+			default:
+				continue // find without -printf (busybox): the walk decides
 			}
-			raw, exists = w.raw, w.exists
-		}
-	case w := <-walkc:
-		cancelWalk()
-		if w.err != nil {
+		case w := <-walkc:
+			cancelWalk()
+			walkc = nil
+			if w.err == nil {
+				raw, exists = w.raw, w.exists
+				break
+			}
 			// No SFTP listing (a server without SFTP, a permission): the
 			// agent's find decides.
-			if _, err := pa.wait(ctx); err != nil {
+			p := agentNow()
+			if _, err := p.wait(ctx); err != nil {
 				return fail(err)
 			}
-			if !pa.findOK {
+			if !p.findOK {
 				return fail(w.err)
 			}
-			raw, exists = pa.raw, pa.exists
-		} else {
-			raw, exists = w.raw, w.exists
+			raw, exists = p.raw, p.exists
 		}
+		break
 	}
 	t := buildRemoteTree(raw, m)
 	t.exists = exists
-	return t, pa, nil
+	return t, finish(), nil
 }
 
 // parseRecord parses the fields of one findFormat record.
@@ -198,12 +260,16 @@ func parseRecord(f [6][]byte) (entry, error) {
 
 // walkSFTP lists dst with SFTP: one directory level at a time, the
 // directories of a level read concurrently.
-func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc int) ([]entry, bool, error) {
+func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc int, firstRTT func(time.Duration)) ([]entry, bool, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("list %s on %s: open sftp: %w", dst, h.Name(), err)
 	}
+	t0 := time.Now()
 	fi, err := c.Stat(dst)
+	if firstRTT != nil {
+		firstRTT(time.Since(t0))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}

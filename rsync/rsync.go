@@ -42,6 +42,8 @@ type Options struct {
 type testHooks struct {
 	listSFTP bool             // list the remote tree by an SFTP walk
 	listFind bool             // list the remote tree by the agent's find
+	noShell  bool             // apply without a remote shell when the plan allows it
+	useShell bool             // always wait for the remote shell
 	onBytes  func(sent int64) // called as file content is sent
 	onRename func(done int)   // called after each rename
 }
@@ -91,7 +93,7 @@ func Sync(ctx context.Context, h *remote.Host, src, dst string, opts Options) (S
 		return Stats{}, err
 	}
 	if opts.DryRun {
-		c.pa.abandon()
+		c.dropAgent()
 		c.log.Info("sync plan (dry run)", "src", src, "dst", dst, "stats", c.stats.String())
 		for _, ch := range c.list {
 			c.log.Info("would "+ch.Op.String(), "path", ch.Path, "reason", ch.Reason)

@@ -3,6 +3,7 @@ package rsync
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,10 +23,22 @@ func dialTest(t *testing.T) *remote.Host {
 	return srv.Dial(t)
 }
 
-// modes runs a test once with the tar stream and once with SFTP writes.
+// modes runs a test with each way of writing: the tar stream, SFTP writes
+// after a shell prepared dst, SFTP requests only (small change sets).
 func modes(t *testing.T, fn func(t *testing.T, opts Options)) {
-	t.Run("tar", func(t *testing.T) { fn(t, Options{}) })
-	t.Run("sftp", func(t *testing.T) { fn(t, Options{SFTPOnly: true}) })
+	t.Run("tar", func(t *testing.T) { fn(t, Options{hooks: &testHooks{useShell: true}}) })
+	t.Run("sftp", func(t *testing.T) { fn(t, Options{SFTPOnly: true, hooks: &testHooks{useShell: true}}) })
+	t.Run("noshell", func(t *testing.T) { fn(t, Options{hooks: &testHooks{noShell: true}}) })
+}
+
+// with returns a copy of the mode's hooks with fn applied.
+func with(opts Options, fn func(h *testHooks)) *testHooks {
+	h := &testHooks{}
+	if opts.hooks != nil {
+		*h = *opts.hooks
+	}
+	fn(h)
+	return h
 }
 
 // sample is a tree with nested and empty directories, modes, symlinks.
@@ -237,7 +250,7 @@ func TestSyncReplacesFileAndDir(t *testing.T) {
 		// And back.
 		require.NoError(t, os.RemoveAll(src))
 		build(t, src, f("was-dir/a/b", "old", 0o644), f("was-file", "old", 0o644))
-		_, err = Sync(context.Background(), h, src, dst, Options{Delete: true, SFTPOnly: opts.SFTPOnly})
+		_, err = Sync(context.Background(), h, src, dst, Options{Delete: true, SFTPOnly: opts.SFTPOnly, hooks: opts.hooks})
 		require.NoError(t, err)
 		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
 	})
@@ -273,7 +286,7 @@ func TestSyncHostileNames(t *testing.T) {
 			writeFile(t, filepath.Join(dst, "extra "+n), "x", time.Time{})
 			writeFile(t, filepath.Join(src, n), strings.ToUpper(n)+"!", time.Time{})
 		}
-		_, err = Sync(context.Background(), h, src, dst, Options{Delete: true, Checksum: true, SFTPOnly: opts.SFTPOnly})
+		_, err = Sync(context.Background(), h, src, dst, Options{Delete: true, Checksum: true, SFTPOnly: opts.SFTPOnly, hooks: opts.hooks})
 		require.NoError(t, err)
 		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
 		assert.NoFileExists(t, pwned)
@@ -295,11 +308,14 @@ func TestSyncCancelLeavesNoTemporaryFiles(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		opts.hooks = &testHooks{onBytes: func(sent int64) {
-			if sent >= 2<<20 {
-				cancel()
+		mode := opts
+		opts.hooks = with(mode, func(h *testHooks) {
+			h.onBytes = func(sent int64) {
+				if sent >= 2<<20 {
+					cancel()
+				}
 			}
-		}}
+		})
 		_, err := Sync(ctx, h, src, dst, opts)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
@@ -318,11 +334,13 @@ func TestSyncCancelLeavesNoTemporaryFiles(t *testing.T) {
 		// Cancelled while renaming: what is renamed is whole, the rest is gone.
 		ctx, cancel = context.WithCancel(context.Background())
 		defer cancel()
-		opts.hooks = &testHooks{onRename: func(n int) {
-			if n == 3 {
-				cancel()
+		opts.hooks = with(mode, func(h *testHooks) {
+			h.onRename = func(n int) {
+				if n == 3 {
+					cancel()
+				}
 			}
-		}}
+		})
 		_, err = Sync(ctx, h, src, dst, opts)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.Empty(t, findTemps(t, tmp))
@@ -333,7 +351,7 @@ func TestSyncCancelLeavesNoTemporaryFiles(t *testing.T) {
 		}
 
 		// And a new sync finishes the job.
-		opts.hooks = nil
+		opts.hooks = mode.hooks
 		_, err = Sync(context.Background(), h, src, dst, opts)
 		require.NoError(t, err)
 		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
@@ -417,4 +435,24 @@ func TestSyncErrors(t *testing.T) {
 	_, err = Sync(ctx, h, src, filepath.Join(tmp, "dst"), Options{})
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 	assert.NoDirExists(t, filepath.Join(tmp, "dst"))
+}
+
+// TestSyncWithoutShell: a small change set is written with SFTP requests
+// only, new directories included, when the remote shell is not up yet.
+func TestSyncWithoutShell(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	build(t, src, f("a/b/c", "x", 0o644), d("ro", 0o555), f("ro/f", "y", 0o600), f("top", "z", 0o755))
+	build(t, dst, f("gone", "old", 0o644), f("top", "old", 0o644))
+	var logs strings.Builder
+	opts := Options{Delete: true, hooks: &testHooks{noShell: true},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	st, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Contains(t, logs.String(), "no remote shell")
+	assert.Equal(t, 3, st.Sent)
+	assert.Equal(t, 1, st.Deleted)
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	assert.Empty(t, findTemps(t, tmp))
 }

@@ -18,8 +18,8 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// sendTar runs the prepare script followed by a remote `tar -x` (through
-// the agent when there is one) and streams the new directories, files and
+// sendTar runs the prepare script followed by a remote `tar -x` through
+// the agent and streams the new directories, files and
 // links into it.
 func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 	c := a.c
@@ -30,12 +30,7 @@ func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 	}
 	prog := a.prepareScript() + "; exec tar " + flags
 	what := "extract files into " + c.dst + " with tar"
-	if ag == nil {
-		var err error
-		if ag, err = startShell(ctx, c.h, prog); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-	} else if err := ag.send(prog); err != nil {
+	if err := ag.send(prog); err != nil {
 		ag.abort()
 		return fmt.Errorf("%s: %w", what, err)
 	}
