@@ -28,7 +28,7 @@ func TestSyncOpenSSH(t *testing.T) {
 			f(".git/HEAD", "ref", 0o644), l("dir a b/link it's", "../it's"))
 		build(t, src, nodes...)
 		opts.Exclude = []string{".git*"}
-		opts.hooks = with(opts, func(h *testHooks) { h.listFind = true })
+		opts.hooks = with(opts, func(h *testHooks) { h.slowWalk = true }) // the host's find
 
 		st, err := Sync(context.Background(), h, src, dst, opts)
 		require.NoError(t, err)

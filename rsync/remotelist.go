@@ -120,6 +120,7 @@ const farRTT = 5 * time.Millisecond
 func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *pendingAgent, error) {
 	forceSFTP := opts.hooks != nil && opts.hooks.listSFTP
 	forceFind := opts.hooks != nil && opts.hooks.listFind
+	slowWalk := opts.hooks != nil && opts.hooks.slowWalk
 	var pa *pendingAgent
 	var once sync.Once
 	started := make(chan struct{})
@@ -129,7 +130,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			close(started)
 		})
 	}
-	if forceFind {
+	if forceFind || slowWalk {
 		start()
 	}
 	timer := time.AfterFunc(agentDelay, start)
@@ -143,6 +144,11 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	go func() {
 		if forceFind {
 			walkc <- walked{err: errors.New("test: no SFTP listing")}
+			return
+		}
+		if slowWalk {
+			<-wctx.Done() // the agent wins the race
+			walkc <- walked{err: wctx.Err()}
 			return
 		}
 		raw, exists, err := walkSFTP(wctx, h, dst, 16*opts.concurrency(), func(rtt time.Duration) {

@@ -41,7 +41,8 @@ type Options struct {
 
 type testHooks struct {
 	listSFTP bool             // list the remote tree by an SFTP walk
-	listFind bool             // list the remote tree by the agent's find
+	listFind bool             // list the remote tree by the agent's find (the walk fails)
+	slowWalk bool             // the agent's find wins the race against the walk
 	noShell  bool             // apply without a remote shell when the plan allows it
 	useShell bool             // always wait for the remote shell
 	onBytes  func(sent int64) // called as file content is sent

@@ -390,7 +390,7 @@ func changeStrings(cs []Change) []string {
 // TestSyncListings lists with the find of the remote shell, then with the
 // SFTP walk (they race in a real sync).
 func TestSyncListings(t *testing.T) {
-	for name, hooks := range map[string]*testHooks{"find": {listFind: true}, "sftp": {listSFTP: true}} {
+	for name, hooks := range map[string]*testHooks{"find": {listFind: true}, "race": {slowWalk: true}, "sftp": {listSFTP: true}} {
 		t.Run(name, func(t *testing.T) {
 			h := dialTest(t)
 			tmp := t.TempDir()
