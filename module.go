@@ -35,6 +35,8 @@ type Module struct {
 	handlers map[Signal][]Handler
 	plugins  []string
 
+	previous *Record // what the host ran before this deploy, if known
+
 	mu       sync.Mutex
 	checkout *scm.Checkout
 	stats    rsync.Stats

@@ -186,6 +186,7 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		}
 	}()
 	want, err := m.wantRecord(ctx, opts.Who)
+	want.StartedAt = start.UTC()
 	if err != nil {
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}
@@ -200,20 +201,19 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 			err = errors.Join(err, rerr)
 		}
 	}()
-	if !opts.Force.Forces(m.Name()) {
-		rec, rerr := ReadRecord(ctx, m.host, m.Name(), m.Path())
-		var corrupt *CorruptRecordError
-		switch {
-		case errors.As(rerr, &corrupt):
-			m.log.Warn(corrupt.Error())
-		case rerr != nil:
-			return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, rerr)
-		case rec.upToDate(want):
-			mr.Outcome = Unchanged
-			m.log.Info("unchanged", "version", want.Version, "deployed", rec.DeployedAt.Local().Format(time.DateTime), "by", rec.DeployedBy)
-			return nil
-		}
+	rec, err := ReadRecord(ctx, m.host, m.Name(), m.Path())
+	var corrupt *CorruptRecordError
+	switch {
+	case errors.As(err, &corrupt):
+		m.log.Warn(corrupt.Error())
+	case err != nil:
+		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
+	case rec.upToDate(want) && !opts.Force.Forces(m.Name()):
+		mr.Outcome = Unchanged
+		m.log.Info("unchanged", "version", want.Version, "deployed", rec.DeployedAt.Local().Format(time.DateTime), "by", rec.DeployedBy)
+		return nil
 	}
+	m.previous = rec
 	m.log.Info("deploying", "path", m.Path(), "release", m.ReleaseName(), "config", m.ConfigName())
 	if err := runProcedure(ctx, m); err != nil {
 		return err

@@ -60,6 +60,11 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		Delete:  del,
 		Logger:  m.log,
 	}
+	if m.previous != nil {
+		// Files changed within the second the last deploy read them look
+		// unchanged by size and mtime: compare those by content.
+		opts.RacyAfter = m.previous.StartedAt
+	}
 	stats, err := rsync.Sync(ctx, m.host, co.Dir, m.Path(), opts)
 	m.recordSync(stats)
 	if err != nil {

@@ -38,6 +38,7 @@ type Record struct {
 	Release       string    `json:"release"`        // --release
 	Config        string    `json:"config"`         // --config
 	SettingsHash  string    `json:"settings_hash"`  // the module's settings and config files
+	StartedAt     time.Time `json:"started_at"`     // UTC; before the source was read
 	DeployedAt    time.Time `json:"deployed_at"`    // UTC
 	DeployedBy    string    `json:"deployed_by"`    // user@hostname that deployed
 	PorterVersion string    `json:"porter_version"` // the porter library that deployed

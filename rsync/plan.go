@@ -223,7 +223,7 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 				c.sendFile(l, "type", touched)
 			case r.size != l.size:
 				c.sendFile(l, "size", touched)
-			case c.opts.Checksum:
+			case c.opts.Checksum || c.opts.racy(l.mtime):
 				candidates = append(candidates, l)
 			case r.mtime != l.mtime:
 				c.sendFile(l, "mtime", touched)

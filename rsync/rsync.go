@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/porter-deploy/porter/remote"
 )
@@ -20,6 +21,13 @@ type Options struct {
 	// Checksum compares files by SHA-256 of their content instead of by size
 	// and mtime. Slower: every file of the same size is read on both sides.
 	Checksum bool
+	// RacyAfter, when set, is the time the previous sync of dst began to
+	// read src. A file whose size and mtime match but whose mtime is at or
+	// after that second may have been changed after it was read, within the
+	// same second (mtimes on the host have one-second precision): its
+	// content is compared, as in Checksum mode. This is git's "racily
+	// clean" rule; porter's deploy passes the previous deploy's start time.
+	RacyAfter time.Time
 	// DryRun makes Sync plan only: it reports what it would do (in the Stats
 	// and the log) and changes nothing.
 	DryRun bool
@@ -47,6 +55,12 @@ type testHooks struct {
 	useShell bool             // always wait for the remote shell
 	onBytes  func(sent int64) // called as file content is sent
 	onRename func(done int)   // called after each rename
+}
+
+// racy reports whether a file with this mtime (Unix seconds) may have
+// changed after the previous sync read it.
+func (o *Options) racy(mtime int64) bool {
+	return !o.RacyAfter.IsZero() && mtime >= o.RacyAfter.Unix()
 }
 
 func (o *Options) concurrency() int {

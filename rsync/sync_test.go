@@ -456,3 +456,31 @@ func TestSyncWithoutShell(t *testing.T) {
 	assert.Equal(t, snapshot(t, src), snapshot(t, dst))
 	assert.Empty(t, findTemps(t, tmp))
 }
+
+func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	old, recent := base, base.Add(time.Hour)
+	build(t, src, f("old", "aaaa", 0o644), f("recent", "bbbb", 0o644))
+	writeFile(t, filepath.Join(src, "old"), "aaaa", old)
+	writeFile(t, filepath.Join(src, "recent"), "bbbb", recent)
+	_, err := Sync(context.Background(), h, src, dst, Options{})
+	require.NoError(t, err)
+
+	// Both change without a change of size or mtime (second precision):
+	// only the one modified at or after the last sync's start is suspect.
+	writeFile(t, filepath.Join(src, "old"), "AAAA", old)
+	writeFile(t, filepath.Join(src, "recent"), "BBBB", recent)
+	st, err := Sync(context.Background(), h, src, dst, Options{RacyAfter: recent})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Sent, "recent is compared by content and sent")
+	assert.Equal(t, 1, st.Unchanged, "old is trusted by size and mtime, as rsync does")
+	b, err := os.ReadFile(filepath.Join(dst, "recent"))
+	require.NoError(t, err)
+	assert.Equal(t, "BBBB", string(b))
+
+	st, err = Sync(context.Background(), h, src, dst, Options{RacyAfter: recent})
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Sent, "once equal, a racy file costs a hash, not a send")
+}
