@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -66,6 +67,12 @@ type cliRun struct {
 func (c *CLI) Exec() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first Ctrl-C the deploy cleans up (undo handlers, the
+		// lock); a second one gets the default behaviour and ends it.
+		<-ctx.Done()
+		stop()
+	}()
 	return c.Run(ctx)
 }
 
@@ -188,21 +195,30 @@ func (f *forceFlag) String() string {
 
 func (f *forceFlag) Set(v string) error {
 	f.set = true
-	if v == "true" || v == "" {
+	switch v {
+	case "true": // bare --force
 		f.value = ForceAll()
 		return nil
-	}
-	if v == "false" {
+	case "false":
 		f.set, f.value = false, Force{}
 		return nil
 	}
-	f.value = ForceModules(splitList(v)...)
+	names := splitList(v)
+	if len(names) == 0 {
+		// --force="$CHANGED" with nothing changed must not redeploy all.
+		return fmt.Errorf("no module named: use --force for all, or --force=a,b")
+	}
+	f.value = ForceModules(names...)
 	return nil
 }
 
 func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	p, err := r.loadProject()
 	if err != nil {
+		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+			fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags]\n(run it in a project, or pass --project DIR, to see the plugins' flags)\n", progName())
+			return flag.ErrHelp
+		}
 		return err
 	}
 	opts := Options{Logger: r.log, Dial: r.Dial}
@@ -213,7 +229,10 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
 	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
 	fs.Var(&force, "force", "redeploy every module (--force) or these (--force=`a,b`) even when up to date")
-	groups := addPluginFlags(fs, p)
+	groups, err := addPluginFlags(fs, p)
+	if err != nil {
+		return err
+	}
 	fs.Usage = func() { r.deployUsage(fs, groups) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -222,7 +241,11 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		return &usageError{msg: err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return &usageError{msg: fmt.Sprintf("deploy: unexpected argument %q", fs.Arg(0))}
+		hint := ""
+		if force.set {
+			hint = fmt.Sprintf(" (to force a module, write --force=%s)", fs.Arg(0))
+		}
+		return &usageError{msg: fmt.Sprintf("deploy: unexpected argument %q%s", fs.Arg(0), hint)}
 	}
 	if opts.Host == "" {
 		fmt.Fprintf(r.Stdout, "no --host given; the hosts of %s:\n", p.Name)
@@ -252,14 +275,23 @@ type flagGroups struct {
 
 // addPluginFlags adds the flags of the plugins the project uses. Two
 // plugins declaring one flag share it.
-func addPluginFlags(fs *flag.FlagSet, p *Project) flagGroups {
+func addPluginFlags(fs *flag.FlagSet, p *Project) (flagGroups, error) {
 	g := flagGroups{flags: map[string][]string{}, owner: map[string]string{}}
+	bools := map[string]bool{}
 	for _, name := range p.PluginsUsed() {
 		for _, f := range pluginFlags(name) {
-			g.flags[name] = append(g.flags[name], f.Name)
-			if g.owner[f.Name] != "" {
+			if owner := g.owner[f.Name]; owner != "" {
+				if bools[f.Name] != f.Bool {
+					return g, fmt.Errorf("plugins %s and %s both declare --%s, one as a switch and one with a value: rename one", owner, name, f.Name)
+				}
+				g.flags[name] = append(g.flags[name], f.Name)
 				continue
 			}
+			if fs.Lookup(f.Name) != nil || f.Name == "" || strings.HasPrefix(f.Name, "-") {
+				return g, fmt.Errorf("plugin %s declares the flag %q, which deploy has already or which is not a flag name: rename it", name, f.Name)
+			}
+			g.flags[name] = append(g.flags[name], f.Name)
+			bools[f.Name] = f.Bool
 			g.owner[f.Name] = name
 			if f.Bool {
 				fs.Bool(f.Name, f.Default == "true", f.Usage)
@@ -272,7 +304,7 @@ func addPluginFlags(fs *flag.FlagSet, p *Project) flagGroups {
 		}
 	}
 	sort.Strings(g.order)
-	return g
+	return g, nil
 }
 
 func (r *cliRun) deployUsage(fs *flag.FlagSet, g flagGroups) {

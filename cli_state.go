@@ -107,30 +107,33 @@ func (r *cliRun) unlock(ctx context.Context, args []string) error {
 	if a := r.Addresses[host]; a != "" {
 		addr = a
 	}
-	var mods []*Module
+	paths := map[string]string{}
 	for _, name := range fs.Args() {
-		m, err := LoadModule(p, name, OnHost(host), WithLogger(r.log))
-		if err != nil {
+		// Only the path: unlocking must work when a hook or plugin of the
+		// module cannot load (no --config here).
+		if paths[name], err = p.ModulePath(name, host); err != nil {
 			return err
 		}
-		mods = append(mods, m)
 	}
 	h, err := remote.Dial(ctx, addr, append([]remote.Option{remote.WithLogger(r.log)}, r.Dial...)...)
 	if err != nil {
 		return fmt.Errorf("unlock on %s: %w", host, err)
 	}
 	defer h.Close()
-	for _, m := range mods {
-		held, err := Unlock(ctx, h, m.Path())
+	for _, name := range fs.Args() {
+		held, err := Unlock(ctx, h, name, paths[name])
 		if err != nil {
-			return fmt.Errorf("unlock %s on %s: %w", m.Name(), host, err)
+			return fmt.Errorf("unlock %s on %s: %w", name, host, err)
 		}
 		if held == nil {
-			fmt.Fprintf(r.Stdout, "%s was not locked\n", m.Name())
+			fmt.Fprintf(r.Stdout, "%s was not locked\n", name)
 			continue
 		}
-		fmt.Fprintf(r.Stdout, "unlocked %s (held by %s since %s, %s ago, pid %d)\n", m.Name(), orUnknown(held.By),
-			held.Since.Local().Format(time.DateTime), held.Age(), held.PID)
+		since := "an unknown time"
+		if !held.Since.IsZero() {
+			since = held.Since.Local().Format(time.DateTime) + ", " + held.Age() + " ago"
+		}
+		fmt.Fprintf(r.Stdout, "unlocked %s (held by %s since %s, pid %d)\n", name, orUnknown(held.By), since, held.PID)
 	}
 	return nil
 }

@@ -230,7 +230,7 @@ func TestModuleHookReplacesSourceSendOrTheWholeProcedure(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"SENT": "custom\n"}, readTree(t, f.remote+"/own send"))
 	assert.Empty(t, readTree(t, f.remote+"/proc"), "the replaced procedure sent nothing")
-	assert.FileExists(t, f.remote+"/proc/.porter/state.json", "the deploy is recorded all the same")
+	assert.FileExists(t, f.remote+"/proc/.porter/e2e-ownproc/state.json", "the deploy is recorded all the same")
 }
 
 func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {

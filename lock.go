@@ -24,8 +24,14 @@ type LockInfo struct {
 	Host   string    `json:"host"` // the [hosts] name
 }
 
-// Age returns how long the lock has been held.
-func (l *LockInfo) Age() time.Duration { return time.Since(l.Since).Round(time.Second) }
+// Age returns how long the lock has been held, as text: "unknown" when the
+// lock does not say since when.
+func (l *LockInfo) Age() string {
+	if l.Since.IsZero() {
+		return "an unknown time"
+	}
+	return time.Since(l.Since).Round(time.Second).String()
+}
 
 // LockedError is returned when another deploy holds a module's lock.
 type LockedError struct {
@@ -54,7 +60,7 @@ var ErrLocked = errors.New("module locked by another deploy")
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-func lockPath(modulePath string) string { return statePath(modulePath, "lock.json") }
+func lockPath(module, modulePath string) string { return statePath(module, modulePath, "lock.json") }
 
 // acquireLock takes the module's lock on the host with an exclusive create
 // (never check-then-write), and returns the function that releases it.
@@ -64,19 +70,26 @@ func acquireLock(ctx context.Context, m *Module, who string) (release func() err
 	if err != nil {
 		return nil, err
 	}
-	dir := path.Join(m.Path(), StateDir)
+	p := lockPath(m.Name(), m.Path())
+	dir := path.Dir(p)
 	if err := c.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	info := LockInfo{By: who, PID: os.Getpid(), Since: time.Now().UTC().Truncate(time.Second), Module: m.Name(), Host: m.hostName}
 	body, _ := json.Marshal(info)
-	p := lockPath(m.Path())
 	f, err := c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
-		if held, rerr := ReadLock(ctx, m.host, m.Path()); rerr == nil && held != nil {
+		held, rerr := ReadLock(ctx, m.host, m.Name(), m.Path())
+		if rerr == nil && held != nil {
 			return nil, &LockedError{Lock: *held, Path: p, Module: m.Name(), Host: m.hostName}
 		}
-		return nil, fmt.Errorf("lock %s: %w", p, err)
+		if rerr == nil {
+			// The holder let go between the create and the read: try once more.
+			f, err = c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", p, err)
+		}
 	}
 	_, werr := f.Write(body)
 	cerr := f.Close()
@@ -94,15 +107,15 @@ func acquireLock(ctx context.Context, m *Module, who string) (release func() err
 	return release, nil
 }
 
-// ReadLock returns who holds the lock of the module at modulePath, or nil
-// when nobody does. A lock file still being written reads as held by
+// ReadLock returns who holds the lock of the module deployed at modulePath,
+// or nil when nobody does. A lock file still being written reads as held by
 // an unknown deploy.
-func ReadLock(ctx context.Context, h *remote.Host, modulePath string) (*LockInfo, error) {
+func ReadLock(ctx context.Context, h *remote.Host, module, modulePath string) (*LockInfo, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b, err := sftpx.ReadFile(c, lockPath(modulePath))
+	b, err := sftpx.ReadFile(c, lockPath(module, modulePath))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -116,11 +129,11 @@ func ReadLock(ctx context.Context, h *remote.Host, modulePath string) (*LockInfo
 	return &l, nil
 }
 
-// Unlock removes the lock of the module at modulePath and returns who held
-// it (nil when nobody did). Use it only when the deploy that held it is
-// dead.
-func Unlock(ctx context.Context, h *remote.Host, modulePath string) (*LockInfo, error) {
-	held, err := ReadLock(ctx, h, modulePath)
+// Unlock removes the lock of the module deployed at modulePath and returns
+// who held it (nil when nobody did). Use it only when the deploy that held
+// it is dead.
+func Unlock(ctx context.Context, h *remote.Host, module, modulePath string) (*LockInfo, error) {
+	held, err := ReadLock(ctx, h, module, modulePath)
 	if err != nil || held == nil {
 		return nil, err
 	}
@@ -128,8 +141,8 @@ func Unlock(ctx context.Context, h *remote.Host, modulePath string) (*LockInfo, 
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Remove(lockPath(modulePath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("unlock %s: %w", lockPath(modulePath), err)
+	if err := c.Remove(lockPath(module, modulePath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("unlock %s: %w", lockPath(module, modulePath), err)
 	}
 	return held, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -112,16 +111,9 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 }
 
 func (m *Module) loadPath() error {
-	s := m.Settings()
-	p, ok := s.Lookup("path")
-	if !ok || p == "" {
-		return fmt.Errorf("module %s: %s: path is not set: add path = /where/it/goes/on/the/host", m.Name(), s.Where())
-	}
-	if strings.ContainsAny(p, "\x00\n\r") {
-		return fmt.Errorf("module %s: %s: path = %q: a path on the host cannot hold a NUL or a line break", m.Name(), s.Where(), p)
-	}
-	m.path = path.Clean(p)
-	return nil
+	p, err := m.project.ModulePath(m.Name(), m.hostName)
+	m.path = p
+	return err
 }
 
 // Name returns the module's name.

@@ -43,13 +43,8 @@ type Force struct {
 // ForceAll redeploys every module.
 func ForceAll() Force { return Force{all: true} }
 
-// ForceModules redeploys the named modules; none named means all.
-func ForceModules(names ...string) Force {
-	if len(names) == 0 {
-		return ForceAll()
-	}
-	return Force{modules: names}
-}
+// ForceModules redeploys the named modules; none named forces none.
+func ForceModules(names ...string) Force { return Force{modules: names} }
 
 // Forces reports whether module is forced.
 func (f Force) Forces(module string) bool {
@@ -102,7 +97,7 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Host: opts.Host}
 	defer func() { rep.Duration = time.Since(start) }()
-	mods, err := prepare(p, &opts)
+	mods, err := prepare(p, &opts, true)
 	if err != nil {
 		return rep, err
 	}
@@ -126,8 +121,9 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 }
 
 // prepare checks opts and loads every module before anything connects, so
-// that a typo in an ini or a flag never leaves a host half-deployed.
-func prepare(p *Project, opts *Options) ([]*Module, error) {
+// that a typo in an ini or a flag never leaves a host half-deployed. Status
+// passes needConfig false: it may compare with each record's own config.
+func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -147,7 +143,7 @@ func prepare(p *Project, opts *Options) ([]*Module, error) {
 	if opts.Address == "" {
 		opts.Address = addr
 	}
-	if opts.Config == "" || strings.ContainsAny(opts.Config, `/\`) || opts.Config == ".." || opts.Config == "." {
+	if (needConfig || opts.Config != "") && !validConfigName(opts.Config) {
 		return nil, fmt.Errorf("config %q: pass --config NAME, the name of a config/NAME directory of the modules (e.g. testing, production)", opts.Config)
 	}
 	order, err := p.Order(opts.Host)
@@ -169,6 +165,11 @@ func prepare(p *Project, opts *Options) ([]*Module, error) {
 		mods = append(mods, m)
 	}
 	return mods, nil
+}
+
+// validConfigName reports whether name can name a config/NAME directory.
+func validConfigName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
 }
 
 // deployModule deploys one module: it gets the source and hashes the

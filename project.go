@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -63,6 +64,9 @@ var iniOptions = ini.LoadOptions{
 	InsensitiveKeys:            true, // ConfigParser lowercased option names
 	AllowPythonMultilineValues: true,
 	SpaceBeforeInlineComment:   true, // "url = a;b" keeps ";b", "x = 1 ; note" drops it
+	// go-ini reads a key missing from [release:1.2] in [release:1]: no
+	// section name holds a NUL, so sections never inherit.
+	ChildSectionDelimiter: "\x00",
 }
 
 func loadINI(path string) (*ini.File, error) {
@@ -296,6 +300,25 @@ func (p *Project) Order(host string) ([]string, error) {
 		}
 	}
 	return order, nil
+}
+
+// ModulePath returns where module goes on the host named host: [module]
+// path with the host's override, cleaned. A relative path is relative to
+// the login directory of the SSH user, as with scp and rsync.
+func (p *Project) ModulePath(module, host string) (string, error) {
+	def, ok := p.modules[module]
+	if !ok {
+		return "", fmt.Errorf("%w %q: modules of %s: %s", ErrUnknownModule, module, p.Name, strings.Join(p.ModuleNames(), ", "))
+	}
+	s := p.settings(def, "module", host)
+	v, ok := s.Lookup("path")
+	if !ok || v == "" {
+		return "", fmt.Errorf("module %s: %s: path is not set: add path = /where/it/goes/on/the/host", module, s.Where())
+	}
+	if strings.ContainsAny(v, "\x00\n\r") {
+		return "", fmt.Errorf("module %s: %s: path = %q: a path on the host cannot hold a NUL or a line break", module, s.Where(), v)
+	}
+	return path.Clean(v), nil
 }
 
 func (p *Project) settings(def *moduleDef, section, host string) Settings {

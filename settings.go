@@ -130,7 +130,11 @@ func (s Settings) Keys() []string {
 
 // splitOverride reports whether name is KEY-<host> for a host of the project.
 func (s Settings) splitOverride(name string) (base, host string, ok bool) {
-	for _, h := range s.hosts {
+	// The longest host first: with hosts prod and east-prod, x-east-prod
+	// overrides x on east-prod, not x-east on prod.
+	hosts := append([]string(nil), s.hosts...)
+	sort.Slice(hosts, func(i, j int) bool { return len(hosts[i]) > len(hosts[j]) })
+	for _, h := range hosts {
 		h = strings.ToLower(h)
 		if strings.HasSuffix(name, "-"+h) && len(name) > len(h)+1 {
 			return strings.TrimSuffix(name, "-"+h), h, true

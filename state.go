@@ -13,18 +13,20 @@ import (
 	"os"
 	"os/user"
 	"path"
-	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"time"
 
+	"github.com/porter-deploy/porter/internal/localfs"
 	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 )
 
-// StateDir is the directory under a module's path where porter keeps what
-// the host runs (state.json, history.jsonl) and the deploy lock (lock.json).
-// The source sync never sends into it, deletes it or reports it.
+// StateDir is the directory under a module's path where porter keeps, in a
+// directory per module, what the host runs (state.json, history.jsonl) and
+// the deploy lock (lock.json): <path>/.porter/<module>/. Two modules
+// deployed to one path keep their own. The source sync never sends into it,
+// deletes it or reports it.
 const StateDir = ".porter"
 
 // HistoryLimit is how many deploys history.jsonl keeps.
@@ -58,7 +60,9 @@ func (e *CorruptRecordError) Error() string {
 
 func (e *CorruptRecordError) Unwrap() error { return e.Err }
 
-func statePath(modulePath, name string) string { return path.Join(modulePath, StateDir, name) }
+func statePath(module, modulePath, name string) string {
+	return path.Join(modulePath, StateDir, module, name)
+}
 
 // ReadRecord reads the record of the module deployed at modulePath on h.
 // It returns nil and no error when there is none, and a
@@ -68,7 +72,7 @@ func ReadRecord(ctx context.Context, h *remote.Host, module, modulePath string) 
 	if err != nil {
 		return nil, err
 	}
-	p := statePath(modulePath, "state.json")
+	p := statePath(module, modulePath, "state.json")
 	b, err := sftpx.ReadFile(c, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -101,14 +105,15 @@ func writeRecord(ctx context.Context, h *remote.Host, modulePath string, rec Rec
 	if err != nil {
 		return err
 	}
-	if err := c.MkdirAll(path.Join(modulePath, StateDir)); err != nil {
-		return fmt.Errorf("mkdir %s: %w", path.Join(modulePath, StateDir), err)
+	dir := path.Dir(statePath(rec.Module, modulePath, "state.json"))
+	if err := c.MkdirAll(dir); err != nil {
+		return fmt.Errorf("mkdir %s: %w", dir, err)
 	}
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	hist := statePath(modulePath, "history.jsonl")
+	hist := statePath(rec.Module, modulePath, "history.jsonl")
 	old, err := sftpx.ReadFile(c, hist)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("read %s: %w", hist, err)
@@ -125,22 +130,26 @@ func writeRecord(ctx context.Context, h *remote.Host, modulePath string, rec Rec
 	if len(lines) > HistoryLimit {
 		lines = lines[len(lines)-HistoryLimit:]
 	}
-	body := append(bytes.Join(lines, []byte("\n")), '\n')
-	if err := sftpx.WriteAtomic(ctx, c, hist, bytes.NewReader(body), 0o644, time.Time{}); err != nil {
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w: move the file away to start a new history", hist, err)
+	}
+	// state.json first: a history line never names a deploy without a record.
+	pretty, _ := json.MarshalIndent(rec, "", "  ")
+	if err := sftpx.WriteAtomic(ctx, c, statePath(rec.Module, modulePath, "state.json"), bytes.NewReader(append(pretty, '\n')), 0o644, time.Time{}); err != nil {
 		return err
 	}
-	pretty, _ := json.MarshalIndent(rec, "", "  ")
-	return sftpx.WriteAtomic(ctx, c, statePath(modulePath, "state.json"), bytes.NewReader(append(pretty, '\n')), 0o644, time.Time{})
+	body := append(bytes.Join(lines, []byte("\n")), '\n')
+	return sftpx.WriteAtomic(ctx, c, hist, bytes.NewReader(body), 0o644, time.Time{})
 }
 
-// History reads the deploy history of the module at modulePath, oldest
-// first; lines that are not records are skipped.
-func History(ctx context.Context, h *remote.Host, modulePath string) ([]Record, error) {
+// History reads the deploy history of the module deployed at modulePath,
+// oldest first; lines that are not records are skipped.
+func History(ctx context.Context, h *remote.Host, module, modulePath string) ([]Record, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b, err := sftpx.ReadFile(c, statePath(modulePath, "history.jsonl"))
+	b, err := sftpx.ReadFile(c, statePath(module, modulePath, "history.jsonl"))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -182,30 +191,21 @@ func (m *Module) SettingsHash() (string, error) {
 			fmt.Fprintf(h, "flag %s=%s\n", f.Name, m.Flag(f.Name))
 		}
 	}
-	err := filepath.WalkDir(m.ConfigDir(), func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == m.ConfigDir() {
-			return filepath.SkipDir
+	// The config dir as scp ships it: links followed to what they name.
+	err := localfs.Walk(m.ConfigDir(), func(p, rel string, info fs.FileInfo) error {
+		fmt.Fprintf(h, "%s %v\n", rel, info.Mode())
+		if !info.Mode().IsRegular() {
+			return nil
 		}
+		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(m.ConfigDir(), p)
-		fmt.Fprintf(h, "%s %v\n", filepath.ToSlash(rel), info.Mode())
-		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			h.Write(sum[:])
-		}
+		sum := sha256.Sum256(b)
+		h.Write(sum[:])
 		return nil
 	})
-	if err != nil {
+	if err != nil && !(errors.Is(err, fs.ErrNotExist) && !exists(m.ConfigDir())) {
 		return "", fmt.Errorf("hash config dir: %w", err)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
@@ -238,4 +238,9 @@ func Version() string {
 		}
 	}
 	return "(devel)"
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -74,9 +74,9 @@ func twoModules() map[string]string {
 	}
 }
 
-func readRecord(t *testing.T, path string) porter.Record {
+func readRecord(t *testing.T, path, module string) porter.Record {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(path, ".porter", "state.json"))
+	b, err := os.ReadFile(filepath.Join(path, ".porter", module, "state.json"))
 	require.NoError(t, err)
 	var rec porter.Record
 	require.NoError(t, json.Unmarshal(b, &rec))
@@ -89,7 +89,7 @@ func TestSecondDeploySkipsEverythingAndRecordIsOnTheHost(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]porter.Outcome{"a": porter.Deployed, "b": porter.Deployed}, outcomes(rep))
 
-	rec := readRecord(t, f.remote+"/a")
+	rec := readRecord(t, f.remote+"/a", "a")
 	assert.Equal(t, "a", rec.Module)
 	assert.Equal(t, rep.Modules[0].Version, rec.Version)
 	assert.True(t, strings.HasPrefix(rec.Version, "sha256:"))
@@ -99,12 +99,12 @@ func TestSecondDeploySkipsEverythingAndRecordIsOnTheHost(t *testing.T) {
 	assert.Equal(t, "test", rec.Host)
 	assert.NotEmpty(t, rec.SettingsHash)
 	assert.WithinDuration(t, time.Now(), rec.DeployedAt, time.Minute)
-	assert.NoFileExists(t, f.remote+"/a/.porter/lock.json", "the lock is released")
+	assert.NoFileExists(t, f.remote+"/a/.porter/a/lock.json", "the lock is released")
 
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]porter.Outcome{"a": porter.Unchanged, "b": porter.Unchanged}, outcomes(rep))
-	hist, err := os.ReadFile(f.remote + "/a/.porter/history.jsonl")
+	hist, err := os.ReadFile(f.remote + "/a/.porter/a/history.jsonl")
 	require.NoError(t, err)
 	assert.Equal(t, 1, bytes.Count(hist, []byte("\n")), "an unchanged module is not deployed again")
 }
@@ -148,13 +148,13 @@ func TestFailedDeployKeepsTheOldRecordAndARetryDeploys(t *testing.T) {
 	// An old record, as a successful deploy of another version left it.
 	old := porter.Record{Module: "e2e-fails", Version: "sha256:old", Release: "stable", Config: "testing"}
 	b, _ := json.Marshal(old)
-	writeFiles(t, f.remote, map[string]string{"m/.porter/state.json": string(b)})
+	writeFiles(t, f.remote, map[string]string{"m/.porter/e2e-fails/state.json": string(b)})
 
 	rep, err := f.deploy(t, porter.Options{})
 	require.Error(t, err)
 	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
-	assert.Equal(t, "sha256:old", readRecord(t, f.remote+"/m").Version, "a failed deploy writes no record")
-	assert.NoFileExists(t, f.remote+"/m/.porter/lock.json")
+	assert.Equal(t, "sha256:old", readRecord(t, f.remote+"/m", "e2e-fails").Version, "a failed deploy writes no record")
+	assert.NoFileExists(t, f.remote+"/m/.porter/e2e-fails/lock.json")
 
 	_, err = f.deploy(t, porter.Options{})
 	require.Error(t, err, "the retry deploys again (and fails again: the hook always fails)")
@@ -195,8 +195,8 @@ func TestConcurrentDeploysOfOneModuleOneWinsTheOtherChangesNothing(t *testing.T)
 	res := <-first
 	require.NoError(t, res.err)
 	assert.Equal(t, porter.Deployed, res.rep.Modules[0].Outcome)
-	assert.Equal(t, "alice@laptop", readRecord(t, f.remote+"/g").DeployedBy)
-	assert.NoFileExists(t, f.remote+"/g/.porter/lock.json")
+	assert.Equal(t, "alice@laptop", readRecord(t, f.remote+"/g", "e2e-gate").DeployedBy)
+	assert.NoFileExists(t, f.remote+"/g/.porter/e2e-gate/lock.json")
 }
 
 func names(entries []os.DirEntry) []string {
@@ -222,8 +222,8 @@ func TestCancelDuringDeployReleasesTheLockAndRecordsNothing(t *testing.T) {
 	_, err = porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing", Address: f.srv.Address(),
 		Dial: f.srv.DialOptions(), Flags: map[string]string{"gate": name}})
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.NoFileExists(t, f.remote+"/g/.porter/lock.json")
-	assert.NoFileExists(t, f.remote+"/g/.porter/state.json")
+	assert.NoFileExists(t, f.remote+"/g/.porter/e2e-gate/lock.json")
+	assert.NoFileExists(t, f.remote+"/g/.porter/e2e-gate/state.json")
 	assert.NoFileExists(t, f.remote+"/g/f")
 }
 
@@ -235,7 +235,7 @@ func TestCorruptOrForeignRecordCountsAsNeverDeployed(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, twoModules())
-			writeFiles(t, f.remote, map[string]string{"a/.porter/state.json": content})
+			writeFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": content})
 			p, err := porter.LoadProject(f.local)
 			require.NoError(t, err)
 			st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Config: "testing",
@@ -249,7 +249,7 @@ func TestCorruptOrForeignRecordCountsAsNeverDeployed(t *testing.T) {
 			rep, err := f.deploy(t, porter.Options{})
 			require.NoError(t, err)
 			assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
-			assert.Equal(t, "a", readRecord(t, f.remote+"/a").Module)
+			assert.Equal(t, "a", readRecord(t, f.remote+"/a", "a").Module)
 		})
 	}
 }
@@ -274,7 +274,7 @@ func TestStatusStates(t *testing.T) {
 	assert.Equal(t, map[string]porter.State{"a": porter.StateUpToDate, "b": porter.StateUpToDate}, status(),
 		"without --config, status compares with the config each module was deployed with")
 	writeFiles(t, f.local, map[string]string{"a/src/f": "a2"})
-	writeFiles(t, f.remote, map[string]string{"b/.porter/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
+	writeFiles(t, f.remote, map[string]string{"b/.porter/b/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
 	assert.Equal(t, map[string]porter.State{"a": porter.StateWouldDeploy, "b": porter.StateLocked}, status())
 }
 
@@ -284,17 +284,17 @@ func TestHistoryKeepsTheLastHundred(t *testing.T) {
 	for i := range 100 {
 		fmt.Fprintf(&old, `{"module":"a","version":"v%d"}`+"\n", i)
 	}
-	writeFiles(t, f.remote, map[string]string{"a/.porter/history.jsonl": old.String()})
+	writeFiles(t, f.remote, map[string]string{"a/.porter/a/history.jsonl": old.String()})
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	b, err := os.ReadFile(f.remote + "/a/.porter/history.jsonl")
+	b, err := os.ReadFile(f.remote + "/a/.porter/a/history.jsonl")
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	require.Len(t, lines, porter.HistoryLimit)
 	assert.Equal(t, `{"module":"a","version":"v1"}`, lines[0])
 	var last porter.Record
 	require.NoError(t, json.Unmarshal([]byte(lines[99]), &last))
-	assert.Equal(t, readRecord(t, f.remote+"/a"), last)
+	assert.Equal(t, readRecord(t, f.remote+"/a", "a"), last)
 }
 
 func TestSyncNeverTouchesTheStateDir(t *testing.T) {
@@ -307,8 +307,8 @@ func TestSyncNeverTouchesTheStateDir(t *testing.T) {
 	rep, err := f.deploy(t, porter.Options{Force: porter.ForceAll()})
 	require.NoError(t, err)
 	assert.NoFileExists(t, f.remote+"/a/extra", "delete = true removes extraneous files")
-	assert.FileExists(t, f.remote+"/a/.porter/state.json")
-	assert.FileExists(t, f.remote+"/a/.porter/history.jsonl")
+	assert.FileExists(t, f.remote+"/a/.porter/a/state.json")
+	assert.FileExists(t, f.remote+"/a/.porter/a/history.jsonl")
 	assert.Equal(t, 1, rep.Modules[0].Sync.Deleted, "the state dir is not reported as deleted")
 }
 
@@ -316,7 +316,7 @@ func TestCLIStatusAndUnlock(t *testing.T) {
 	f := newFixture(t, twoModules())
 	_, err := f.deploy(t, porter.Options{Who: "alice@laptop"})
 	require.NoError(t, err)
-	writeFiles(t, f.remote, map[string]string{"b/.porter/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
+	writeFiles(t, f.remote, map[string]string{"b/.porter/b/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
@@ -331,7 +331,7 @@ func TestCLIStatusAndUnlock(t *testing.T) {
 	code, out, errOut = run("unlock", "--host", "test", "b", "a")
 	require.Equal(t, porter.ExitOK, code, errOut)
 	assert.Regexp(t, `^unlocked b \(held by carol@ci since .*, pid 7\)\na was not locked\n$`, out)
-	assert.NoFileExists(t, f.remote+"/b/.porter/lock.json")
+	assert.NoFileExists(t, f.remote+"/b/.porter/b/lock.json")
 
 	code, _, errOut = run("unlock", "--host", "test")
 	assert.Equal(t, porter.ExitUsage, code)

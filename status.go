@@ -54,10 +54,7 @@ type StatusReport struct {
 func Status(ctx context.Context, p *Project, opts StatusOptions) (*StatusReport, error) {
 	dopts := Options{Host: opts.Host, Address: opts.Address, Release: opts.Release, Config: opts.Config,
 		Dial: opts.Dial, Logger: opts.Logger}
-	if dopts.Config == "" {
-		dopts.Config = "-" // replaced per module by the recorded config
-	}
-	mods, err := prepare(p, &dopts)
+	mods, err := prepare(p, &dopts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -87,19 +84,22 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 	} else if err != nil {
 		return st, err
 	}
+	if rec != nil && config == "" && !validConfigName(rec.Config) {
+		// Never walk a path a foreign record names.
+		st.RecordErr = &CorruptRecordError{Path: statePath(m.Name(), m.Path(), "state.json"),
+			Err: fmt.Errorf("config %q is not a config name", rec.Config)}
+		rec = nil
+	}
 	st.Record = rec
-	if config == "" {
-		m.config = ""
-		if rec != nil {
-			m.config = rec.Config
-		}
+	if config == "" && rec != nil {
+		m.config = rec.Config
 	}
 	want, err := m.wantRecord(ctx, "")
 	if err != nil {
 		return st, err
 	}
 	st.Version = want.Version
-	st.Lock, err = ReadLock(ctx, m.host, m.Path())
+	st.Lock, err = ReadLock(ctx, m.host, m.Name(), m.Path())
 	if err != nil {
 		return st, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/localfs"
 	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -30,8 +31,9 @@ var ErrOutsideConfigDir = errors.New("name leaves the config directory")
 
 // CopyFile copies the local file or directory local to remotePath on h.
 // A directory is copied recursively: remotePath becomes that directory.
-// Symlinks inside a directory are followed only if they resolve to a regular
-// file or directory; every local file is checked before anything is written.
+// Symlinks are followed to the file or directory they name (a loop or a
+// dangling link is an error); every local file is checked before anything
+// is written.
 func CopyFile(ctx context.Context, h *remote.Host, local, remotePath string) error {
 	files, err := plan(local, remotePath)
 	if err != nil {
@@ -111,36 +113,16 @@ type file struct {
 	info          fs.FileInfo
 }
 
-// plan lists what to copy, checking every local file first.
+// plan lists what to copy, checking every local file first. Symlinks are
+// followed: a config file may be a link to a shared one.
 func plan(local, remotePath string) ([]file, error) {
-	st, err := os.Stat(local)
-	if err != nil {
-		return nil, fmt.Errorf("copy %s: %w", local, err)
-	}
-	if !st.IsDir() {
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("copy %s: not a regular file", local)
-		}
-		return []file{{local: local, remote: remotePath, mode: st.Mode(), info: st}}, nil
-	}
 	var files []file
-	err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(local, p)
-		info, err := os.Stat(p)
-		if err != nil {
-			return fmt.Errorf("copy %s: %w", p, err)
-		}
-		if !info.IsDir() && !info.Mode().IsRegular() {
-			return fmt.Errorf("copy %s: not a regular file or directory", p)
-		}
-		files = append(files, file{local: p, remote: path.Join(remotePath, filepath.ToSlash(rel)), mode: info.Mode(), info: info})
+	err := localfs.Walk(local, func(p, rel string, info fs.FileInfo) error {
+		files = append(files, file{local: p, remote: path.Join(remotePath, rel), mode: info.Mode(), info: info})
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("copy %s: %w", local, err)
 	}
 	return files, nil
 }

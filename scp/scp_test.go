@@ -116,3 +116,22 @@ func TestCopyFileOverwritesAtomically(t *testing.T) {
 	err := scp.CopyFile(context.Background(), m.Host(), filepath.Join(t.TempDir(), "nope"), dest+"/g")
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
+
+func TestCopyConfigFileFollowsSymlinkedDirectories(t *testing.T) {
+	m, dest, _ := module(t)
+	shared := t.TempDir()
+	write(t, filepath.Join(shared, "ssl.conf"), "ssl on;\n", 0o600)
+	write(t, filepath.Join(m.ConfigDir(), "nginx", "site.conf"), "server {}\n", 0o644)
+	require.NoError(t, os.Symlink(shared, filepath.Join(m.ConfigDir(), "nginx", "snippets")))
+	require.NoError(t, scp.CopyConfigFile(context.Background(), m, "nginx"))
+	b, err := os.ReadFile(filepath.Join(dest, "nginx", "snippets", "ssl.conf"))
+	require.NoError(t, err)
+	assert.Equal(t, "ssl on;\n", string(b))
+	st, err := os.Lstat(filepath.Join(dest, "nginx", "snippets"))
+	require.NoError(t, err)
+	assert.True(t, st.IsDir(), "the target is copied, not the link")
+
+	require.NoError(t, os.Symlink(filepath.Join(m.ConfigDir(), "nginx"), filepath.Join(shared, "loop")))
+	err = scp.CopyConfigFile(context.Background(), m, "nginx")
+	assert.ErrorContains(t, err, "a symlink loop")
+}

@@ -1,0 +1,74 @@
+// Package localfs walks local trees the way porter ships them: symlinks
+// are followed (a config file may be a link to a shared one), loops are an
+// error, and the walk is in lexical order so that hashes are stable.
+package localfs
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// MaxDepth bounds how deep Walk goes, which also stops symlink loops.
+const MaxDepth = 64
+
+// WalkFunc is called for every entry: rel is the slash path relative to
+// the root ("." for the root itself), info is what the entry resolves to.
+type WalkFunc func(path, rel string, info fs.FileInfo) error
+
+// Walk calls fn for root and everything below it, following symlinks.
+// Entries that are neither regular files nor directories (sockets, devices,
+// dangling links) are an error naming the path.
+func Walk(root string, fn WalkFunc) error {
+	return walk(root, ".", fn, 0, map[string]bool{})
+}
+
+// walk visits path; above holds the real paths of the directories it is in.
+func walk(path, rel string, fn WalkFunc, depth int, above map[string]bool) error {
+	if depth > MaxDepth {
+		return fmt.Errorf("%s: more than %d directories deep: a symlink loop?", path, MaxDepth)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() && !info.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file or directory", path)
+	}
+	if err := fn(path, rel, info); err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	if above[real] {
+		return fmt.Errorf("%s: a symlink loop: it leads back to %s", path, real)
+	}
+	above[real] = true
+	defer delete(above, real)
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		child := name
+		if rel != "." {
+			child = rel + "/" + name
+		}
+		if err := walk(filepath.Join(path, name), child, fn, depth+1, above); err != nil {
+			return err
+		}
+	}
+	return nil
+}
