@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,4 +338,44 @@ func TestCLIStatusAndUnlock(t *testing.T) {
 	code, _, errOut = run("unlock", "--host", "test")
 	assert.Equal(t, porter.ExitUsage, code)
 	assert.Contains(t, errOut, "name the modules to unlock")
+}
+
+// cancelOn is a log handler that cancels a deploy when the sync logs that
+// it has written the files into its staging directory: Ctrl-C mid-sync.
+type cancelOn struct {
+	cancel context.CancelFunc
+	seen   *atomic.Bool
+}
+
+func (h cancelOn) Enabled(context.Context, slog.Level) bool { return true }
+func (h cancelOn) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h cancelOn) WithGroup(string) slog.Handler            { return h }
+func (h cancelOn) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if r.Message == "sync step" && a.Key == "step" && strings.HasPrefix(a.Value.String(), "prepare") {
+			h.seen.Store(true)
+			h.cancel()
+		}
+		return true
+	})
+	return nil
+}
+
+func TestCtrlCMidSyncReleasesTheLockAndLeavesNoPartialFiles(t *testing.T) {
+	f := newFixture(t, twoModules())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var seen atomic.Bool
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	rep, err := porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing", Address: f.srv.Address(),
+		Dial: f.srv.DialOptions(), Logger: slog.New(cancelOn{cancel, &seen})})
+	require.True(t, seen.Load(), "the sync reached its staging step")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
+	entries, _ := os.ReadDir(f.remote + "/a")
+	assert.Equal(t, []string{".porter"}, names(entries), "no file under its final name, no staging dir left")
+	entries, _ = os.ReadDir(f.remote + "/a/.porter/a")
+	assert.Empty(t, names(entries), "no lock, no record")
 }
