@@ -56,9 +56,10 @@ const (
 
 type cliRun struct {
 	*CLI
-	project string
-	verbose bool
-	log     *slog.Logger
+	project   string
+	verbose   bool
+	acceptNew bool
+	log       *slog.Logger
 }
 
 // Exec runs the command line with a context that Ctrl-C or SIGTERM cancels,
@@ -78,7 +79,8 @@ func (c *CLI) Exec() int {
 
 // Run runs the command line and returns the exit status.
 func (c *CLI) Run(ctx context.Context) int {
-	r := &cliRun{CLI: c}
+	cc := *c // Run fills in defaults; the caller's CLI stays as it was
+	r := &cliRun{CLI: &cc}
 	if r.Args == nil {
 		r.Args = os.Args[1:]
 	}
@@ -95,8 +97,9 @@ func (c *CLI) Run(ctx context.Context) int {
 	fs.SetOutput(r.Stderr)
 	fs.StringVar(&r.project, "project", r.ProjectDir, "the project `DIR`ectory (holding project.ini)")
 	fs.BoolVar(&r.verbose, "v", false, "verbose: debug logs with times")
+	fs.BoolVar(&r.acceptNew, "accept-new-host-keys", false, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")
 	fs.Usage = func() {
-		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] COMMAND [flags]\n\ncommands:\n", progName())
+		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] [--accept-new-host-keys] COMMAND [flags]\n\ncommands:\n", progName())
 		fmt.Fprintln(r.Stderr, "  deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host")
 		fmt.Fprintln(r.Stderr, "  status --host H [--release R] [--config C]                  what the host runs, and what a deploy would do")
 		fmt.Fprintln(r.Stderr, "  unlock --host H MODULE...                                  remove the lock of a deploy that died")
@@ -112,6 +115,9 @@ func (c *CLI) Run(ctx context.Context) int {
 		return ExitUsage
 	}
 	r.log = slog.New(clilog.New(r.Stderr, r.verbose))
+	if r.acceptNew {
+		r.Dial = append(append([]remote.Option(nil), r.Dial...), remote.WithAcceptNewHostKeys())
+	}
 	args := fs.Args()
 	if len(args) == 0 {
 		fs.Usage()

@@ -19,6 +19,7 @@ import (
 	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
+	"golang.org/x/crypto/ssh"
 )
 
 func writeFiles(t testing.TB, dir string, files map[string]string) string {
@@ -370,4 +371,34 @@ func TestCreateProjectMakesALoadableProject(t *testing.T) {
 	assert.Equal(t, "/srv/myproject-testing/app", m.Path())
 	assert.DirExists(t, m.ConfigDir())
 	assert.ErrorIs(t, porter.CreateProject(dir), fs.ErrExist)
+}
+
+func TestCLIUnknownHostKeyIsRefusedUnlessTrustedOnFirstUse(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n[hosts]\ntest = x@y\n",
+		"a/a.ini":     "[module]\npath = $REMOTE/a\n",
+	})
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
+			Addresses: map[string]string{"test": f.srv.Address()},
+			Dial: []remote.Option{remote.WithKnownHosts(known), remote.WithIdentityFiles(f.srv.IdentityFile()),
+				remote.WithoutAgent(), remote.WithSSHConfig("")}}
+		return cli.Run(context.Background()), errb.String()
+	}
+	code, errOut := run("deploy", "--host", "test", "--config", "testing")
+	assert.Equal(t, porter.ExitError, code)
+	assert.Contains(t, lastLine(errOut), "unknown host "+f.srv.Addr()+": the server offers ssh-ed25519 "+ssh.FingerprintSHA256(f.srv.HostKey()))
+	assert.Contains(t, lastLine(errOut), "--accept-new-host-keys")
+	assert.NoFileExists(t, known)
+	assert.NoDirExists(t, f.remote+"/a")
+
+	code, errOut = run("--accept-new-host-keys", "deploy", "--host", "test", "--config", "testing")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	b, err := os.ReadFile(known)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "ssh-ed25519")
+	code, errOut = run("deploy", "--host", "test", "--config", "testing", "--force")
+	assert.Equal(t, porter.ExitOK, code, "the key is known now: %s", errOut)
 }

@@ -68,7 +68,7 @@ func (e *HostKeyError) Error() string {
 			shellWord(knownhosts.Normalize(e.Host)), shellWord(file))
 	default:
 		fmt.Fprintf(&b, "unknown host %s: the server offers %s %s, which is not in %s; refusing to connect. "+
-			"Verify the fingerprint, then add the key: ssh-keyscan -p %s %s >> %s (or dial with the accept-new host key option)",
+			"Verify the fingerprint, then add the key: ssh-keyscan -p %s %s >> %s (or let porter trust it on first use: --accept-new-host-keys)",
 			e.Host, e.KeyType, e.Fingerprint, strings.Join(e.KnownHosts, ", "), port, shellWord(host), shellWord(file))
 	}
 	return b.String()
