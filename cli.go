@@ -79,35 +79,8 @@ func (c *CLI) Exec() int {
 
 // Run runs the command line and returns the exit status.
 func (c *CLI) Run(ctx context.Context) int {
-	cc := *c // Run fills in defaults; the caller's CLI stays as it was
-	r := &cliRun{CLI: &cc}
-	if r.Args == nil {
-		r.Args = os.Args[1:]
-	}
-	if r.Stdout == nil {
-		r.Stdout = os.Stdout
-	}
-	if r.Stderr == nil {
-		r.Stderr = os.Stderr
-	}
-	if r.ProjectDir == "" {
-		r.ProjectDir = "."
-	}
-	fs := flag.NewFlagSet("porter", flag.ContinueOnError)
-	fs.SetOutput(r.Stderr)
-	fs.StringVar(&r.project, "project", r.ProjectDir, "the project `DIR`ectory (holding project.ini)")
-	fs.BoolVar(&r.verbose, "v", false, "verbose: debug logs with times")
-	fs.BoolVar(&r.acceptNew, "accept-new-host-keys", false, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")
-	fs.Usage = func() {
-		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] [--accept-new-host-keys] COMMAND [flags]\n\ncommands:\n", progName())
-		fmt.Fprintln(r.Stderr, "  deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host")
-		fmt.Fprintln(r.Stderr, "  status --host H [--release R] [--config C]                  what the host runs, and what a deploy would do")
-		fmt.Fprintln(r.Stderr, "  unlock --host H MODULE...                                  remove the lock of a deploy that died")
-		fmt.Fprintln(r.Stderr, "  hosts                                                      list the project's hosts")
-		fmt.Fprintln(r.Stderr, "  create-project NAME                                        make a new project directory NAME")
-		fmt.Fprintln(r.Stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
+	r := c.defaults()
+	fs := r.globalFlags()
 	if err := fs.Parse(r.Args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return ExitOK
@@ -123,31 +96,82 @@ func (c *CLI) Run(ctx context.Context) int {
 		fs.Usage()
 		return ExitUsage
 	}
-	var err error
-	switch args[0] {
-	case "deploy":
-		err = r.deploy(ctx, args[1:])
-	case "status":
-		err = r.status(ctx, args[1:])
-	case "unlock":
-		err = r.unlock(ctx, args[1:])
-	case "hosts":
-		err = r.hosts()
-	case "create-project":
-		err = r.createProject(args[1:])
-	case "help":
+	if args[0] == "help" {
 		fs.Usage()
 		return ExitOK
-	default:
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
 		fmt.Fprintf(r.Stderr, "%s: unknown command %q\n", progName(), args[0])
 		fs.Usage()
 		return ExitUsage
 	}
+	return r.exitStatus(cmd.run(r, ctx, args[1:]))
+}
+
+// command is one subcommand of the CLI.
+type command struct {
+	usage string // the arguments and what it does, for the usage text
+	run   func(r *cliRun, ctx context.Context, args []string) error
+}
+
+var commands = map[string]command{
+	"deploy": {"deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host",
+		(*cliRun).deploy},
+	"status": {"status --host H [--release R] [--config C]                  what the host runs, and what a deploy would do",
+		(*cliRun).status},
+	"unlock": {"unlock --host H MODULE...                                  remove the lock of a deploy that died",
+		(*cliRun).unlock},
+	"hosts": {"hosts                                                      list the project's hosts",
+		func(r *cliRun, _ context.Context, _ []string) error { return r.hosts() }},
+	"create-project": {"create-project NAME                                        make a new project directory NAME",
+		func(r *cliRun, _ context.Context, args []string) error { return r.createProject(args) }},
+}
+
+var commandOrder = []string{"deploy", "status", "unlock", "hosts", "create-project"}
+
+// defaults returns the run of c with its defaults filled in; the caller's
+// CLI stays as it was.
+func (c *CLI) defaults() *cliRun {
+	cc := *c
+	r := &cliRun{CLI: &cc}
+	if r.Args == nil {
+		r.Args = os.Args[1:]
+	}
+	if r.Stdout == nil {
+		r.Stdout = os.Stdout
+	}
+	if r.Stderr == nil {
+		r.Stderr = os.Stderr
+	}
+	if r.ProjectDir == "" {
+		r.ProjectDir = "."
+	}
+	return r
+}
+
+func (r *cliRun) globalFlags() *flag.FlagSet {
+	fs := flag.NewFlagSet("porter", flag.ContinueOnError)
+	fs.SetOutput(r.Stderr)
+	fs.StringVar(&r.project, "project", r.ProjectDir, "the project `DIR`ectory (holding project.ini)")
+	fs.BoolVar(&r.verbose, "v", false, "verbose: debug logs with times")
+	fs.BoolVar(&r.acceptNew, "accept-new-host-keys", false, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")
+	fs.Usage = func() {
+		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] [--accept-new-host-keys] COMMAND [flags]\n\ncommands:\n", progName())
+		for _, name := range commandOrder {
+			fmt.Fprintln(r.Stderr, "  "+commands[name].usage)
+		}
+		fmt.Fprintln(r.Stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// exitStatus prints err, if any, as one line and returns the exit status.
+func (r *cliRun) exitStatus(err error) int {
 	var ue *usageError
 	switch {
-	case err == nil:
-		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(r.Stderr, "%s: %v\n", progName(), err)
