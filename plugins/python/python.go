@@ -5,8 +5,10 @@
 //
 //	[plugin:github.com/porter-deploy/porter/plugins/python]
 //
-// The command it runs is find PATH -name '*.pyc' -delete, with the path
-// quoted; a path that does not exist on the host is skipped.
+// The command it runs is find -H PATH -name '*.pyc' -delete, with the path
+// quoted; a path that does not exist on the host is skipped. With -H a path
+// that is a symlink to a directory (current -> releases/x) is followed, and
+// no symlink below it is.
 //
 // Import it in the deploy program to use it:
 //
@@ -51,7 +53,7 @@ func CleanCommand(dir string) string {
 		dir = "./" + dir // never an option of find
 	}
 	q := remote.Quote(dir)
-	return "if [ -d " + q + " ]; then find " + q + " -name " + remote.Quote("*.pyc") + " -delete; fi"
+	return "if [ -d " + q + " ]; then find -H " + q + " -name " + remote.Quote("*.pyc") + " -delete; fi"
 }
 
 func clean(ctx context.Context, m *porter.Module, _ any) error {

@@ -53,7 +53,7 @@ func TestDeletesPycAfterTheSend(t *testing.T) {
 	require.NoError(t, deploy(t, srv, project(t, dest, "")))
 	cmds := srv.Commands()
 	require.NotEmpty(t, cmds)
-	assert.Equal(t, "if [ -d '"+dest+"' ]; then find '"+dest+"' -name '*.pyc' -delete; fi", cmds[len(cmds)-1],
+	assert.Equal(t, "if [ -d '"+dest+"' ]; then find -H '"+dest+"' -name '*.pyc' -delete; fi", cmds[len(cmds)-1],
 		"the last command, right after the send")
 	assert.NoFileExists(t, filepath.Join(srv.Home(), "pwned"), "the quoted path ran nothing")
 	assert.NoFileExists(t, filepath.Join(dest, "old.pyc"))
@@ -77,11 +77,44 @@ func TestMissingPathIsSkipped(t *testing.T) {
 }
 
 func TestCleanCommandNeverPassesAnOption(t *testing.T) {
-	assert.Equal(t, "if [ -d ./-rf ]; then find ./-rf -name '*.pyc' -delete; fi", python.CleanCommand("-rf"))
+	assert.Equal(t, "if [ -d ./-rf ]; then find -H ./-rf -name '*.pyc' -delete; fi", python.CleanCommand("-rf"))
 }
 
 func TestSettingsAreRefused(t *testing.T) {
 	p := project(t, t.TempDir(), "path = x\n")
 	_, err := porter.LoadModule(p, "app")
 	assert.ErrorContains(t, err, `app/app.ini [plugin:`+python.Name+`]: unknown key "path": the plugin has no settings`)
+}
+
+func TestFollowsAModulePathThatIsASymlink(t *testing.T) {
+	srv := portertest.NewServer(t)
+	root := t.TempDir()
+	release := filepath.Join(root, "releases", "x")
+	outside := filepath.Join(root, "outside")
+	write(t, map[string]string{
+		filepath.Join(release, "old.pyc"):                                 "x",
+		filepath.Join(release, "pkg", "__pycache__", "m.cpython-311.pyc"): "x",
+		filepath.Join(release, "keep.py"):                                 "x",
+		filepath.Join(outside, "other.pyc"):                               "x",
+	})
+	// A link below the path is not followed: only the path itself is.
+	require.NoError(t, os.Symlink(outside, filepath.Join(release, "shared")))
+	dest := filepath.Join(root, "current")
+	require.NoError(t, os.Symlink(filepath.Join("releases", "x"), dest))
+	local := t.TempDir()
+	write(t, map[string]string{
+		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + dest + "\n[plugin:" + python.Name + "]\n",
+	})
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	require.NoError(t, deploy(t, srv, p))
+	assert.Equal(t, []string{python.CleanCommand(dest)}, srv.Commands())
+	assert.NoFileExists(t, filepath.Join(release, "old.pyc"))
+	assert.NoFileExists(t, filepath.Join(release, "pkg", "__pycache__", "m.cpython-311.pyc"))
+	assert.FileExists(t, filepath.Join(release, "keep.py"))
+	assert.FileExists(t, filepath.Join(outside, "other.pyc"), "a symlink below the path is not followed")
+	fi, err := os.Lstat(dest)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link stays a link")
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // A module hook that listens to the launcher the supervisor plugin
-// installed, to fill a placeholder of its own in.
+// staged, to fill a placeholder of its own in before it is installed.
 func ExampleLauncherUpdated() {
 	porter.RegisterDeployment("example-supervised", func(m *porter.Module) error {
 		m.PushSignalHandler(supervisor.SigLauncherUpdated, func(ctx context.Context, m *porter.Module, payload any) error {

@@ -10,19 +10,27 @@
 //	config = /etc/supervisor/supervisord.conf ; passed as supervisorctl -c (default: none)
 //
 // At deploy-start it runs supervisorctl stop GROUP:* (a group supervisord does
-// not know yet, as on a first deploy, is not an error). After the send it
-// copies supervisor/<launcher> to conf_dir when the host has none there yet,
-// or always with --update-launcher, and then sends SigLauncherUpdated with a
-// LauncherUpdated payload so that other plugins (virtualenv) can fill the
-// launcher's placeholders in. At deploy-finish it runs supervisorctl update and
-// supervisorctl start GROUP:*. When the deploy fails after the group was
-// stopped, it starts the group again, so a failed deploy never leaves the
-// service down.
+// not know yet, as on a first deploy, is not an error). After the send, when
+// the host has no launcher in conf_dir yet, or always with --update-launcher,
+// it copies supervisor/<launcher> to a staged file in the module's path,
+// sends SigLauncherUpdated with a LauncherUpdated payload naming that file so
+// that other plugins (virtualenv) can fill the launcher's placeholders in,
+// and only then moves it into conf_dir: atomically over SFTP (written under a
+// temporary name in conf_dir, then renamed over the launcher), or with
+// sudo -n install. A listener that fails leaves conf_dir untouched. At
+// deploy-finish it runs supervisorctl update and supervisorctl start GROUP:*.
+//
+// When the deploy fails, it puts back the launcher it replaced (kept in
+// memory: its content, and without use_sudo its mode and modification time;
+// with use_sudo it is put back 0644), or removes the one it installed where
+// there was none, running supervisorctl update again if supervisord had read
+// the new one; then it starts the group again if it stopped it, so a failed
+// deploy never leaves the service down nor a launcher of its own behind.
+// Once deploy-finish has started the group, the new launcher is kept.
 //
 // Every value (group, paths) is quoted for the remote shell. With use_sudo,
-// commands run as sudo -n (never prompting: allow them in sudoers), and the
-// launcher is staged in the module's path, edited there by the
-// listeners of SigLauncherUpdated, then installed with sudo -n install.
+// commands run as sudo -n (never prompting: allow them in sudoers), the
+// launcher is read with sudo -n cat and installed with sudo -n install.
 //
 // Import it in the deploy program to use it:
 //
@@ -30,15 +38,21 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
+
+	"github.com/pkg/sftp"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/scp"
 )
@@ -46,8 +60,8 @@ import (
 // Name is the plugin's name in a module's ini: [plugin:Name].
 const Name = "github.com/porter-deploy/porter/plugins/supervisor"
 
-// SigLauncherUpdated is sent after the launcher was copied to the host, with
-// a LauncherUpdated payload. It is the original's
+// SigLauncherUpdated is sent after the launcher was staged on the host, before
+// it is installed into conf_dir, with a LauncherUpdated payload. It is the original's
 // "supervisor-launcher-updated" signal.
 const SigLauncherUpdated porter.Signal = "supervisor-launcher-updated"
 
@@ -60,8 +74,8 @@ const DefaultConfDir = "/etc/supervisor/conf.d"
 // LauncherUpdated is the payload of SigLauncherUpdated.
 type LauncherUpdated struct {
 	// Path is the launcher on the host, as a file the SSH user may edit:
-	// the file in conf_dir, or with UseSudo the staged copy that is
-	// installed into conf_dir with sudo once every handler is done.
+	// the staged copy in the module's path, moved into conf_dir once every
+	// handler is done (and never when one fails).
 	Path string
 	// UseSudo reports that the launcher is installed with sudo.
 	UseSudo bool
@@ -71,8 +85,10 @@ func init() { porter.RegisterPlugin(Name, New) }
 
 // Plugin is the supervisor plugin for one module on one host.
 type Plugin struct {
-	cfg     config
-	stopped bool // the group was stopped by this deploy and not started again
+	cfg      config
+	stopped  bool    // the group was stopped by this deploy and not started again
+	replaced *backup // the launcher as it was before this deploy wrote conf_dir; nil = untouched
+	updated  bool    // supervisorctl update ran in this deploy
 }
 
 var (
@@ -203,48 +219,158 @@ func (p *Plugin) stop(ctx context.Context, m *porter.Module, _ any) error {
 }
 
 // copyLauncher installs the launcher when the host lacks it or
-// --update-launcher is given, then sends SigLauncherUpdated.
+// --update-launcher is given. The launcher is staged in the module's path,
+// SigLauncherUpdated is sent with the staged copy (its listeners fill its
+// placeholders in), and only then is it moved into conf_dir, so conf_dir
+// never holds a launcher with its placeholders left. The launcher it
+// replaces is kept in memory for undo.
 func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
 	if h == nil {
 		return fmt.Errorf("copy supervisor launcher: module %s is not connected to a host", m.Name())
 	}
 	dst := path.Join(p.cfg.confDir, p.cfg.name)
-	if !m.FlagBool(FlagUpdateLauncher) {
-		exists, err := p.exists(ctx, m, dst)
+	exists, err := p.exists(ctx, m, dst)
+	if err != nil {
+		return err
+	}
+	if exists && !m.FlagBool(FlagUpdateLauncher) {
+		m.Log().Info("supervisor launcher kept: pass --update-launcher to replace it", "launcher", dst)
+		return nil
+	}
+	old := &backup{path: dst}
+	if exists {
+		if err := p.save(ctx, m, old); err != nil {
+			return err
+		}
+	}
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("copy supervisor launcher: %w", err)
+	}
+	staged := p.stagedPath(m)
+	if err := scp.CopyFile(ctx, h, p.cfg.launcher, staged); err != nil {
+		return fmt.Errorf("copy supervisor launcher: stage it in %s: %w: make the module's path writable by the SSH user", m.Path(), err)
+	}
+	defer p.removeStaged(m, c, staged)
+	if err := m.Signal(ctx, SigLauncherUpdated, LauncherUpdated{Path: staged, UseSudo: p.cfg.useSudo}); err != nil {
+		return err
+	}
+	// From here conf_dir may change: undo puts the old launcher back.
+	p.replaced = old
+	if p.cfg.useSudo {
+		cmd := "sudo -n install -m 0644 -- " + remote.Quote(staged) + " " + remote.Quote(dst)
+		m.Log().Info("install supervisor launcher", "command", cmd)
+		if _, err := h.Run(ctx, cmd); err != nil {
+			return fmt.Errorf("install supervisor launcher %s: %w: allow the deploy user to sudo install without a password", dst, err)
+		}
+		return nil
+	}
+	if err := moveInto(ctx, c, staged, dst); err != nil {
+		return fmt.Errorf("install supervisor launcher %s: %w: make %s writable by the SSH user, or set use_sudo = true", dst, err, p.cfg.confDir)
+	}
+	m.Log().Info("supervisor launcher installed", "to", dst)
+	return nil
+}
+
+// backup is the launcher as it was before this deploy replaced it.
+type backup struct {
+	path    string
+	existed bool
+	data    []byte
+	mode    fs.FileMode // without sudo; with sudo it is put back 0644
+	mtime   time.Time   // without sudo
+}
+
+func (p *Plugin) stagedPath(m *porter.Module) string {
+	return path.Join(m.Path(), ".supervisor-"+p.cfg.name+".porter-staged")
+}
+
+func (p *Plugin) removeStaged(m *porter.Module, c *sftp.Client, staged string) {
+	if err := c.Remove(staged); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		m.Log().Warn("could not remove the staged launcher", "file", staged, "error", err)
+	}
+}
+
+// save reads the launcher this deploy is about to replace into b.
+func (p *Plugin) save(ctx context.Context, m *porter.Module, b *backup) error {
+	h := m.Host()
+	if p.cfg.useSudo {
+		out, err := h.Run(ctx, "sudo -n cat -- "+remote.Quote(b.path))
+		if err != nil {
+			return fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
+		}
+		b.existed, b.data = true, out.Stdout
+		return nil
+	}
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("copy supervisor launcher: %w", err)
+	}
+	st, err := c.Stat(b.path)
+	if err != nil {
+		return fmt.Errorf("copy supervisor launcher: keep the old one: stat %s:%s: %w", h.Name(), b.path, err)
+	}
+	if b.data, err = sftpx.ReadFile(c, b.path); err != nil {
+		return fmt.Errorf("copy supervisor launcher: keep the old one: read %s:%s: %w", h.Name(), b.path, err)
+	}
+	b.existed, b.mode, b.mtime = true, st.Mode(), st.ModTime()
+	return nil
+}
+
+// moveInto copies the staged file src over dst atomically: under a
+// temporary name in dst's directory, then renamed over dst (the staged file
+// may be on another file system than conf_dir, so it is not renamed itself).
+func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
+	st, err := c.Stat(src)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", src, err)
+	}
+	f, err := c.Open(src)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", src, err)
+	}
+	defer f.Close()
+	return sftpx.WriteAtomic(ctx, c, dst, f, st.Mode(), time.Time{})
+}
+
+// restore puts back the launcher this deploy replaced, or removes the one it
+// installed where there was none.
+func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
+	b := p.replaced
+	h := m.Host()
+	m.Log().Warn("deploy failed: putting the supervisor launcher back", "launcher", b.path, "existed", b.existed)
+	if p.cfg.useSudo {
+		if !b.existed {
+			_, err := h.Run(ctx, "sudo -n rm -f -- "+remote.Quote(b.path))
+			return err
+		}
+		c, err := h.SFTP(ctx)
 		if err != nil {
 			return err
 		}
-		if exists {
-			m.Log().Info("supervisor launcher kept: pass --update-launcher to replace it", "launcher", dst)
-			return nil
+		staged := p.stagedPath(m)
+		if err := c.MkdirAll(path.Dir(staged)); err != nil {
+			return fmt.Errorf("stage the old launcher: %w", err)
 		}
-	}
-	if !p.cfg.useSudo {
-		if err := scp.CopyFile(ctx, h, p.cfg.launcher, dst); err != nil {
-			return fmt.Errorf("copy supervisor launcher: %w: make %s writable by the SSH user, or set use_sudo = true", err, p.cfg.confDir)
+		if err := sftpx.WriteAtomic(ctx, c, staged, bytes.NewReader(b.data), 0o644, time.Time{}); err != nil {
+			return fmt.Errorf("stage the old launcher: %w", err)
 		}
-		m.Log().Info("supervisor launcher copied", "to", dst)
-		return m.Signal(ctx, SigLauncherUpdated, LauncherUpdated{Path: dst})
-	}
-	staged := path.Join(m.Path(), ".supervisor-"+p.cfg.name+".porter-staged")
-	if err := scp.CopyFile(ctx, h, p.cfg.launcher, staged); err != nil {
-		return fmt.Errorf("copy supervisor launcher: stage it: %w", err)
-	}
-	defer func() {
-		if _, err := h.Run(context.WithoutCancel(ctx), "rm -f -- "+remote.Quote(staged)); err != nil {
-			m.Log().Warn("could not remove the staged launcher", "file", staged, "error", err)
-		}
-	}()
-	if err := m.Signal(ctx, SigLauncherUpdated, LauncherUpdated{Path: staged, UseSudo: true}); err != nil {
+		defer p.removeStaged(m, c, staged)
+		_, err = h.Run(ctx, "sudo -n install -m 0644 -- "+remote.Quote(staged)+" "+remote.Quote(b.path))
 		return err
 	}
-	cmd := "sudo -n install -m 0644 -- " + remote.Quote(staged) + " " + remote.Quote(dst)
-	m.Log().Info("install supervisor launcher", "command", cmd)
-	if _, err := h.Run(ctx, cmd); err != nil {
-		return fmt.Errorf("install supervisor launcher %s: %w: allow the deploy user to sudo install without a password", dst, err)
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return err
 	}
-	return nil
+	if !b.existed {
+		if err := c.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", b.path, err)
+		}
+		return nil
+	}
+	return sftpx.WriteAtomic(ctx, c, b.path, bytes.NewReader(b.data), b.mode, b.mtime)
 }
 
 // exists reports whether the launcher is on the host already.
@@ -279,22 +405,36 @@ func (p *Plugin) finish(ctx context.Context, m *porter.Module, _ any) error {
 	if _, err := p.run(ctx, m, "supervisorctl update", "update"); err != nil {
 		return err
 	}
+	p.updated = true
 	if _, err := p.run(ctx, m, "start supervisor group "+p.cfg.group, "start", p.groupPattern()); err != nil {
 		return err
 	}
-	p.stopped = false
+	p.stopped, p.replaced, p.updated = false, nil, false
 	return nil
 }
 
-// undo starts the group again when this deploy stopped it.
+// undo puts back the launcher this deploy replaced (or removes the one it
+// added), then starts the group again when this deploy stopped it.
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
-	if !p.stopped {
-		return nil
+	var errs []error
+	if p.replaced != nil { // set only once connected
+		if err := p.restore(ctx, m); err != nil {
+			errs = append(errs, fmt.Errorf("put the supervisor launcher %s back: %w", p.replaced.path, err))
+		} else if p.updated {
+			// supervisord read the new launcher already: make it read the old one.
+			if _, err := p.run(ctx, m, "supervisorctl update after the failed deploy", "update"); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		p.replaced, p.updated = nil, false
 	}
-	m.Log().Warn("deploy failed: starting the supervisor group it stopped", "group", p.cfg.group)
-	if _, err := p.run(ctx, m, "restart supervisor group "+p.cfg.group+" after the failed deploy", "start", p.groupPattern()); err != nil {
-		return err
+	if p.stopped {
+		m.Log().Warn("deploy failed: starting the supervisor group it stopped", "group", p.cfg.group)
+		if _, err := p.run(ctx, m, "restart supervisor group "+p.cfg.group+" after the failed deploy", "start", p.groupPattern()); err != nil {
+			errs = append(errs, err)
+		} else {
+			p.stopped = false
+		}
 	}
-	p.stopped = false
-	return nil
+	return errors.Join(errs...)
 }

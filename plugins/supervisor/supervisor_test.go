@@ -43,7 +43,35 @@ func (recordPlugin) RegisterSignalHandlers(m *porter.Module) error {
 	return nil
 }
 
-func init() { porter.RegisterPlugin(recorder, func() porter.Plugin { return recordPlugin{} }) }
+// listener is a test plugin whose SigLauncherUpdated handler is listen.
+const listener = "github.com/porter-deploy/porter/plugins/supervisor/listener_test"
+
+var listen func(context.Context, *porter.Module, supervisor.LauncherUpdated) error
+
+type listenPlugin struct{}
+
+func (listenPlugin) RegisterSignalHandlers(m *porter.Module) error {
+	m.PushSignalHandler(supervisor.SigLauncherUpdated, func(ctx context.Context, m *porter.Module, payload any) error {
+		recMu.Lock()
+		l := listen
+		recMu.Unlock()
+		return l(ctx, m, payload.(supervisor.LauncherUpdated))
+	})
+	return nil
+}
+
+// setListen makes the listener plugin call l until the test ends.
+func setListen(t *testing.T, l func(context.Context, *porter.Module, supervisor.LauncherUpdated) error) {
+	recMu.Lock()
+	listen = l
+	recMu.Unlock()
+	t.Cleanup(func() { recMu.Lock(); listen = nil; recMu.Unlock() })
+}
+
+func init() {
+	porter.RegisterPlugin(recorder, func() porter.Plugin { return recordPlugin{} })
+	porter.RegisterPlugin(listener, func() porter.Plugin { return listenPlugin{} })
+}
 
 func takeUpdates() []supervisor.LauncherUpdated {
 	recMu.Lock()
@@ -105,6 +133,27 @@ func (f *fixture) deploy(p *porter.Project, flags map[string]string) error {
 	return err
 }
 
+func (f *fixture) deployCtx(ctx context.Context, p *porter.Project, flags map[string]string) error {
+	_, err := porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing",
+		Address: f.srv.Address(), Dial: f.srv.DialOptions(), Flags: flags, Force: porter.ForceAll()})
+	return err
+}
+
+// staged is where the plugin stages the launcher, in the module's path.
+func (f *fixture) staged() string { return filepath.Join(f.dest, ".supervisor-app.conf.porter-staged") }
+
+// confFiles lists conf_dir, hidden (temporary) files included.
+func (f *fixture) confFiles(t *testing.T) []string {
+	t.Helper()
+	es, err := os.ReadDir(f.sv.confDir)
+	require.NoError(t, err)
+	names := []string{}
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
 func (f *fixture) ctl(args ...string) string {
 	return "supervisorctl -c " + remote.Quote(f.sv.cfg) + " " + strings.Join(args, " ")
 }
@@ -121,7 +170,9 @@ func TestFirstDeployInstallsTheLauncherAndStartsTheGroup(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, launcher, string(b))
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
-	assert.Equal(t, []supervisor.LauncherUpdated{{Path: filepath.Join(f.sv.confDir, "app.conf")}}, takeUpdates())
+	assert.Equal(t, []supervisor.LauncherUpdated{{Path: f.staged()}}, takeUpdates(), "the staged copy, not conf_dir's")
+	assert.NoFileExists(t, f.staged())
+	assert.Equal(t, []string{"app.conf"}, f.confFiles(t), "no temporary file left")
 }
 
 func TestRedeployStopsTheGroupDuringTheDeployAndKeepsTheLauncher(t *testing.T) {
@@ -209,7 +260,6 @@ func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
 		"sudo -n " + f.ctl("stop", "'app:*'"),
 		"sudo -n test -e " + dst,
 		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
-		"rm -f -- '" + staged + "'",
 		"sudo -n " + f.ctl("update"),
 		"sudo -n " + f.ctl("start", "'app:*'"),
 	}, f.srv.Commands())
