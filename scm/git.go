@@ -326,6 +326,9 @@ func (s *gitSource) git(ctx context.Context, dir string, args ...string) (string
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = ctxErr
 		}
+		if errors.Is(err, exec.ErrNotFound) {
+			err = fmt.Errorf("%w: install git to deploy git:// sources", err)
+		}
 		return "", &GitError{Args: args, Dir: dir, Stderr: strings.TrimSpace(stderr.String()), Err: err}
 	}
 	return strings.TrimSpace(stdout.String()), nil

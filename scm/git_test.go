@@ -39,6 +39,7 @@ type upstream struct {
 
 func newUpstream(t *testing.T, dir string) *upstream {
 	t.Helper()
+	needGit(t)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	run(t, dir, "init", "--quiet", "-b", "main")
 	u := &upstream{t: t, dir: dir}
@@ -346,8 +347,15 @@ func TestGitRemoteRule(t *testing.T) {
 	}
 }
 
+func needGit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed: apt-get install git (the CI script installs it)")
+	}
+}
+
 func TestGitCloneFailure(t *testing.T) {
 	t.Parallel()
+	needGit(t)
 	modDir := t.TempDir()
 	src, err := New("git://"+filepath.Join(modDir, "nope.git"), modDir)
 	require.NoError(t, err)
