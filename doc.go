@@ -48,6 +48,18 @@
 // When a handler fails, the module's [SigDeployFailed] handlers run so that
 // plugins can undo what they did, and the deploy stops.
 //
+// # What a host runs
+//
+// Before it touches a module's path, a deploy gets the source and hashes the
+// module's settings locally, then takes the module's lock on the host
+// (<path>/.porter/<module>/lock.json, created exclusively; a second deploy
+// gets a [*LockedError]). The host's [Record] (state.json there) says what
+// it runs; a module whose record matches is skipped as [Unchanged] unless
+// [Options.Force] names it. A successful deploy writes the record and a
+// line of history.jsonl last; a failed one writes nothing, so the next run
+// retries it. The lock is released in every case, Ctrl-C included. [Status]
+// compares records with what a deploy would ship, without changing anything.
+//
 // # Signals, hooks and plugins
 //
 // Each module has its own handler lists: [Module.PushSignalHandler] appends,
