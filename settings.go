@@ -128,6 +128,29 @@ func (s Settings) Keys() []string {
 	return keys
 }
 
+// OnlyKeys returns an error naming the first key of the section that is
+// not one of keys (a typo such as requirement for requirements), with the
+// keys it takes; nil when every key is known. Plugins call it first.
+func (s Settings) OnlyKeys(keys ...string) error {
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k] = true
+	}
+	for _, k := range s.Keys() {
+		if known[k] {
+			continue
+		}
+		switch len(keys) {
+		case 0:
+			return fmt.Errorf("%s: unknown key %q: the section takes no keys", s.where, k)
+		case 1:
+			return fmt.Errorf("%s: unknown key %q: the only key is %s", s.where, k, keys[0])
+		}
+		return fmt.Errorf("%s: unknown key %q: use %s or %s", s.where, k, strings.Join(keys[:len(keys)-1], ", "), keys[len(keys)-1])
+	}
+	return nil
+}
+
 // splitOverride reports whether name is KEY-<host> for a host of the project.
 func (s Settings) splitOverride(name string) (base, host string, ok bool) {
 	// The longest host first: with hosts prod and east-prod, x-east-prod

@@ -93,3 +93,14 @@ func init() { RegisterPlugin("example.com/cdn", func() Plugin { return nopPlugin
 type nopPlugin struct{}
 
 func (nopPlugin) RegisterSignalHandlers(*Module) error { return nil }
+
+func TestOnlyKeysNamesTheTypoAndTheKeys(t *testing.T) {
+	p := overrideProject(t)
+	m, err := LoadModule(p, "app", OnHost("vbox"))
+	require.NoError(t, err)
+	s := m.PluginSettings("example.com/cdn")
+	assert.NoError(t, s.OnlyKeys("bucket"), "bucket-vbox is an override of bucket, not a key")
+	assert.EqualError(t, s.OnlyKeys("region", "acl"), `app/app.ini [plugin:example.com/cdn]: unknown key "bucket": use region or acl`)
+	assert.EqualError(t, s.OnlyKeys("region"), `app/app.ini [plugin:example.com/cdn]: unknown key "bucket": the only key is region`)
+	assert.EqualError(t, s.OnlyKeys(), `app/app.ini [plugin:example.com/cdn]: unknown key "bucket": the section takes no keys`)
+}

@@ -57,19 +57,19 @@ func (*Plugin) Flags() []porter.Flag {
 // section names.
 func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	known := map[string]bool{}
+	keys := make([]string, len(signals))
+	for i, sig := range signals {
+		keys[i] = string(sig)
+	}
+	if err := s.OnlyKeys(keys...); err != nil {
+		return err
+	}
 	for _, sig := range signals {
-		known[string(sig)] = true
 		cmd, ok := s.Lookup(string(sig))
 		if !ok || strings.TrimSpace(cmd) == "" {
 			continue
 		}
 		m.PushSignalHandler(sig, run(sig, cmd))
-	}
-	for _, k := range s.Keys() {
-		if !known[k] {
-			return fmt.Errorf("%s: unknown key %q: use one of deploy-start, source-pre-send, source-post-send, deploy-finish, deploy-failed", s.Where(), k)
-		}
 	}
 	return nil
 }

@@ -76,5 +76,5 @@ func TestSkipCommandsFlag(t *testing.T) {
 func TestUnknownKeyIsAnError(t *testing.T) {
 	p, _ := project(t, "deploy-finsh = typo\n")
 	_, err := porter.LoadModule(p, "app")
-	assert.EqualError(t, err, `module app: plugin `+command.Name+`: app/app.ini [plugin:`+command.Name+`]: unknown key "deploy-finsh": use one of deploy-start, source-pre-send, source-post-send, deploy-finish, deploy-failed`)
+	assert.EqualError(t, err, `module app: plugin `+command.Name+`: app/app.ini [plugin:`+command.Name+`]: unknown key "deploy-finsh": use deploy-start, source-pre-send, source-post-send, deploy-finish or deploy-failed`)
 }

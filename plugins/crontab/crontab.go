@@ -70,10 +70,8 @@ func (*Plugin) Flags() []porter.Flag {
 // plugin's handlers.
 func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	for _, k := range s.Keys() {
-		if k != "file" {
-			return fmt.Errorf("%s: unknown key %q: the only key is file", s.Where(), k)
-		}
+	if err := s.OnlyKeys("file"); err != nil {
+		return err
 	}
 	name := s.String("file", m.Name())
 	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {

@@ -68,16 +68,12 @@ func (*Plugin) Flags() []porter.Flag {
 		Usage: "run manage.py migrate in the virtualenv after the send"}}
 }
 
-var knownKeys = map[string]bool{"settings_file": true, "settings_dir": true, "migrate": true}
-
 // RegisterSignalHandlers reads the section, checks that the settings file
 // exists for the deploy's config, and adds the plugin's handler.
 func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	for _, k := range s.Keys() {
-		if !knownKeys[k] {
-			return fmt.Errorf("%s: unknown key %q: use settings_file, settings_dir or migrate", s.Where(), k)
-		}
+	if err := s.OnlyKeys("settings_file", "settings_dir", "migrate"); err != nil {
+		return err
 	}
 	var err error
 	if p.migrate, err = s.Bool("migrate", true); err != nil {

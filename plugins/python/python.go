@@ -40,8 +40,8 @@ func New() porter.Plugin { return &Plugin{} }
 // RegisterSignalHandlers adds the *.pyc cleaning after the send.
 func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	if keys := s.Keys(); len(keys) > 0 {
-		return fmt.Errorf("%s: unknown key %q: the plugin has no settings", s.Where(), keys[0])
+	if err := s.OnlyKeys(); err != nil {
+		return err
 	}
 	m.PushSignalHandler(porter.SigSourcePostSend, clean)
 	return nil

@@ -83,7 +83,7 @@ func TestCleanCommandNeverPassesAnOption(t *testing.T) {
 func TestSettingsAreRefused(t *testing.T) {
 	p := project(t, t.TempDir(), "path = x\n")
 	_, err := porter.LoadModule(p, "app")
-	assert.ErrorContains(t, err, `app/app.ini [plugin:`+python.Name+`]: unknown key "path": the plugin has no settings`)
+	assert.ErrorContains(t, err, `app/app.ini [plugin:`+python.Name+`]: unknown key "path": the section takes no keys`)
 }
 
 func TestFollowsAModulePathThatIsASymlink(t *testing.T) {

@@ -114,16 +114,12 @@ type config struct {
 	ctlConf  string // supervisorctl -c
 }
 
-var knownKeys = map[string]bool{"launcher": true, "group_name": true, "use_sudo": true, "conf_dir": true, "config": true}
-
 // RegisterSignalHandlers reads the module's settings, checks the launcher
 // exists locally, and adds the plugin's handlers.
 func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	for _, k := range s.Keys() {
-		if !knownKeys[k] {
-			return fmt.Errorf("%s: unknown key %q: use launcher, group_name, use_sudo, conf_dir or config", s.Where(), k)
-		}
+	if err := s.OnlyKeys("launcher", "group_name", "use_sudo", "conf_dir", "config"); err != nil {
+		return err
 	}
 	var err error
 	c := &p.cfg

@@ -101,16 +101,12 @@ func (*Plugin) Flags() []porter.Flag {
 	}
 }
 
-var knownKeys = map[string]bool{"launchers": true, "vassals_dir": true, "pid_dir": true, "copy_domains": true, "emperor": true}
-
 // RegisterSignalHandlers reads the section, checks the launchers exist
 // locally, and adds the plugin's handlers.
 func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	for _, k := range s.Keys() {
-		if !knownKeys[k] {
-			return fmt.Errorf("%s: unknown key %q: use launchers, vassals_dir, pid_dir, copy_domains or emperor", s.Where(), k)
-		}
+	if err := s.OnlyKeys("launchers", "vassals_dir", "pid_dir", "copy_domains", "emperor"); err != nil {
+		return err
 	}
 	var err error
 	if p.copyDomains, err = s.Bool("copy_domains", false); err != nil {

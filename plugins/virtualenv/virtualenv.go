@@ -73,8 +73,6 @@ func (*Plugin) Flags() []porter.Flag {
 		Usage: "pip install the requirements of plugin virtualenv"}}
 }
 
-var knownKeys = map[string]bool{"path": true, "requirements": true, "python": true, "pip_options": true}
-
 // Dir returns the virtualenv of m on its host: the section's path (relative
 // to the module's path), or <module path>/.venv. Other plugins (django) use
 // it to run the module's Python.
@@ -107,10 +105,8 @@ func Requirements(m *porter.Module) []string {
 // RegisterSignalHandlers checks the section and adds the plugin's handlers.
 func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	s := m.PluginSettings(Name)
-	for _, k := range s.Keys() {
-		if !knownKeys[k] {
-			return fmt.Errorf("%s: unknown key %q: use path, requirements, python or pip_options", s.Where(), k)
-		}
+	if err := s.OnlyKeys("path", "requirements", "python", "pip_options"); err != nil {
+		return err
 	}
 	if v, ok := s.Lookup("python"); ok && v == "" {
 		return fmt.Errorf("%s: python is empty: name the interpreter (e.g. python3.12) or remove the key", s.Where())
