@@ -41,6 +41,7 @@ type LockedError struct {
 	Host   string // the [hosts] name, for the unlock command
 }
 
+// Error says who holds the lock, since when, and how to remove it.
 func (e *LockedError) Error() string {
 	by := e.Lock.By
 	if by == "" {

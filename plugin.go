@@ -115,6 +115,7 @@ type PluginNotRegisteredError struct {
 	Name string
 }
 
+// Error names the plugin and the import that registers it.
 func (e *PluginNotRegisteredError) Error() string {
 	return fmt.Sprintf("plugin %q is not registered: add  import _ %q  to your deploy program", e.Name, e.Name)
 }

@@ -56,6 +56,7 @@ type CycleError struct {
 	Path []string // a -> b -> a
 }
 
+// Error prints the cycle, a -> b -> a.
 func (e *CycleError) Error() string {
 	return "dependency cycle: " + strings.Join(e.Path, " -> ") + ": remove one of these depends"
 }

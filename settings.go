@@ -174,6 +174,7 @@ type SettingError struct {
 	Want  string
 }
 
+// Error names the file, section, key and the form the value should have.
 func (e *SettingError) Error() string {
 	return fmt.Sprintf("%s: %s = %q: want %s", e.Where, e.Key, e.Value, e.Want)
 }

@@ -46,6 +46,7 @@ type SignalError struct {
 	Err    error
 }
 
+// Error reads "deploy MODULE to HOST: SIGNAL: the handler's error".
 func (e *SignalError) Error() string {
 	where := "deploy " + e.Module
 	if e.Host != "" {
@@ -54,6 +55,7 @@ func (e *SignalError) Error() string {
 	return fmt.Sprintf("%s: %s: %v", where, e.Signal, e.Err)
 }
 
+// Unwrap returns the handler's error.
 func (e *SignalError) Unwrap() error { return e.Err }
 
 // PushSignalHandler appends h to the handlers of sig.

@@ -54,10 +54,12 @@ type CorruptRecordError struct {
 	Err  error
 }
 
+// Error names the file and why it is not a record.
 func (e *CorruptRecordError) Error() string {
 	return fmt.Sprintf("%s is not a porter record (%v): treating the module as never deployed; the next deploy replaces it", e.Path, e.Err)
 }
 
+// Unwrap returns why the record could not be read.
 func (e *CorruptRecordError) Unwrap() error { return e.Err }
 
 func statePath(module, modulePath, name string) string {

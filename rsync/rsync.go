@@ -91,6 +91,7 @@ type Stats struct {
 	Deleted     int   // remote entries removed: not in src (with Delete), or of another type than in src
 }
 
+// String summarizes the stats on one line, for logs.
 func (s Stats) String() string {
 	return fmt.Sprintf("%d files, %d dirs, %d symlinks: %d sent (%d bytes), %d unchanged, %d attrs set, %d dirs created, %d deleted",
 		s.Files, s.Dirs, s.Symlinks, s.Sent, s.BytesSent, s.Unchanged, s.AttrsSet, s.DirsCreated, s.Deleted)
@@ -130,6 +131,7 @@ const (
 	OpDelete               // remove a remote entry (and what it holds)
 )
 
+// String names the operation (mkdir, send, link, attrs, delete).
 func (o Op) String() string {
 	switch o {
 	case OpMkdir:
@@ -154,6 +156,7 @@ type Change struct {
 	Reason string // why: "new", "size", "mtime", "checksum", "type", "target", "mode", "extraneous"...
 }
 
+// String describes the change: the operation, the path and why.
 func (c Change) String() string {
 	p := c.Path
 	if p == "" {
