@@ -13,7 +13,7 @@
 //	srv.Commands()                   // every command run, in order
 //
 // Commands run as real local processes (/bin/sh -c CMD, as the user running
-// the tests), and SFTP serves the real file system, so tests deploy into
+// the tests; /bin/sh is also the login shell, SHELL), and SFTP serves the real file system, so tests deploy into
 // t.TempDir() and read the result with package os.
 package portertest
 
@@ -79,6 +79,7 @@ type Server struct {
 	closed   bool
 	conns    map[net.Conn]struct{}
 	commands []string
+	execs    []string
 	tunnels  []string
 
 	wg        sync.WaitGroup
@@ -254,12 +255,24 @@ func (s *Server) Dial(tb testing.TB, opts ...remote.Option) *remote.Host {
 	return h
 }
 
-// Commands returns every command run by exec requests, in the order they
-// started (a copy).
+// Commands returns every command run, in the order they started (a copy):
+// those of exec requests, and those that remote.Host.Run hands to its
+// shared shell (each announced in a "porter-command@porter-deploy.github.io"
+// channel request), but not the exec of the shared shell itself. It is the
+// list of commands a deploy ran, whether or not the shared shell was used.
 func (s *Server) Commands() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.commands)
+}
+
+// Execs returns the command of every exec request, in order (a copy): one
+// per session that ran a command, the start of remote's shared shell
+// included, the commands run through it excluded.
+func (s *Server) Execs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.execs)
 }
 
 // Tunnels returns the "host:port" of every direct-tcpip channel opened

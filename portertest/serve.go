@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -80,7 +81,7 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 	}
 	defer ch.Close()
 	var env []string
-	var started bool
+	var started, shared bool
 	var proc *process
 	var sftpDone chan struct{}
 	for r := range reqs {
@@ -106,7 +107,10 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 			}
 			started = true
 			s.mu.Lock()
-			s.commands = append(s.commands, p.Command)
+			s.execs = append(s.execs, p.Command)
+			if !shared {
+				s.commands = append(s.commands, p.Command)
+			}
 			s.mu.Unlock()
 			// Reply before the exit status can be sent: a quick command
 			// would otherwise close the channel before the client hears
@@ -135,6 +139,23 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
 				ch.Close()
 			}()
+		case sharedShellRequest:
+			// remote's shared shell: its exec is not a command of the
+			// deploy; the commands it runs are announced one by one.
+			shared = true
+			if r.WantReply {
+				r.Reply(true, nil)
+			}
+		case sharedCommandRequest:
+			var p struct{ Command string }
+			if ssh.Unmarshal(r.Payload, &p) == nil {
+				s.mu.Lock()
+				s.commands = append(s.commands, p.Command)
+				s.mu.Unlock()
+			}
+			if r.WantReply {
+				r.Reply(true, nil)
+			}
 		case "signal":
 			var p struct{ Signal string }
 			if proc != nil && ssh.Unmarshal(r.Payload, &p) == nil {
@@ -148,7 +169,17 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 		}
 	}
 	// The client closed the channel (or the connection went): stop what runs.
+	// remote's shared shell sees EOF on its stdin and removes its temp
+	// directory before it exits (killing what it runs): give it a moment.
 	if proc != nil {
+		if shared {
+			t := time.NewTimer(2 * time.Second)
+			select {
+			case <-proc.done:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		proc.signal("KILL")
 		<-proc.done
 	}
@@ -157,6 +188,14 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 		<-sftpDone
 	}
 }
+
+// The channel requests of remote's shared shell (see remote.Host.Run): the
+// first comes before the exec of the shell, the second before each command
+// the shell runs, with that command.
+const (
+	sharedShellRequest   = "porter-shell@porter-deploy.github.io"
+	sharedCommandRequest = "porter-command@porter-deploy.github.io"
+)
 
 // process is one exec request's command.
 type process struct {
@@ -169,7 +208,9 @@ type process struct {
 func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*process, error) {
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Dir = s.home
-	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user)
+	// SHELL is the login shell, as sshd sets it: remote's shared shell
+	// starts each command with it.
+	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user, "SHELL=/bin/sh")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout = ch
 	cmd.Stderr = ch.Stderr()

@@ -94,6 +94,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Host, error) {
 	if c.keepAlive > 0 {
 		h.startKeepAlive(c.keepAlive)
 	}
+	if !c.noSharedShell {
+		h.shells = newShellPool(h, maxShells)
+	}
 	return h, nil
 }
 

@@ -1,8 +1,12 @@
 // Package remote is one SSH connection to one host: Dial, Run, SFTP, Quote.
 //
 // A deploy opens one [Host] per machine with [Dial] and shares it between
-// every step: each [Host.Run] opens a session (a channel) on that one
-// connection, and [Host.SFTP] hands out the host's one SFTP client.
+// every step: [Host.Run] hands its commands to a shared shell on that one
+// connection (a sh started once, which starts each command as a new process
+// of the user's shell: the login shell's start-up is paid once, not per
+// command; see [WithoutSharedShell]), [Host.RunInput] opens a session (a
+// channel) per command, and [Host.SFTP] hands out the host's one SFTP
+// client.
 //
 // Dial behaves like OpenSSH's ssh(1) where it matters for a deploy:
 //
@@ -48,6 +52,7 @@ type config struct {
 	logger          *slog.Logger
 	hostKeyCallback ssh.HostKeyCallback
 	timeout         time.Duration
+	noSharedShell   bool
 }
 
 func newConfig(opts []Option) *config {
@@ -107,6 +112,43 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // (default 30s; 0 = only the context bounds it).
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
+// WithoutSharedShell makes [Host.Run] open a session per command, as
+// [Host.RunInput] does, instead of handing its commands to the host's shared
+// shell.
+//
+// The shared shell is a /bin/sh started once per host with one exec session
+// (up to 4 when Runs overlap, each holding a session until Close). It saves
+// the login shell's start-up on every command but the first (100-300 ms each
+// with a ~/.bashrc that runs pyenv, nvm or conda init) and a channel round
+// trip: a Run costs a few milliseconds. Each command still runs in a new
+// process of the user's shell ($SHELL -c CMD), in the login directory, with
+// stdin empty, and a cd, export or ulimit does not carry over. What differs
+// from a session per command:
+//
+//   - the command's shell is not started by sshd: bash does not read
+//     ~/.bashrc for it, so functions, aliases and non-exported variables
+//     that ~/.bashrc defines are missing (exported variables, PATH
+//     included, are inherited from the first login shell); SHLVL is one
+//     higher and $0 is the shell's path;
+//   - a background process a command leaves behind (`nohup app &`) no
+//     longer holds Run up while it keeps stdout or stderr open, and stays
+//     in the shared shell's process group: a later Run that is cancelled
+//     kills that group, so start daemons with setsid or a service manager;
+//   - an exit status of 128+N is reported as death by signal N (a shell
+//     cannot tell `exit 143` from SIGTERM);
+//   - the output is spooled in a private mktemp -d directory on the host
+//     before it is sent back;
+//   - a cancelled Run kills its command even for root logins, for which
+//     OpenSSH refuses the "signal" request that a session relies on;
+//   - the server sees one exec (the shared shell); porter announces each
+//     command in a "porter-command@porter-deploy.github.io" channel request
+//     (want-reply false: OpenSSH ignores it, portertest lists it in
+//     Commands).
+//
+// Hosts without /bin/sh, mktemp or head -c, restricted shells and forced
+// commands get a session per command without this option.
+func WithoutSharedShell() Option { return func(c *config) { c.noSharedShell = true } }
+
 // WithHostKeyCallback replaces the known_hosts check by cb, for callers that
 // keep host keys elsewhere. [WithKnownHosts] and [WithAcceptNewHostKeys] are
 // then ignored.
@@ -127,6 +169,8 @@ type Host struct {
 	sftpMu sync.Mutex
 	sftp   *sftp.Client
 
+	shells *shellPool // nil with WithoutSharedShell
+
 	stopKeepAlive chan struct{}
 	keepAliveDone chan struct{}
 
@@ -144,12 +188,15 @@ func (h *Host) Addr() string { return h.addr }
 // Client returns the underlying ssh client (for new channels / sessions).
 func (h *Host) Client() *ssh.Client { return h.client }
 
-// Close closes the SFTP client and the connection, and stops the
-// keepalives. Idempotent.
+// Close stops the shared shells, closes the SFTP client and the
+// connection, and stops the keepalives. Idempotent.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
 		if h.stopKeepAlive != nil {
 			close(h.stopKeepAlive)
+		}
+		if h.shells != nil {
+			h.shells.close()
 		}
 		var errs []error
 		h.sftpMu.Lock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -69,20 +70,116 @@ func shorten(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// Run runs cmd through the remote user's shell and returns its stdout and
-// stderr. A non-zero exit status is an [*ExitError] (the output is returned
-// too). When ctx ends first the command is sent SIGKILL, its session is
-// closed, and the error wraps ctx.Err(). Each Run opens its own session on
-// the host's one connection, so Runs may go in parallel.
+// Run runs cmd through the remote user's shell ($SHELL -c CMD, stdin
+// empty) and returns its stdout and stderr. A non-zero exit status is an
+// [*ExitError] (the output is returned too). When ctx ends first the command
+// is sent SIGKILL and the error wraps ctx.Err(). Runs may go in parallel.
+//
+// Commands go to a shared shell: a sh started once per host (up to 4 when
+// Runs overlap) that starts each command as a new process of the user's
+// shell, so the login shell's start-up (~/.bashrc...) is paid once, not per
+// command. Each command still starts afresh: in the login directory, with
+// the login environment; a cd or an export does not carry over. The
+// differences with a session per command, and how to turn the shared shell
+// off, are under [WithoutSharedShell]. Where the shared shell cannot start,
+// Run opens a session per command, as [Host.RunInput] always does.
 func (h *Host) Run(ctx context.Context, cmd string) (Output, error) {
-	return h.RunInput(ctx, cmd, nil)
+	if err := ctx.Err(); err != nil {
+		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+	}
+	if h.shells == nil || strings.IndexByte(cmd, 0) >= 0 {
+		return h.runSession(ctx, cmd, nil)
+	}
+	sh, err := h.shells.get(ctx.Done())
+	if err != nil {
+		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ctx.Err())
+	}
+	if sh == nil {
+		return h.runSession(ctx, cmd, nil)
+	}
+	return h.runShell(ctx, sh, cmd)
+}
+
+// runShell runs cmd through the shared shell sh.
+func (h *Host) runShell(ctx context.Context, sh *shell, cmd string) (Output, error) {
+	h.log.Debug("ssh: run", "host", h.name, "cmd", cmd, "shared", true)
+	stale := h.shells.takeStale()
+	type result struct {
+		r    reply
+		err  error
+		sent bool // cmd was sent: it may have run
+	}
+	c := make(chan result, 1)
+	go func() {
+		if len(stale) > 0 {
+			if _, err := sh.run(cleanCommand(stale), false); err != nil {
+				c <- result{err: err}
+				return
+			}
+		}
+		r, err := sh.run(cmd, true)
+		c <- result{r, err, true}
+	}()
+	var res result
+	select {
+	case res = <-c:
+	case <-ctx.Done():
+		sh.kill()
+		h.shells.discard(sh)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ctx.Err())
+	}
+	if res.err != nil {
+		h.shells.discard(sh)
+		if !res.sent {
+			// The cleanup broke the shell; cmd was not sent.
+			sh.kill()
+			h.shells.addStale(stale)
+			return h.runSession(ctx, cmd, nil)
+		}
+		return Output{}, h.shellDied(sh, cmd, res.err)
+	}
+	h.shells.put(sh)
+	if res.r.status == 0 {
+		return res.r.out, nil
+	}
+	return res.r.out, &ExitError{Host: h.name, Cmd: cmd, Status: res.r.status, Signal: res.r.signal, Stderr: string(res.r.out.Stderr)}
+}
+
+// shellDied reports a command whose shared shell ended or broke before it
+// replied, the way a session of its own would have: a shell killed by a
+// signal (say the command ran `kill 0`) is an [*ExitError] with that signal,
+// a lost connection one without an exit status.
+func (h *Host) shellDied(sh *shell, cmd string, err error) error {
+	t := time.NewTimer(5 * time.Second)
+	select {
+	case <-sh.done:
+	case <-t.C:
+	}
+	t.Stop()
+	sh.kill()
+	var se *ssh.ExitError
+	var me *ssh.ExitMissingError
+	switch {
+	case !sh.exited():
+	case errors.As(sh.err, &se) && se.Signal() != "":
+		return &ExitError{Host: h.name, Cmd: cmd, Status: se.ExitStatus(), Signal: se.Signal()}
+	case errors.As(sh.err, &me):
+		return &ExitError{Host: h.name, Cmd: cmd, Status: -1}
+	}
+	return fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
 }
 
 // RunInput is Run with stdin fed from r (e.g. a tar stream); nil = no input.
+// It always opens a session of its own.
 func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (Output, error) {
 	if err := ctx.Err(); err != nil {
 		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
 	}
+	return h.runSession(ctx, cmd, stdin)
+}
+
+// runSession runs cmd in a session of its own.
+func (h *Host) runSession(ctx context.Context, cmd string, stdin io.Reader) (Output, error) {
 	s, err := h.client.NewSession()
 	if err != nil {
 		return Output{}, fmt.Errorf("run %q on %s: open session: %w", shorten(cmd, 200), h.name, err)

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -455,6 +456,10 @@ func timeCmd(cmd *exec.Cmd) (result, error) {
 	var stderr, stdout strings.Builder
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
+	if os.Getenv("SYNCBENCH_DEBUG") != "" && len(cmd.Args) > 1 && cmd.Args[1] == "-child" {
+		// The porter child's debug log, with timestamps.
+		cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
+	}
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
