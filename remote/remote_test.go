@@ -340,10 +340,12 @@ func TestSigners(t *testing.T) {
 
 func TestKeepAlive(t *testing.T) {
 	srv := portertest.NewServer(t)
-	h := srv.Dial(t, remote.WithKeepAlive(time.Millisecond))
-	// Keepalives go out while commands run; the connection stays good.
-	for range 5 {
-		_, err := h.Run(context.Background(), "true")
+	// Keepalives go out while a command runs (five of them during this
+	// one); the connection stays good. The interval leaves room for a slow
+	// machine: three unanswered in a row (300 ms) would close it.
+	h := srv.Dial(t, remote.WithKeepAlive(100*time.Millisecond))
+	for _, cmd := range []string{"sleep 0.5", "true"} {
+		_, err := h.Run(context.Background(), cmd)
 		require.NoError(t, err)
 	}
 	require.NoError(t, h.Close())
