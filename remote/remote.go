@@ -171,6 +171,10 @@ type Host struct {
 
 	shells *shellPool // nil with WithoutSharedShell
 
+	valuesMu     sync.Mutex
+	values       map[any]any // see Value
+	valuesClosed bool
+
 	stopKeepAlive chan struct{}
 	keepAliveDone chan struct{}
 
@@ -188,8 +192,8 @@ func (h *Host) Addr() string { return h.addr }
 // Client returns the underlying ssh client (for new channels / sessions).
 func (h *Host) Client() *ssh.Client { return h.client }
 
-// Close stops the shared shells, closes the SFTP client and the
-// connection, and stops the keepalives. Idempotent.
+// Close stops the shared shells, closes the values (see Value), the SFTP
+// client and the connection, and stops the keepalives. Idempotent.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
 		if h.stopKeepAlive != nil {
@@ -198,6 +202,7 @@ func (h *Host) Close() error {
 		if h.shells != nil {
 			h.shells.close()
 		}
+		h.closeValues()
 		var errs []error
 		h.sftpMu.Lock()
 		if h.sftp != nil {

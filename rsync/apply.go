@@ -58,10 +58,29 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	if hooks == nil {
 		hooks = &testHooks{}
 	}
-	a.noShell = c.shellFreeOK() && !hooks.useShell && (hooks.noShell || c.small() && (c.pa == nil || !c.pa.ready()))
-	if a.noShell {
+	if c.pa == nil && !hooks.noShell && !hooks.useShell && c.sharedOK() {
+		sa := sharedAgentOf(c.h)
+		if hooks.shared {
+			sa.wait(ctx)
+		}
+		if ag := sa.take(); ag != nil {
+			if ag.caps.tar {
+				a.shared, a.sharedAg = sa, ag
+			} else {
+				sa.put(ag)
+			}
+		}
+	}
+	a.noShell = a.sharedAg == nil && c.shellFreeOK() && !hooks.useShell && (hooks.noShell || c.small() && (c.pa == nil || !c.pa.ready()))
+	switch {
+	case a.sharedAg != nil:
+		c.dropAgent()
+	case a.noShell:
 		c.dropAgent() // not worth waiting for the host's login shell
-	} else {
+		if !hooks.noShell && c.sharedOK() {
+			sharedAgentOf(c.h).start() // for the next syncs to this host
+		}
+	default:
 		ag, err = c.agent(ctx)
 		a.mark("wait for the shell")
 	}
@@ -77,6 +96,12 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	}
 	c.log.Info("sync done", "dst", c.dst, "host", c.hostName(), "took", time.Since(start).Round(time.Millisecond), "stats", st.String())
 	return st, nil
+}
+
+// sharedOK reports whether the plan may be applied through the host's
+// shared agent (see sharedAgent).
+func (c *Changes) sharedOK() bool {
+	return c.needsStage() && !c.opts.SFTPOnly && !c.opts.Compress && len(c.send) <= smallFiles && c.stats.BytesSent <= sharedBytes
 }
 
 // needsStage reports whether Apply writes anything under a staging
@@ -101,6 +126,9 @@ type applier struct {
 	renames  []renameItem
 
 	noShell bool // everything over SFTP: no remote shell at all
+
+	shared   *sharedAgent // the host's shared agent, when sharedAg is taken from it
+	sharedAg *agent
 
 	renamed atomic.Int64 // files and links in place
 	sent    atomic.Int64 // content bytes
@@ -213,10 +241,18 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	var caps hostCaps
 	if ag != nil {
 		caps = ag.caps
+	} else if a.sharedAg != nil {
+		caps = a.sharedAg.caps
 	}
 	a.caps = caps
 	useTar := a.stage != "" && caps.tar && !c.opts.SFTPOnly
+	if a.sharedAg != nil && !useTar {
+		a.shared.put(a.sharedAg) // not taken unless useTar: never here
+		a.sharedAg = nil
+	}
 	switch {
+	case useTar && a.sharedAg != nil:
+		c.log.Debug("sync transport: tar archive into the host's shared shell", "dst", c.dst)
 	case useTar:
 		c.log.Debug("sync transport: tar stream into the remote shell", "dst", c.dst)
 	case a.noShell:
@@ -227,7 +263,12 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 
 	// 1. Prepare (and with tar, write everything new) in one remote command.
 	if useTar {
-		if err := a.sendTar(ctx, ag); err != nil {
+		send := a.sendTar
+		if a.sharedAg != nil {
+			send = a.sendTarShared
+			ag = a.sharedAg
+		}
+		if err := send(ctx, ag); err != nil {
 			return err
 		}
 		a.mark("prepare+tar")

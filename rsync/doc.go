@@ -48,8 +48,12 @@
 // 1,024 files and 32 MiB, no links to make, no directory to remove) does
 // not wait for a remote shell that is not up yet: it is written with SFTP
 // requests only, since a login shell may cost more than the whole change
-// (100 ms and more with rbenv, pyenv or nvm in .bashrc). Without tar, or
-// with Options.SFTPOnly, files are written with concurrent SFTP writes.
+// (100 ms and more with rbenv, pyenv or nvm in .bashrc); it also starts in
+// the background one shell kept for the host until the Host is closed, and
+// the later syncs to that host (a deploy's other modules) send such change
+// sets (up to 16 MiB) as one tar archive through it, when it is idle.
+// Without tar, or with Options.SFTPOnly, files are written with concurrent
+// SFTP writes.
 // The host needs an SFTP server and, for anything but small change sets, a
 // POSIX shell; find -printf (else the walk), tar (else SFTP writes) and
 // sha256sum -z (else hashing over SFTP) make it faster.

@@ -53,6 +53,7 @@ type testHooks struct {
 	slowWalk bool             // the agent's find wins the race against the walk
 	noShell  bool             // apply without a remote shell when the plan allows it
 	useShell bool             // always wait for the remote shell
+	shared   bool             // wait for the host's shared agent and use it when the plan allows
 	onBytes  func(sent int64) // called as file content is sent
 	onRename func(done int)   // called after each rename
 }

@@ -3,6 +3,7 @@ package rsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,6 +30,7 @@ func modes(t *testing.T, fn func(t *testing.T, opts Options)) {
 	t.Run("tar", func(t *testing.T) { fn(t, Options{hooks: &testHooks{useShell: true}}) })
 	t.Run("sftp", func(t *testing.T) { fn(t, Options{SFTPOnly: true, hooks: &testHooks{useShell: true}}) })
 	t.Run("noshell", func(t *testing.T) { fn(t, Options{hooks: &testHooks{noShell: true}}) })
+	t.Run("shared", func(t *testing.T) { fn(t, Options{hooks: &testHooks{shared: true}}) })
 }
 
 // with returns a copy of the mode's hooks with fn applied.
@@ -483,4 +485,47 @@ func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync(t *testing.T) {
 	st, err = Sync(context.Background(), h, src, dst, Options{RacyAfter: recent})
 	require.NoError(t, err)
 	assert.Equal(t, 0, st.Sent, "once equal, a racy file costs a hash, not a send")
+}
+
+// TestSyncSharedAgent: syncs to the same host after the first go through
+// one agent kept for the host, which a failed sync drops.
+func TestSyncSharedAgent(t *testing.T) {
+	h := dialTest(t)
+	tmp := t.TempDir()
+	var logs strings.Builder
+	opts := Options{Delete: true, hooks: &testHooks{shared: true},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for i := range 3 {
+		src, dst := filepath.Join(tmp, fmt.Sprint("src", i)), filepath.Join(tmp, fmt.Sprint("dst", i))
+		build(t, src, f("a/b/c", "x", 0o644), d("ro", 0o555), f("ro/f", "y", 0o600), f("top", "z", 0o755),
+			l("link", "../a\nb"), f("new\nline", fmt.Sprint(i), 0o644))
+		build(t, dst, f("gone/x", "old", 0o644), f("top", "old", 0o644))
+		_, err := Sync(context.Background(), h, src, dst, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+		assert.Empty(t, findTemps(t, tmp))
+	}
+	assert.Equal(t, 3, strings.Count(logs.String(), "host's shared shell"), logs.String())
+	sa := sharedAgentOf(h)
+	ag := sa.take()
+	require.NotNil(t, ag, "back in the host's hands")
+	sa.put(ag)
+
+	// A prepare that fails (a dst that cannot be made, even by root) is an
+	// error; the agent is dropped.
+	src := filepath.Join(tmp, "src0")
+	_, err := Sync(context.Background(), h, src, "/proc/porter-no-such-dir/dst", opts)
+	require.Error(t, err)
+	t.Log(err)
+	assert.Nil(t, sa.take())
+	_, err = Sync(context.Background(), h, src, filepath.Join(tmp, "dst9"), opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, filepath.Join(tmp, "dst9")))
+
+	require.NoError(t, h.Close())
+	select {
+	case <-sa.ctx.Done():
+	default:
+		t.Fatal("the shared agent outlived its host")
+	}
 }
