@@ -1,0 +1,291 @@
+// The steps of Apply that go over SFTP: preparing the staging directory,
+// writing files, renaming them into place, and setting modes and mtimes.
+
+package rsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// prepareSFTP is the prepare script done with SFTP requests.
+func (a *applier) prepareSFTP(ctx context.Context) error {
+	c := a.c
+	if err := a.sftp(ctx); err != nil {
+		return err
+	}
+	if err := a.sc.MkdirAll(c.dst); err != nil {
+		return fmt.Errorf("mkdir %s: %w", c.dst, err)
+	}
+	if err := group(ctx, len(c.remove), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		p := joinRemote(c.dst, c.remove[i])
+		if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if a.stage == "" {
+		return nil
+	}
+	p := joinRemote(c.dst, a.stage)
+	if err := a.sc.Mkdir(p); err != nil {
+		return fmt.Errorf("mkdir %s: %w", p, err)
+	}
+	if err := a.sc.Chmod(p, 0o700); err != nil {
+		return fmt.Errorf("chmod %s: %w", p, err)
+	}
+	// New directories, one level at a time.
+	levels := map[int][]string{}
+	maxDepth := 0
+	for _, e := range a.newDirs {
+		d := depth(e.path)
+		levels[d] = append(levels[d], a.dirAt[e.path])
+		maxDepth = max(maxDepth, d)
+	}
+	for d := 0; d <= maxDepth; d++ {
+		l := levels[d]
+		if err := group(ctx, len(l), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+			p := joinRemote(c.dst, l[i])
+			if err := a.sc.Mkdir(p); err != nil {
+				return fmt.Errorf("mkdir %s: %w", p, err)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sftp opens the host's SFTP client once.
+func (a *applier) sftp(ctx context.Context) error {
+	if a.sc != nil {
+		return nil
+	}
+	sc, err := a.c.h.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("open sftp: %w", err)
+	}
+	a.sc = sc
+	return nil
+}
+
+// cleanup removes the staging directory if it is still there, even when ctx
+// is done.
+func (a *applier) cleanup(ctx context.Context) {
+	if a.stage == "" {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if a.noShell && a.sc != nil {
+		if err := a.sc.RemoveAll(joinRemote(a.c.dst, a.stage)); err == nil || errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+	}
+	p := quote(joinRemote(a.c.dst, a.stage))
+	// A remote tar being stopped may still create a file for a moment.
+	cmd := "for i in 1 2 3; do rm -rf -- " + p + " 2>/dev/null; [ -e " + p + " ] || exit 0; sleep 1; done; rm -rf -- " + p
+	if _, err := a.c.h.Run(cctx, cmd); err != nil {
+		a.c.log.Warn("could not remove the staging directory: remove it by hand", "path", joinRemote(a.c.dst, a.stage), "host", a.c.hostName(), "err", err)
+	}
+}
+
+// group runs fn for each of n items, with limit at a time, stopping at the
+// first error or when ctx is done.
+func group(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := 0; i < n; i++ {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			return fn(gctx, i)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (a *applier) renameAll(ctx context.Context) error {
+	if len(a.renames) == 0 {
+		return nil
+	}
+	c := a.c
+	_, posix := a.sc.HasExtension("posix-rename@openssh.com")
+	return group(ctx, len(a.renames), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		r := &a.renames[i]
+		from, to := joinRemote(c.dst, r.from), joinRemote(c.dst, r.to)
+		var err error
+		if posix {
+			err = a.sc.PosixRename(from, to)
+		} else {
+			// No atomic replace on this server: remove, then rename.
+			if rerr := a.sc.Remove(to); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = rerr
+			} else {
+				err = a.sc.Rename(from, to)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("rename %s over %s: %w", from, to, err)
+		}
+		n := a.renamed.Add(int64(r.n))
+		if h := c.opts.hooks; h != nil && h.onRename != nil {
+			h.onRename(int(n))
+		}
+		return nil
+	})
+}
+
+// setAttrs sets the mode and/or mtime of files whose content is up to date.
+func (a *applier) setAttrs(ctx context.Context) error {
+	c := a.c
+	return group(ctx, len(c.attrs), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		return a.setAttr(&c.attrs[i])
+	})
+}
+
+func (a *applier) setAttr(f *attrFix) error {
+	p := joinRemote(a.c.dst, f.e.path)
+	if f.mode {
+		if err := a.sc.Chmod(p, fileMode(f.e.mode)); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+	}
+	if f.mtime {
+		t := time.Unix(f.e.mtime, 0)
+		if err := a.sc.Chtimes(p, t, t); err != nil {
+			return fmt.Errorf("set mtime of %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// setDirAttrs sets directories' mtimes, then their modes deepest first (so a
+// directory made read-only or unsearchable is done last). With tar, the new
+// directories inside a new subtree have theirs already.
+func (a *applier) setDirAttrs(ctx context.Context, useTar bool) error {
+	c := a.c
+	var dirs []attrFix
+	for _, f := range c.dirs {
+		if useTar && a.dirAt[f.e.path] != "" && !a.subRoot[f.e.path] {
+			continue
+		}
+		dirs = append(dirs, f)
+	}
+	err := group(ctx, len(dirs), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		f := dirs[i]
+		f.mode = false
+		return a.setAttr(&f)
+	})
+	if err != nil {
+		return err
+	}
+	levels := map[int][]attrFix{}
+	maxDepth := 0
+	for _, f := range dirs {
+		if f.mode {
+			d := depth(f.e.path)
+			levels[d] = append(levels[d], attrFix{e: f.e, mode: true})
+			maxDepth = max(maxDepth, d)
+		}
+	}
+	for d := maxDepth; d >= 0; d-- {
+		l := levels[d]
+		if err := group(ctx, len(l), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+			return a.setAttr(&l[i])
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func depth(p string) int {
+	if p == "" {
+		return 0
+	}
+	return strings.Count(p, "/") + 1
+}
+
+// sendSFTP writes every staged file with SFTP.
+func (a *applier) sendSFTP(ctx context.Context) error {
+	c := a.c
+	conc := c.opts.concurrency()
+	return group(ctx, len(a.staged), conc, func(ctx context.Context, i int) error {
+		e := &a.staged[i]
+		to := joinRemote(c.dst, a.stagedAt[i])
+		if e.typ == typeSymlink {
+			return nil // made by the prepare script
+		}
+		from := c.localPath(e.path)
+		f, err := os.Open(from)
+		if err != nil {
+			return fmt.Errorf("send %s: %w", from, err)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("send %s: %w", from, err)
+		}
+		rf, err := a.sc.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+		if err != nil {
+			return fmt.Errorf("send %s: create %s: %w", from, to, err)
+		}
+		err = rf.Chmod(fileMode(unixPerm(fi.Mode())))
+		if err == nil {
+			_, err = rf.ReadFromWithConcurrency(&countingReader{ctx: ctx, r: f, a: a}, conc)
+		}
+		if cerr := rf.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			t := time.Unix(fi.ModTime().Unix(), 0)
+			err = a.sc.Chtimes(to, t, t)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("send %s to %s: %w", from, to, err)
+		}
+		return nil
+	})
+}
+
+// countingReader counts content bytes sent and stops once ctx is done.
+type countingReader struct {
+	ctx context.Context
+	r   interface{ Read([]byte) (int, error) }
+	a   *applier
+}
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.r.Read(p)
+	if n > 0 {
+		total := r.a.sent.Add(int64(n))
+		if h := r.a.c.opts.hooks; h != nil && h.onBytes != nil {
+			h.onBytes(total)
+		}
+	}
+	return n, err
+}
