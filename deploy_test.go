@@ -22,16 +22,6 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-func writeFiles(t testing.TB, dir string, files map[string]string) string {
-	t.Helper()
-	for rel, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(rel))
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
-	}
-	return dir
-}
-
 // signalLog records the signals a deploy sends, across modules.
 type signalLog struct {
 	mu    sync.Mutex
@@ -128,7 +118,7 @@ func newFixture(t *testing.T, files map[string]string) *fixture {
 	for k, v := range files {
 		files[k] = strings.ReplaceAll(v, "$REMOTE", f.remote)
 	}
-	writeFiles(t, f.local, files)
+	portertest.WriteFiles(t, f.local, files)
 	return f
 }
 
@@ -294,7 +284,7 @@ func TestDeployGitSourceRecordsTheCommitNotTheBranch(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	git("init", "-q")
-	writeFiles(t, repo, map[string]string{"app.txt": "v1\n"})
+	portertest.WriteFiles(t, repo, map[string]string{"app.txt": "v1\n"})
 	git("add", ".")
 	git("commit", "-q", "-m", "one")
 	first := git("rev-parse", "HEAD")
@@ -307,7 +297,7 @@ func TestDeployGitSourceRecordsTheCommitNotTheBranch(t *testing.T) {
 	assert.Equal(t, first, rep.Modules[0].Version)
 	assert.Equal(t, map[string]string{"app.txt": "v1\n"}, readTree(t, f.remote+"/app"))
 
-	writeFiles(t, repo, map[string]string{"app.txt": "v2\n"})
+	portertest.WriteFiles(t, repo, map[string]string{"app.txt": "v2\n"})
 	git("commit", "-q", "-am", "two")
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package porter_test
 
 import (
 	"fmt"
+	"github.com/porter-deploy/porter/portertest"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -36,13 +37,13 @@ func TestInteropExampleDeploysToRealOpenSSH(t *testing.T) {
 
 	home, dest, log := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "signals")
 	host, port, _ := strings.Cut(sshd.Addr(), ":")
-	writeFiles(t, home, map[string]string{
+	portertest.WriteFiles(t, home, map[string]string{
 		".ssh/config": "Host interop-sshd\n  HostName " + host + "\n  Port " + port + "\n  User " + sshd.User() +
 			"\n  IdentityFile " + sshd.IdentityFile() + "\n",
 	})
 	known, err := os.ReadFile(sshd.KnownHostsFile())
 	require.NoError(t, err)
-	writeFiles(t, home, map[string]string{".ssh/known_hosts": string(known)})
+	portertest.WriteFiles(t, home, map[string]string{".ssh/known_hosts": string(known)})
 
 	project := copyExampleProject(t, dest, log)
 	run := func(args ...string) string {

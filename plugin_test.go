@@ -2,6 +2,7 @@ package porter
 
 import (
 	"context"
+	"github.com/porter-deploy/porter/portertest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -54,7 +55,7 @@ func TestHandlersRegisterDefaultsThenHookThenPluginsInIniOrder(t *testing.T) {
 }
 
 func TestUnregisteredPluginTellsWhichImportToAdd(t *testing.T) {
-	dir := writeTree(t, t.TempDir(), map[string]string{
+	dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini": "[project]\ndepends = app\n",
 		"app/app.ini": "[module]\npath = /srv/app\n[plugin:github.com/acme/deploy/plugins/cdn]\n",
 	})

@@ -2,6 +2,7 @@ package porter
 
 import (
 	"errors"
+	"github.com/porter-deploy/porter/portertest"
 	"os"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestOrderHostOverrideOfDepends(t *testing.T) {
 }
 
 func TestLoadProjectCycleIsAnErrorThatPrintsTheCycle(t *testing.T) {
-	dir := writeTree(t, t.TempDir(), map[string]string{
+	dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini": "[project]\ndepends = a\n",
 		"a/a.ini":     moduleINI("b"),
 		"b/b.ini":     moduleINI("c"),
@@ -57,7 +58,7 @@ func TestLoadProjectCycleIsAnErrorThatPrintsTheCycle(t *testing.T) {
 }
 
 func TestLoadProjectSelfCycle(t *testing.T) {
-	dir := writeTree(t, t.TempDir(), map[string]string{
+	dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini": "[project]\ndepends = a\n",
 		"a/a.ini":     moduleINI("a"),
 	})
@@ -93,7 +94,7 @@ func TestLoadProjectErrors(t *testing.T) {
 			"[hosts]: vbox has no address", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := LoadProject(writeTree(t, t.TempDir(), tc.files))
+			_, err := LoadProject(portertest.WriteFiles(t, t.TempDir(), tc.files))
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)
 			if tc.is != nil {

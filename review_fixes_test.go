@@ -3,6 +3,7 @@ package porter_test
 import (
 	"bytes"
 	"context"
+	"github.com/porter-deploy/porter/portertest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 func TestOverrideOfTheLongestHostName(t *testing.T) {
-	dir := writeFiles(t, t.TempDir(), map[string]string{
+	dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini": "[project]\ndepends = a\n[hosts]\nprod = u@p\neast-prod = u@e\n",
 		"a/a.ini": "[module]\npath = /srv/a\n[plugin:github.com/porter-deploy/porter/plugins/command]\n" +
 			"deploy-finish = echo all\ndeploy-finish-east-prod = echo east\n",
@@ -32,7 +33,7 @@ func TestOverrideOfTheLongestHostName(t *testing.T) {
 }
 
 func TestDottedReleaseSectionsDoNotInherit(t *testing.T) {
-	dir := writeFiles(t, t.TempDir(), map[string]string{
+	dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini": "[project]\ndepends = a\n",
 		"a/a.ini":     "[module]\npath = /srv/a\n[release:2]\ncommit = abc123\n[release:2.1]\ntag = v2.1\n",
 	})
@@ -53,7 +54,7 @@ func TestSymlinkedConfigFileChangeRedeploys(t *testing.T) {
 	require.NoError(t, os.Symlink(filepath.Join(f.local, "shared/settings.ini"), filepath.Join(f.local, "a/config/testing/settings.ini")))
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	writeFiles(t, f.local, map[string]string{"shared/settings.ini": "v2\n"})
+	portertest.WriteFiles(t, f.local, map[string]string{"shared/settings.ini": "v2\n"})
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]porter.Outcome{"a": porter.Deployed, "b": porter.Unchanged}, outcomes(rep))
@@ -89,7 +90,7 @@ func TestStatusWithoutConfigLoadsPluginsThatCheckConfigFiles(t *testing.T) {
 
 func TestStatusNeverWalksAPathAForeignRecordNames(t *testing.T) {
 	f := newFixture(t, twoModules())
-	writeFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": `{"module":"a","version":"x","config":"../../../../.."}`})
+	portertest.WriteFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": `{"module":"a","version":"x","config":"../../../../.."}`})
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
 	st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
@@ -127,7 +128,7 @@ func TestCLIFlagMistakes(t *testing.T) {
 	assert.Contains(t, errOut, `unexpected argument "a" (to force a module, write --force=a)`)
 	assert.Empty(t, f.srv.Commands())
 
-	clash := writeFiles(t, t.TempDir(), map[string]string{
+	clash := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini": "[project]\ndepends = a\n",
 		"a/a.ini":     "[module]\npath = /srv/a\n[plugin:test/flag-clash]\n",
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/porter-deploy/porter/portertest"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -115,12 +116,12 @@ func TestChangedConfigFileRedeploysOnlyThatModule(t *testing.T) {
 	f := newFixture(t, twoModules())
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	writeFiles(t, f.local, map[string]string{"a/config/testing/settings.ini": "debug = false\n"})
+	portertest.WriteFiles(t, f.local, map[string]string{"a/config/testing/settings.ini": "debug = false\n"})
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]porter.Outcome{"a": porter.Deployed, "b": porter.Unchanged}, outcomes(rep))
 
-	writeFiles(t, f.local, map[string]string{"b/src/f": "b2"})
+	portertest.WriteFiles(t, f.local, map[string]string{"b/src/f": "b2"})
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]porter.Outcome{"a": porter.Unchanged, "b": porter.Deployed}, outcomes(rep))
@@ -150,7 +151,7 @@ func TestFailedDeployKeepsTheOldRecordAndARetryDeploys(t *testing.T) {
 	// An old record, as a successful deploy of another version left it.
 	old := porter.Record{Module: "e2e-fails", Version: "sha256:old", Release: "stable", Config: "testing"}
 	b, _ := json.Marshal(old)
-	writeFiles(t, f.remote, map[string]string{"m/.porter/e2e-fails/state.json": string(b)})
+	portertest.WriteFiles(t, f.remote, map[string]string{"m/.porter/e2e-fails/state.json": string(b)})
 
 	rep, err := f.deploy(t, porter.Options{})
 	require.Error(t, err)
@@ -237,7 +238,7 @@ func TestCorruptOrForeignRecordCountsAsNeverDeployed(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, twoModules())
-			writeFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": content})
+			portertest.WriteFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": content})
 			p, err := porter.LoadProject(f.local)
 			require.NoError(t, err)
 			st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Config: "testing",
@@ -275,8 +276,8 @@ func TestStatusStates(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]porter.State{"a": porter.StateUpToDate, "b": porter.StateUpToDate}, status(),
 		"without --config, status compares with the config each module was deployed with")
-	writeFiles(t, f.local, map[string]string{"a/src/f": "a2"})
-	writeFiles(t, f.remote, map[string]string{"b/.porter/b/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
+	portertest.WriteFiles(t, f.local, map[string]string{"a/src/f": "a2"})
+	portertest.WriteFiles(t, f.remote, map[string]string{"b/.porter/b/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
 	assert.Equal(t, map[string]porter.State{"a": porter.StateWouldDeploy, "b": porter.StateLocked}, status())
 }
 
@@ -286,7 +287,7 @@ func TestHistoryKeepsTheLastHundred(t *testing.T) {
 	for i := range 100 {
 		fmt.Fprintf(&old, `{"module":"a","version":"v%d"}`+"\n", i)
 	}
-	writeFiles(t, f.remote, map[string]string{"a/.porter/a/history.jsonl": old.String()})
+	portertest.WriteFiles(t, f.remote, map[string]string{"a/.porter/a/history.jsonl": old.String()})
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	b, err := os.ReadFile(f.remote + "/a/.porter/a/history.jsonl")
@@ -305,7 +306,7 @@ func TestSyncNeverTouchesTheStateDir(t *testing.T) {
 	f := newFixture(t, files)
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	writeFiles(t, f.remote, map[string]string{"a/extra": "x"})
+	portertest.WriteFiles(t, f.remote, map[string]string{"a/extra": "x"})
 	rep, err := f.deploy(t, porter.Options{Force: porter.ForceAll()})
 	require.NoError(t, err)
 	assert.NoFileExists(t, f.remote+"/a/extra", "delete = true removes extraneous files")
@@ -318,7 +319,7 @@ func TestCLIStatusAndUnlock(t *testing.T) {
 	f := newFixture(t, twoModules())
 	_, err := f.deploy(t, porter.Options{Who: "alice@laptop"})
 	require.NoError(t, err)
-	writeFiles(t, f.remote, map[string]string{"b/.porter/b/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
+	portertest.WriteFiles(t, f.remote, map[string]string{"b/.porter/b/lock.json": `{"by":"carol@ci","pid":7,"since":"2026-01-02T03:04:05Z"}`})
 	run := func(args ...string) (int, string, string) {
 		var out, errb bytes.Buffer
 		cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,

@@ -145,3 +145,17 @@ func ExampleNewServer() {
 	}
 	// srv.Commands() == []string{"touch /tmp/.../deployed"}
 }
+
+func TestWriteFiles(t *testing.T) {
+	WriteFiles := portertest.WriteFiles
+	dir := WriteFiles(t, t.TempDir(), map[string]string{"a/b/c.ini": "x = 1\n", "d": ""})
+	b, err := os.ReadFile(filepath.Join(dir, "a", "b", "c.ini"))
+	if err != nil || string(b) != "x = 1\n" {
+		t.Fatalf("a/b/c.ini = %q, %v", b, err)
+	}
+	abs := filepath.Join(t.TempDir(), "e")
+	WriteFiles(t, "", map[string]string{abs: "abs"})
+	if b, _ := os.ReadFile(abs); string(b) != "abs" {
+		t.Fatalf("%s = %q", abs, b)
+	}
+}

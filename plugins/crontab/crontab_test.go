@@ -21,20 +21,12 @@ import (
 
 const command = "github.com/porter-deploy/porter/plugins/command"
 
-func write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-}
-
 // project writes a project whose module app has the crontab section (and
 // any other ini text after it) and the crontab file name.crontab.
 func project(t *testing.T, section, name, content, more string) (*porter.Project, string) {
 	t.Helper()
 	local, dest := t.TempDir(), filepath.Join(t.TempDir(), "the app")
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):                     "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"):                  "[module]\npath = " + dest + "\n[plugin:" + crontab.Name + "]\n" + section + more,
 		filepath.Join(local, "app", "crontab", name+".crontab"): content,
@@ -172,7 +164,7 @@ func TestQuotesTheRemotePath(t *testing.T) {
 	srv := portertest.NewServer(t)
 	local := t.TempDir()
 	dest := filepath.Join(t.TempDir(), "x'; touch pwned; '")
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):                   "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"):                "[module]\npath = " + dest + "\n[plugin:" + crontab.Name + "]\n",
 		filepath.Join(local, "app", "crontab", "app.crontab"): good,

@@ -15,14 +15,6 @@ import (
 	"github.com/porter-deploy/porter/portertest"
 )
 
-func write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-}
-
 const settings = "DEBUG = False\nSECRET_KEY = 's3cr3t'\n"
 
 // project writes module app with a virtualenv section (venv) and the
@@ -30,7 +22,7 @@ const settings = "DEBUG = False\nSECRET_KEY = 's3cr3t'\n"
 func project(t *testing.T, dest, venv, section string) *porter.Project {
 	t.Helper()
 	local := t.TempDir()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + dest + "\n" +
 			"[plugin:" + virtualenv.Name + "]\npath = " + venv + "\n" +
@@ -50,7 +42,7 @@ func fakePython(t *testing.T, venv, status string) string {
 	t.Helper()
 	record := filepath.Join(t.TempDir(), "argv")
 	py := filepath.Join(venv, "bin", "python")
-	write(t, map[string]string{py: "#!/bin/sh\nprintf '%s|' \"$@\" > '" + record + "'\npwd >> '" + record + "'\nexit " + status + "\n"})
+	portertest.WriteFiles(t, "", map[string]string{py: "#!/bin/sh\nprintf '%s|' \"$@\" > '" + record + "'\npwd >> '" + record + "'\nexit " + status + "\n"})
 	require.NoError(t, os.Chmod(py, 0o755))
 	return record
 }

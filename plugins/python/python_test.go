@@ -14,19 +14,11 @@ import (
 	"github.com/porter-deploy/porter/portertest"
 )
 
-func write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-}
-
 // project writes a project whose module app ships src/ to dest.
 func project(t *testing.T, dest, section string) *porter.Project {
 	t.Helper()
 	local := t.TempDir()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):        "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"):     "[module]\npath = " + dest + "\n[scm]\nurl = dir://src\n[plugin:" + python.Name + "]\n" + section,
 		filepath.Join(local, "app", "src", "a.py"): "print(1)\n",
@@ -45,7 +37,7 @@ func deploy(t *testing.T, srv *portertest.Server, p *porter.Project) error {
 func TestDeletesPycAfterTheSend(t *testing.T) {
 	srv := portertest.NewServer(t)
 	dest := filepath.Join(t.TempDir(), "my app; touch pwned")
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(dest, "old.pyc"):                                 "x",
 		filepath.Join(dest, "pkg", "__pycache__", "m.cpython-311.pyc"): "x",
 		filepath.Join(dest, "keep.py"):                                 "x",
@@ -66,7 +58,7 @@ func TestMissingPathIsSkipped(t *testing.T) {
 	srv := portertest.NewServer(t)
 	dest := filepath.Join(t.TempDir(), "never-sent")
 	local := t.TempDir()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + dest + "\n[plugin:" + python.Name + "]\n",
 	})
@@ -91,7 +83,7 @@ func TestFollowsAModulePathThatIsASymlink(t *testing.T) {
 	root := t.TempDir()
 	release := filepath.Join(root, "releases", "x")
 	outside := filepath.Join(root, "outside")
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(release, "old.pyc"):                                 "x",
 		filepath.Join(release, "pkg", "__pycache__", "m.cpython-311.pyc"): "x",
 		filepath.Join(release, "keep.py"):                                 "x",
@@ -102,7 +94,7 @@ func TestFollowsAModulePathThatIsASymlink(t *testing.T) {
 	dest := filepath.Join(root, "current")
 	require.NoError(t, os.Symlink(filepath.Join("releases", "x"), dest))
 	local := t.TempDir()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + dest + "\n[plugin:" + python.Name + "]\n",
 	})

@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"context"
 	"errors"
+	"github.com/porter-deploy/porter/portertest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ autorestart=false
 
 func TestListenersFillTheStagedLauncherBeforeItIsInstalled(t *testing.T) {
 	f := newFixture(t)
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
 	setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
 		assert.Equal(t, supervisor.LauncherUpdated{Path: f.staged()}, lu)
 		assert.Equal(t, template, read(t, lu.Path), "the listener sees the staged launcher")
@@ -46,7 +47,7 @@ func TestListenersFillTheStagedLauncherBeforeItIsInstalled(t *testing.T) {
 
 func TestFailingListenerOnAFirstDeployInstallsNoLauncher(t *testing.T) {
 	f := newFixture(t)
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
 	setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error {
 		return errors.New("sftp: connection lost")
 	})
@@ -76,7 +77,7 @@ func redeployFixture(t *testing.T) (f *fixture, dst string, mtime time.Time) {
 	mtime = time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
 	require.NoError(t, os.Chmod(dst, 0o640))
 	require.NoError(t, os.Chtimes(dst, mtime, mtime))
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
 	return f, dst, mtime
 }
 
@@ -151,7 +152,7 @@ func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
 	// A launcher supervisord loads but cannot start (autostart = false: the
 	// start command spawns it, and reports the failure).
 	missing := filepath.Join(t.TempDir(), "no-such-program")
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "/bin/sleep 1000", missing+"\nautostart=false", 1)})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "/bin/sleep 1000", missing+"\nautostart=false", 1)})
 	err := f.deploy(f.project(t, "", ""), map[string]string{supervisor.FlagUpdateLauncher: "true"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: start supervisor group app: ")
@@ -164,7 +165,7 @@ func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
 
 func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 	bin := t.TempDir()
-	write(t, map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
 	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
@@ -174,7 +175,7 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 	require.Equal(t, launcher, read(t, dst))
 	n := len(f.srv.Commands())
 
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
 	p := f.project(t, "use_sudo = true\n", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
 	require.Error(t, f.deploy(p, map[string]string{supervisor.FlagUpdateLauncher: "true"}))
 	staged := f.staged()

@@ -81,14 +81,6 @@ func takeUpdates() []supervisor.LauncherUpdated {
 	return u
 }
 
-func write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-}
-
 const launcher = `[group:app]
 programs=web
 [program:web]
@@ -114,13 +106,13 @@ func newFixture(t *testing.T) *fixture {
 // the test's supervisord), then more ini text.
 func (f *fixture) project(t *testing.T, section, more string) *porter.Project {
 	t.Helper()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(f.local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(f.local, "app", "app.ini"): "[module]\npath = " + f.dest + "\n[plugin:" + supervisor.Name + "]\n" +
 			"config = " + f.sv.cfg + "\nconf_dir = " + f.sv.confDir + "\n" + section + more,
 	})
 	if _, err := os.Stat(filepath.Join(f.local, "app", "supervisor", "app.conf")); err != nil {
-		write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): launcher})
+		portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): launcher})
 	}
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
@@ -183,7 +175,7 @@ func TestRedeployStopsTheGroupDuringTheDeployAndKeepsTheLauncher(t *testing.T) {
 	// During the deploy (after the send) the group is stopped.
 	during := filepath.Join(t.TempDir(), "during")
 	changed := strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): changed})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): changed})
 	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = "+f.ctl("status", "app:web")+" > "+during+"; true\n[plugin:"+recorder+"]\n")
 	takeUpdates()
 	require.NoError(t, f.deploy(p, nil))
@@ -246,7 +238,7 @@ func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
 	// itself root): it drops -n and runs the rest, so the command lines are
 	// real and run for real.
 	bin := t.TempDir()
-	write(t, map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
 	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
@@ -270,7 +262,7 @@ func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
 
 func TestSettingsErrors(t *testing.T) {
 	local := t.TempDir()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\nlauncher = web.conf\n",
 	})
@@ -279,7 +271,7 @@ func TestSettingsErrors(t *testing.T) {
 	_, err = porter.LoadModule(p, "app")
 	assert.ErrorContains(t, err, "launcher app/supervisor/web.conf: no such file: create it, or set launcher = NAME of a file in app/supervisor")
 
-	write(t, map[string]string{filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\ngroup = x\n"})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\ngroup = x\n"})
 	p, err = porter.LoadProject(local)
 	require.NoError(t, err)
 	_, err = porter.LoadModule(p, "app")
@@ -293,7 +285,7 @@ func TestVirtualenvFillsTheInstalledLauncherAndSupervisordRunsIt(t *testing.T) {
 	f := newFixture(t)
 	// The module path has a space: the launcher quotes __env__ as
 	// supervisord splits command like a shell does.
-	write(t, map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): `[group:app]
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): `[group:app]
 programs=web
 [program:web]
 command="__env__/bin/python" -c "import time; time.sleep(1000)"

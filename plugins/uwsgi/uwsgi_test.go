@@ -21,14 +21,6 @@ import (
 
 const command = "github.com/porter-deploy/porter/plugins/command"
 
-func write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-}
-
 type fixture struct {
 	srv           *portertest.Server
 	local, dest   string
@@ -47,7 +39,7 @@ const workerIni = "[uwsgi]\nmodule = worker:app\n"
 // domains.txt config, and the uwsgi section, then more.
 func (f *fixture) project(t *testing.T, section, more string) *porter.Project {
 	t.Helper()
-	write(t, map[string]string{
+	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(f.local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(f.local, "app", "app.ini"): "[module]\npath = " + f.dest + "\n[plugin:" + uwsgi.Name + "]\n" +
 			"vassals_dir = " + f.vassals + "\npid_dir = " + f.pids + "\n" + section + more,
@@ -82,7 +74,7 @@ func TestCopiesTheLaunchersOnceAndReplacesThemOnRequest(t *testing.T) {
 	assert.Equal(t, "example.org\n", read(t, filepath.Join(f.dest, "domains.txt")))
 	assert.Empty(t, f.srv.Commands(), "copies go over SFTP; no --restart")
 
-	write(t, map[string]string{filepath.Join(f.vassals, "api.ini"): "edited on the host\n"})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.vassals, "api.ini"): "edited on the host\n"})
 	require.NoError(t, f.deploy(p, nil))
 	assert.Equal(t, "edited on the host\n", read(t, filepath.Join(f.vassals, "api.ini")), "kept without --update-vassal-launcher")
 
@@ -104,7 +96,7 @@ func TestRestartSendsSIGHUPToEachMaster(t *testing.T) {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	pid := strconv.Itoa(os.Getpid())
-	write(t, map[string]string{filepath.Join(f.pids, "api.pid"): pid + "\n", filepath.Join(f.pids, "worker.pid"): pid})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.pids, "api.pid"): pid + "\n", filepath.Join(f.pids, "worker.pid"): pid})
 
 	require.NoError(t, f.deploy(f.project(t, "launchers = api.ini, worker.ini\n", ""), map[string]string{uwsgi.FlagRestart: "true"}))
 	assert.Equal(t, []string{
@@ -126,7 +118,7 @@ func TestRestartRefusesAPidFileThatHoldsNoPid(t *testing.T) {
 	for _, content := range []string{"1; touch PWNED", "0", "-1", "", "12 13", "$(touch PWNED)"} {
 		t.Run(content, func(t *testing.T) {
 			f := newFixture(t)
-			write(t, map[string]string{filepath.Join(f.pids, "api.pid"): content})
+			portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.pids, "api.pid"): content})
 			err := f.deploy(f.project(t, "launchers = api.ini\n", ""), map[string]string{uwsgi.FlagRestart: "true"})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: restart uwsgi api.ini: pid file "+f.pids+"/api.pid: holds ")
@@ -147,7 +139,7 @@ func TestRestartWithoutPidFileNamesIt(t *testing.T) {
 
 func TestFailedDeployPutsTheLaunchersBack(t *testing.T) {
 	f := newFixture(t)
-	write(t, map[string]string{filepath.Join(f.vassals, "api.ini"): "the old one\n"})
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.vassals, "api.ini"): "the old one\n"})
 	require.NoError(t, os.Chmod(filepath.Join(f.vassals, "api.ini"), 0o600))
 	p := f.project(t, "launchers = api.ini, worker.ini\n", "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
 	err := f.deploy(p, map[string]string{uwsgi.FlagUpdateVassalLauncher: "true"})

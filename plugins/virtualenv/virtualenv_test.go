@@ -18,14 +18,6 @@ import (
 	"github.com/porter-deploy/porter/portertest"
 )
 
-func write(t *testing.T, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-}
-
 // needVenv skips the test on a host without python3 and its venv module.
 func needVenv(t *testing.T) {
 	t.Helper()
@@ -71,7 +63,7 @@ func project(t *testing.T, dest, section, more string, src map[string]string) *p
 	for k, v := range src {
 		files[filepath.Join(local, "app", "src", k)] = v
 	}
-	write(t, files)
+	portertest.WriteFiles(t, "", files)
 	p, err := porter.LoadProject(local)
 	require.NoError(t, err)
 	return p
@@ -168,7 +160,7 @@ func TestFillsTheLauncherPlaceholders(t *testing.T) {
 	srv := portertest.NewServer(t)
 	dest := filepath.Join(t.TempDir(), "it's the app")
 	conf := filepath.Join(t.TempDir(), "app.conf")
-	write(t, map[string]string{conf: "command=__env__/bin/gunicorn app\ndirectory=__project__\n"})
+	portertest.WriteFiles(t, "", map[string]string{conf: "command=__env__/bin/gunicorn app\ndirectory=__project__\n"})
 	require.NoError(t, os.Chmod(conf, 0o640))
 	p := project(t, dest, "path = /srv/venvs/app\npython = /bin/true\n", "[plugin:"+sender+"]\nfile = "+conf+"\n", nil)
 	require.NoError(t, deploy(srv, p, nil))
