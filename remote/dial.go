@@ -224,7 +224,7 @@ func authSigners(c *config, t *target) (*authSet, []io.Closer, error) {
 	}
 	// Fail early, with a clear message, when there is nothing to offer.
 	if ss, _ := a.forHop(t)(); len(ss) == 0 {
-		return nil, closers, fmt.Errorf("%w for %s@%s: %s; load a key with ssh-add or pass remote.WithIdentityFiles",
+		return nil, closers, fmt.Errorf("%w for %s@%s: %s; load a key with ssh-add, name one with IdentityFile in ~/.ssh/config, or pass remote.WithIdentityFiles",
 			ErrNoAuthMethod, t.user, t.addr(), strings.Join(a.notes, ", "))
 	}
 	return a, closers, nil
