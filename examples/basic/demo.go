@@ -46,6 +46,6 @@ func serveDemoHost(cli *porter.CLI) (stop func()) {
 	fmt.Fprintf(os.Stderr, "demo host: SSH server on %s, login directory %s\n", srv.Addr(), home)
 	return func() {
 		srv.Close()
-		fmt.Fprintf(os.Stderr, "demo host: the deployed files are in %s\n", home)
+		fmt.Fprintf(os.Stderr, "demo host: stopped; its login directory (what was deployed) is %s\n", home)
 	}
 }
