@@ -376,8 +376,7 @@ func TestCLIUnknownHostKeyIsRefusedUnlessTrustedOnFirstUse(t *testing.T) {
 		var out, errb bytes.Buffer
 		cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
 			Addresses: map[string]string{"test": f.srv.Address()},
-			Dial: []remote.Option{remote.WithKnownHosts(known), remote.WithIdentityFiles(f.srv.IdentityFile()),
-				remote.WithoutAgent(), remote.WithSSHConfig("")}}
+			Dial:      portertest.TrustOnly(known, f.srv.IdentityFile())}
 		return cli.Run(context.Background()), errb.String()
 	}
 	code, errOut := run("deploy", "--host", "test", "--config", "testing")

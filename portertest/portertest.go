@@ -233,10 +233,17 @@ func (s *Server) ClientKey() ssh.PublicKey { return s.clientKey }
 // DialOptions returns the remote options that trust exactly this server and
 // log in with its client key, and nothing of the environment: no agent, no
 // ~/.ssh/config, no ~/.ssh/known_hosts.
-func (s *Server) DialOptions() []remote.Option {
+func (s *Server) DialOptions() []remote.Option { return TrustOnly(s.knownFile, s.keyFile) }
+
+// TrustOnly returns remote options that trust only the hosts of the
+// known_hosts file knownHosts and log in with the private key identityFile,
+// taking nothing from the environment: no agent, no ~/.ssh/config, no
+// ~/.ssh/known_hosts. It is what DialOptions returns, for servers of your
+// own (a test sshd, a container).
+func TrustOnly(knownHosts, identityFile string) []remote.Option {
 	return []remote.Option{
-		remote.WithKnownHosts(s.knownFile),
-		remote.WithIdentityFiles(s.keyFile),
+		remote.WithKnownHosts(knownHosts),
+		remote.WithIdentityFiles(identityFile),
 		remote.WithoutAgent(),
 		remote.WithSSHConfig(""),
 	}

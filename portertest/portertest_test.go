@@ -90,8 +90,7 @@ func TestPtyRefused(t *testing.T) {
 func TestOnlyItsClientKey(t *testing.T) {
 	srv := portertest.NewServer(t)
 	other := portertest.NewServer(t)
-	_, err := remote.Dial(bg, srv.Address(), remote.WithKnownHosts(srv.KnownHostsFile()),
-		remote.WithIdentityFiles(other.IdentityFile()), remote.WithoutAgent(), remote.WithSSHConfig(""))
+	_, err := remote.Dial(bg, srv.Address(), portertest.TrustOnly(srv.KnownHostsFile(), other.IdentityFile())...)
 	require.Error(t, err)
 	assert.Empty(t, srv.Commands())
 }

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -308,12 +309,7 @@ func (s *Server) IdentityFile() string { return s.keyFile }
 // DialOptions returns remote options that trust exactly this server and log
 // in with its client key, and nothing of the environment.
 func (s *Server) DialOptions() []remote.Option {
-	return []remote.Option{
-		remote.WithKnownHosts(s.knownHosts),
-		remote.WithIdentityFiles(s.keyFile),
-		remote.WithoutAgent(),
-		remote.WithSSHConfig(""),
-	}
+	return portertest.TrustOnly(s.knownHosts, s.keyFile)
 }
 
 // Dial connects to the server and closes the connection when the test ends.

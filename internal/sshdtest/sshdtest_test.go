@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter/internal/sshdtest"
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -118,8 +119,7 @@ func TestCancelOpenSSH(t *testing.T) {
 func TestUnknownHostOpenSSH(t *testing.T) {
 	srv := sshdtest.Start(t)
 	_, err := remote.Dial(context.Background(), srv.Address(),
-		remote.WithKnownHosts(filepath.Join(t.TempDir(), "kh")), remote.WithIdentityFiles(srv.IdentityFile()),
-		remote.WithoutAgent(), remote.WithSSHConfig(""))
+		portertest.TrustOnly(filepath.Join(t.TempDir(), "kh"), srv.IdentityFile())...)
 	var hke *remote.HostKeyError
 	require.ErrorAs(t, err, &hke)
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/porter-deploy/porter/internal/bench/tree"
 	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/internal/sshdtest"
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/rsync"
 )
@@ -90,8 +91,7 @@ func child(arg string) error {
 		start := time.Now()
 		defer func() { log.Debug("child done", "took", time.Since(start)) }()
 	}
-	h, err := remote.Dial(ctx, j.Address, remote.WithKnownHosts(j.KnownHosts), remote.WithIdentityFiles(j.Identity),
-		remote.WithoutAgent(), remote.WithSSHConfig(""))
+	h, err := remote.Dial(ctx, j.Address, portertest.TrustOnly(j.KnownHosts, j.Identity)...)
 	if err != nil {
 		return err
 	}
