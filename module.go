@@ -31,8 +31,9 @@ type Module struct {
 	log      *slog.Logger
 	path     string
 
-	handlers map[Signal][]Handler
-	plugins  []string
+	handlers    map[Signal][]Handler
+	plugins     []string
+	pluginFlags []Flag // the flags the module's plugins declare, in order
 
 	previous *Record // what the host ran before this deploy, if known
 
@@ -102,10 +103,14 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 		if !ok {
 			return nil, fmt.Errorf("module %s: %s [plugin:%s]: %w", name, def.ini, pname, &PluginNotRegisteredError{Name: pname})
 		}
-		if err := factory().RegisterSignalHandlers(m); err != nil {
+		plugin := factory()
+		if err := plugin.RegisterSignalHandlers(m); err != nil {
 			return nil, fmt.Errorf("module %s: plugin %s: %w", name, pname, err)
 		}
 		m.plugins = append(m.plugins, pname)
+		if fp, ok := plugin.(FlagProvider); ok {
+			m.pluginFlags = append(m.pluginFlags, fp.Flags()...)
+		}
 	}
 	return m, nil
 }
@@ -171,11 +176,9 @@ func (m *Module) Flag(name string) string {
 	if v, ok := m.flags[name]; ok {
 		return v
 	}
-	for _, p := range m.plugins {
-		for _, f := range pluginFlags(p) {
-			if f.Name == name {
-				return f.Default
-			}
+	for _, f := range m.pluginFlags {
+		if f.Name == name {
+			return f.Default
 		}
 	}
 	return ""

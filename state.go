@@ -188,10 +188,8 @@ func (m *Module) SettingsHash() (string, error) {
 	fmt.Fprintf(h, "config %s\n", m.config)
 	// The flags of the module's plugins are part of what is deployed: a
 	// deploy with --migrate-database after one without must run.
-	for _, p := range m.plugins {
-		for _, f := range pluginFlags(p) {
-			fmt.Fprintf(h, "flag %s=%s\n", f.Name, m.Flag(f.Name))
-		}
+	for _, f := range m.pluginFlags {
+		fmt.Fprintf(h, "flag %s=%s\n", f.Name, m.Flag(f.Name))
 	}
 	// The config dir as scp ships it: links followed to what they name.
 	err := localfs.Walk(m.ConfigDir(), func(p, rel string, info fs.FileInfo) error {
