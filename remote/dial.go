@@ -94,6 +94,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Host, error) {
 	if c.keepAlive > 0 {
 		h.startKeepAlive(c.keepAlive)
 	}
+	h.announce, h.maxOutput, h.startTimeout = c.announce, c.maxOutput, c.timeout
 	if !c.noSharedShell {
 		h.shells = newShellPool(h, maxShells)
 	}
@@ -178,6 +179,11 @@ func dialHop(ctx context.Context, c *config, t *target, via *ssh.Client, auth *a
 		}
 		if hostKeyErr != nil {
 			return nil, hostKeyErr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// conn's deadline is ctx's: report ctx's error, whichever of
+			// the two fired first.
+			return nil, fmt.Errorf("ssh handshake with %s: %w", t.addr(), context.DeadlineExceeded)
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
 			return nil, fmt.Errorf("ssh login as %s@%s: %w; offered %s", t.user, t.addr(), err, auth.describe(t))

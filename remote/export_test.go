@@ -1,22 +1,11 @@
 package remote
 
-// Test hooks for the shared shell.
+// Test hooks for the remote shell.
 
-// SetShellScript makes the Hosts dialled from now on start their shared
-// shell with script; the returned func restores the default.
-func SetShellScript(script string) (restore func()) {
-	old := shellScript
-	shellScript = script
-	return func() { shellScript = old }
-}
-
-// DefaultShellScript is the shared shell's exec command.
-func DefaultShellScript() string { return shellScript }
-
-// SetMaxShells sets how many shared shells h may start (before its first Run).
+// SetMaxShells sets how many pooled shells h may start (before its first Run).
 func SetMaxShells(h *Host, n int) { h.shells.max = n }
 
-// ShellDirs returns the temp dirs of h's shared shells that are running.
+// ShellDirs returns the temp dirs of h's pooled shells that are running.
 func ShellDirs(h *Host) []string {
 	h.shells.mu.Lock()
 	defer h.shells.mu.Unlock()
@@ -27,9 +16,5 @@ func ShellDirs(h *Host) []string {
 	return dirs
 }
 
-// SharedShellOff reports whether h gave the shared shell up.
-func SharedShellOff(h *Host) bool {
-	h.shells.mu.Lock()
-	defer h.shells.mu.Unlock()
-	return h.shells.off
-}
+// ShellLoop is the first frame every shell is sent.
+const ShellLoop = shellLoop

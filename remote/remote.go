@@ -25,6 +25,7 @@
 package remote
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -53,6 +54,8 @@ type config struct {
 	hostKeyCallback ssh.HostKeyCallback
 	timeout         time.Duration
 	noSharedShell   bool
+	announce        bool
+	maxOutput       int64
 }
 
 func newConfig(opts []Option) *config {
@@ -60,6 +63,7 @@ func newConfig(opts []Option) *config {
 		useAgent:  true,
 		keepAlive: 15 * time.Second,
 		timeout:   30 * time.Second,
+		maxOutput: DefaultMaxOutput,
 	}
 	for _, o := range opts {
 		o(c)
@@ -112,42 +116,33 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // (default 30s; 0 = only the context bounds it).
 func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
-// WithoutSharedShell makes [Host.Run] open a session per command, as
-// [Host.RunInput] does, instead of handing its commands to the host's shared
-// shell.
-//
-// The shared shell is a /bin/sh started once per host with one exec session
-// (up to 4 when Runs overlap, each holding a session until Close). It saves
-// the login shell's start-up on every command but the first (100-300 ms each
-// with a ~/.bashrc that runs pyenv, nvm or conda init) and a channel round
-// trip: a Run costs a few milliseconds. Each command still runs in a new
-// process of the user's shell ($SHELL -c CMD), in the login directory, with
-// stdin empty, and a cd, export or ulimit does not carry over. What differs
-// from a session per command:
-//
-//   - the command's shell is not started by sshd: bash does not read
-//     ~/.bashrc for it, so functions, aliases and non-exported variables
-//     that ~/.bashrc defines are missing (exported variables, PATH
-//     included, are inherited from the first login shell); SHLVL is one
-//     higher and $0 is the shell's path;
-//   - a background process a command leaves behind (`nohup app &`) no
-//     longer holds Run up while it keeps stdout or stderr open, and stays
-//     in the shared shell's process group: a later Run that is cancelled
-//     kills that group, so start daemons with setsid or a service manager;
-//   - an exit status of 128+N is reported as death by signal N (a shell
-//     cannot tell `exit 143` from SIGTERM);
-//   - the output is spooled in a private mktemp -d directory on the host
-//     before it is sent back;
-//   - a cancelled Run kills its command even for root logins, for which
-//     OpenSSH refuses the "signal" request that a session relies on;
-//   - the server sees one exec (the shared shell); porter announces each
-//     command in a "porter-command@porter-deploy.github.io" channel request
-//     (want-reply false: OpenSSH ignores it, portertest lists it in
-//     Commands).
-//
-// Hosts without /bin/sh, mktemp or head -c, restricted shells and forced
-// commands get a session per command without this option.
+// WithoutSharedShell makes every [Host.Run] start a shell of its own and
+// end it after the command, instead of taking one from the Host's pool (up
+// to 4 shells, each holding a session until Close). Each Run then pays the
+// login shell's start-up (100-300 ms with a ~/.bashrc that runs pyenv, nvm
+// or conda init) and a session; the command runs the same way (see
+// [Host.Run]).
 func WithoutSharedShell() Option { return func(c *config) { c.noSharedShell = true } }
+
+// WithMaxOutput bounds what one command may print, on stdout and on stderr
+// each (default [DefaultMaxOutput], 64 MiB): beyond it the command's Run
+// fails with an error that names the host, the command and the bound, and
+// the shell it ran in is ended. n <= 0 keeps the default.
+func WithMaxOutput(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxOutput = n
+		}
+	}
+}
+
+// WithCommandAnnouncements makes the Host name each command of [Host.Run]
+// and [Host.RunInput] to the server, in a "porter-command@porter-deploy.github.io"
+// channel request (want-reply false) before it runs, and each shell's start
+// in a "porter-shell@porter-deploy.github.io" request. It exists for test
+// servers that list what a deploy ran (portertest asks for it in its
+// DialOptions); OpenSSH ignores such requests.
+func WithCommandAnnouncements() Option { return func(c *config) { c.announce = true } }
 
 // WithHostKeyCallback replaces the known_hosts check by cb, for callers that
 // keep host keys elsewhere. [WithKnownHosts] and [WithAcceptNewHostKeys] are
@@ -166,10 +161,17 @@ type Host struct {
 	closer []io.Closer   // e.g. the agent connection
 	log    *slog.Logger
 
-	sftpMu sync.Mutex
-	sftp   *sftp.Client
+	sftpMu    sync.Mutex
+	sftp      *sftp.Client
+	sftpWatch map[context.Context]bool // contexts whose end probes sftp
 
-	shells *shellPool // nil with WithoutSharedShell
+	sftpKillMu sync.Mutex
+	sftpKill   map[*sftp.Client]func() // breaks a client's replies (see openSFTP)
+
+	shells       *shellPool // nil with WithoutSharedShell
+	announce     bool
+	maxOutput    int64
+	startTimeout time.Duration // bounds a shell's start (WithTimeout)
 
 	valuesMu     sync.Mutex
 	values       map[any]any // see Value

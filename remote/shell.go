@@ -3,6 +3,7 @@ package remote
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,110 +15,132 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// The shared shell.
+// The remote shell.
 //
-// Every exec session makes sshd start the user's login shell, which reads
-// its rc files (~/.bashrc with pyenv, nvm, conda... costs 100-300 ms on many
-// hosts) before the command starts. [Host.Run] instead hands its commands to
-// a long-lived POSIX sh per host (a "shell" here), started once with one exec
-// session: that sh runs each command as `"$SHELL" -c CMD </dev/null` in a new
-// process (exec'd from a subshell, so that the sh does not print
-// "Terminated" into its stderr when it dies of a signal), captures stdout and stderr in two files of a private mktemp -d
-// directory, and sends back a framed reply. A bash started by the shell does
-// not read ~/.bashrc again: its stdin is not a socket and the shell raises
-// SHLVL (which bash lowered when it exec'd /bin/sh), so bash sees SHLVL >= 2
-// and knows it is not sshd's child; it inherits the environment that the
-// first login shell set up.
+// Everything porter runs on a host runs in a [Shell]: a /bin/sh reached
+// through one SSH session whose exec request carries only [Bootstrap], a
+// constant that means the same to every login shell (sh, dash, bash, zsh,
+// fish, csh/tcsh, BusyBox ash): it replaces the login shell by /bin/sh, which
+// reads its program from the channel. No value ever passes through the login
+// shell, so its quoting rules (zsh's leading "=", fish's and csh's own
+// quotes) never apply: every value reaches /bin/sh quoted by [Quote].
 //
-// Protocol, one command at a time (the client sends the next command only
-// after the reply, so nothing but the command is ever in the pipe):
+// The protocol on the session's stdin is a sequence of frames, each
 //
-//	client -> shell:  "<len>\n" <len bytes of command> "go\n"
-//	shell -> client:  "<status> <stdout len> <stderr len> [<signal>]\n" <stdout> <stderr>
-//	                  or "lost\n" (the temp files vanished: the shell exits)
+//	"<len>\n" <len bytes of POSIX sh code> "go\n"
 //
-// The "go" line proves the command arrived whole: a Run cancelled while it
-// sends a long command closes the session, and the shell must not run the
-// part it got (it exits instead).
+// The first frame is the shell's loop (it is read by the bootstrap); the
+// loop then reads each next frame and evals it in the shell itself. The "go"
+// line proves the frame arrived whole: a frame cut short (a cancelled send)
+// makes the shell exit instead of running part of it. Before its loop the
+// shell makes a private temporary directory (mktemp -d, removed when it
+// exits) and prints the greeting "porter-shell 2 <dir>\n" on stdout;
+// whatever the login shell's rc files printed before it is skipped (up to
+// [MaxPreamble]). A program writes its own reply on stdout, in a form its
+// caller reads back whole, so that the shell is in its loop again after it:
+// [Host.Run]'s program replies "<status> <stdout len> <stderr len>
+// [<signal>]\n" followed by the command's stdout and stderr, spooled in the
+// temporary directory; the sync of package rsync reads NUL-terminated
+// records.
 //
-// The shell starts by printing "porter-shell 1 <dir>\n"; anything the login
-// shell printed before (a chatty rc file) is skipped.
+// The environment is the one the login shell gave the bootstrap: what sshd
+// set (USER, LOGNAME, HOME, SHELL, the default PATH, SSH_CONNECTION, and
+// ~/.ssh/environment where sshd allows it) and what the login shell reads
+// when it runs a command (bash: ~/.bashrc, as sshd starts it; zsh:
+// ~/.zshenv; fish: config.fish; csh/tcsh: ~/.cshrc or ~/.tcshrc; dash and
+// ash: nothing). It is not a login shell: ~/.profile, ~/.bash_profile,
+// ~/.zprofile and ~/.login are not read. The working directory is the
+// login directory. A team that needs the login environment sources it in
+// the command: `. "$HOME/.profile" && CMD`.
 //
-// While a command runs, a watcher (a subshell reading the shell's stdin,
-// which the client leaves silent until the reply) waits: when the client
-// closes the session (ctx cancelled, Host closed), the watcher reads EOF,
-// removes the temp dir and kills the process group (the shell, the command
-// and its children), like the SIGKILL that a session of its own gets. It
-// needs no "signal" request, which OpenSSH refuses for root logins (no
-// privilege separation after login). The shell kills the watcher before it
-// replies. A shell that cannot
-// start (no /bin/sh, no mktemp, no head -c, a restricted or forced-command
-// shell, an exec refused) makes the Host fall back to a session per command.
+// Everything read from a shell is bounded: the preamble before the greeting
+// ([MaxPreamble]), a reply line (64 KiB), a NUL-terminated record
+// ([Shell.ReadRecord]'s max), a command's stdout and stderr
+// ([WithMaxOutput]), the shell's own stderr (16 KiB kept) and the time to
+// start ([WithTimeout]). Beyond a bound the shell is killed and the error
+// names the host and the step.
 
-// Channel requests sent with want-reply false, which OpenSSH ignores; they
-// let an SSH server (portertest) see what the shared shell runs.
-const (
-	// shellRequest is sent on the shared shell's session before its exec.
-	shellRequest = "porter-shell@porter-deploy.github.io"
-	// commandRequest is sent on that session before each command, with the
-	// command as an SSH string.
-	commandRequest = "porter-command@porter-deploy.github.io"
-)
+// Bootstrap is the only command porter sends in an SSH exec request. It is
+// one line with no backslash, no "!", no newline and no value in it, so
+// that sh, dash, bash, zsh, fish, csh, tcsh and BusyBox ash all run the
+// same thing: /bin/sh reading a length line and that many bytes of program
+// from the channel.
+const Bootstrap = `exec /bin/sh -c 'read n && eval "$(head -c $n)"'`
 
-// greetTimeout bounds the start of a shared shell (a login shell).
-const greetTimeout = 30 * time.Second
+// shellLoop is the first frame: the shell's set-up and its loop.
+const shellLoop = `d=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || { echo "porter: mktemp -d failed on this host" >&2; exit 97; }
+q() { rm -rf -- "$d"; }; trap q EXIT; trap exit HUP PIPE
+[ "$(printf ab | head -c 1 2>/dev/null)" = a ] || { echo "porter: this host has no head -c" >&2; exit 97; }
+exec 3<&0
+printf 'porter-shell 2 %s\n' "$d"
+while IFS= read -r n; do
+case $n in ""|*[!0-9]*) exit 98;; esac
+c=$(head -c "$n"; echo .); c=${c%.}
+IFS= read -r t && [ "$t" = go ] || exit 98
+eval "$c"
+done
+`
 
-// maxShells bounds the shared shells of one Host: each one holds a session
-// (OpenSSH allows 10 per connection by default, MaxSessions) and started once
-// a login shell.
-const maxShells = 4
+// MaxPreamble bounds what a login shell may print before the greeting.
+const MaxPreamble = 1 << 20
 
-// shellScript is the exec command of a shared shell. It is one line, without
-// single quotes and with no backslash but in "\n", so that every login shell
-// (sh, bash, zsh, fish, csh) passes it to /bin/sh unchanged.
-var shellScript = "exec /bin/sh -c '" + strings.Join([]string{
-	`case ${SHLVL:-0} in *[!0-9]*|"") SHLVL=1;; *) SHLVL=$((SHLVL+1));; esac; export SHLVL;`,
-	`d=$(mktemp -d 2>/dev/null) && [ -d "$d" ] || exit 97;`,
-	`q() { rm -rf -- "$d"; }; trap q EXIT; trap exit HUP PIPE;`,
-	`[ "$(printf ab | head -c 1 2>/dev/null)" = a ] || exit 97;`,
-	`exec 3<&0;`,
-	`printf "porter-shell 1 %s\n" "$d";`,
-	`while IFS= read -r n; do`,
-	`case $n in ""|*[!0-9]*) exit 98;; esac;`,
-	`c=$(head -c "$n"; echo .); c=${c%.}; IFS= read -r t && [ "$t" = go ] || exit 98;`,
-	`{ read -r x <&3; q; kill -KILL 0; } & w=$!;`,
-	`( exec "${SHELL:-/bin/sh}" -c "$c" </dev/null >"$d/o" 2>"$d/e" 3<&- );`,
-	`s=$?; kill "$w"; wait "$w"; g=;`,
-	`[ -f "$d/o" ] && [ -f "$d/e" ] || { printf "lost\n"; exit 96; };`,
-	`if [ "$s" -gt 128 ]; then g=$(kill -l "$s" 2>/dev/null); fi;`,
-	`o=$(wc -c <"$d/o"); e=$(wc -c <"$d/e");`,
-	`printf "%s %s %s %s\n" "$s" $o $e "$g";`,
-	`head -c "$o" <"$d/o"; head -c "$e" <"$d/e";`,
-	`rm -f -- "$d/o" "$d/e";`,
-	`done 2>/dev/null'`,
-}, " ")
+// maxLine bounds a reply line (the bufio.Reader's size).
+const maxLine = 64 << 10
 
-// shell is one shared shell: a session running shellScript.
-type shell struct {
+// DefaultMaxOutput is the default bound of what one command run by
+// [Host.Run] may print, on stdout and on stderr each (see [WithMaxOutput]).
+const DefaultMaxOutput = 64 << 20
+
+// greeting is the line a shell prints before its loop.
+const greeting = "porter-shell 2 "
+
+// ErrShellBroken marks a shell that died, was killed, or broke the
+// protocol: it is unusable, and whether its last program ran is unknown.
+var ErrShellBroken = errors.New("remote shell broke")
+
+// Shell is one /bin/sh on a host, started through [Bootstrap] (see the
+// package doc for the protocol). Get one with [Host.Shell] (pooled) or
+// [Host.StartShell]; send programs with [Shell.Send]; read their replies
+// with [Shell.ReadLine], [Shell.ReadRecord] or [Shell.Reader]; give it back
+// with [Shell.Release] once a program's reply has been read whole, or end
+// it with [Shell.Kill].
+//
+// A Shell is used by one goroutine at a time, but Kill may be called from
+// any.
+type Shell struct {
+	h      *Host
 	sess   *ssh.Session
 	in     io.WriteCloser
 	out    *bufio.Reader
-	stderr *capped // the shell's own stderr (not the commands')
-	dir    string  // its temp dir, removed when it exits normally
+	stderr *capped // the shell's own stderr
+	dir    string
 	done   chan struct{}
 	err    error // the session's end (Wait), set before done closes
+
+	pooled bool // from the Host's pool: Release gives it back
+	mu     sync.Mutex
+	killed bool
 }
 
-// errShellBroken marks a shared shell that died or broke the protocol.
-var errShellBroken = errors.New("shared shell broke")
+// StartShell starts a new shell that is not pooled: [Shell.Release] and
+// [Shell.Close] end it. It fails within ctx and within the Host's start
+// timeout ([WithTimeout]).
+func (h *Host) StartShell(ctx context.Context) (*Shell, error) {
+	return h.startShell(ctx)
+}
 
-// startShell starts a shared shell and waits for its greeting.
-func (h *Host) startShell() (*shell, error) {
+// startShell runs the bootstrap, sends it the shell's loop and waits for
+// the greeting.
+func (h *Host) startShell(ctx context.Context) (_ *Shell, err error) {
+	defer recoverInto(&err, "start a shell on "+h.name)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	s, err := h.client.NewSession()
 	if err != nil {
 		return nil, &shellOpenError{err}
 	}
-	sh := &shell{sess: s, stderr: &capped{max: 4096}, done: make(chan struct{})}
+	sh := &Shell{h: h, sess: s, stderr: &capped{max: 16 << 10}, done: make(chan struct{})}
 	s.Stderr = sh.stderr
 	if sh.in, err = s.StdinPipe(); err != nil {
 		s.Close()
@@ -128,146 +151,250 @@ func (h *Host) startShell() (*shell, error) {
 		s.Close()
 		return nil, err
 	}
-	sh.out = bufio.NewReaderSize(out, 64<<10)
-	if _, err := s.SendRequest(shellRequest, false, nil); err != nil {
-		s.Close()
-		return nil, err
+	sh.out = bufio.NewReaderSize(out, maxLine)
+	if h.announce {
+		// Only for servers that asked (portertest): OpenSSH ignores it.
+		if _, err := s.SendRequest(shellRequest, false, nil); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
-	if err := s.Start(h.shells.script); err != nil {
+	if err := s.Start(Bootstrap); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("start %q: %w", Bootstrap, err)
 	}
 	go func() { sh.err = s.Wait(); close(sh.done) }()
-	// The greeting, after whatever the login shell printed. A shell that
-	// never greets (a forced command that waits) is given up.
-	timer := time.AfterFunc(greetTimeout, func() { s.Close() })
-	defer timer.Stop()
-	const greet = "porter-shell 1 "
+	// The first frame, then the greeting after whatever the login shell
+	// printed. A shell that never greets (a forced command that waits, a
+	// login shell that rejected the bootstrap and waits) is given up.
+	limit := h.startTimeout
+	if limit <= 0 {
+		limit = defaultStartTimeout
+	}
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	stop := context.AfterFunc(tctx, func() { s.Close() })
+	defer stop()
+	if _, err := io.WriteString(sh.in, strconv.Itoa(len(shellLoop))+"\n"+shellLoop); err != nil {
+		sh.Kill()
+		return nil, sh.startError(tctx, "send the shell's program", err)
+	}
 	skipped := 0
 	for {
-		line, err := sh.out.ReadString('\n')
-		if err != nil {
-			sh.close()
-			return nil, fmt.Errorf("%w: no greeting: %v%s", errShellBroken, err, sh.why())
+		line, err := sh.out.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			sh.Kill()
+			return nil, sh.startError(tctx, "no greeting", err)
 		}
-		if i := strings.Index(line, greet); i >= 0 {
-			dir := strings.TrimSuffix(line[i+len(greet):], "\n")
-			if !strings.HasPrefix(dir, "/") || strings.ContainsAny(dir, "\x00\r") {
-				sh.close()
-				return nil, fmt.Errorf("%w: bad greeting %q", errShellBroken, line)
+		if i := bytes.Index(line, []byte(greeting)); i >= 0 && err == nil {
+			dir := strings.TrimSuffix(string(line[i+len(greeting):]), "\n")
+			if !strings.HasPrefix(dir, "/") || strings.ContainsAny(dir, "\x00\r'") {
+				sh.Kill()
+				return nil, fmt.Errorf("%w: bad greeting %s", ErrShellBroken, Printable(shorten(string(line), 100)))
 			}
 			sh.dir = dir
 			return sh, nil
 		}
-		if skipped += len(line); skipped > 1<<20 {
-			sh.close()
-			return nil, fmt.Errorf("%w: no greeting in the first MiB", errShellBroken)
+		if skipped += len(line); skipped > MaxPreamble {
+			sh.Kill()
+			return nil, fmt.Errorf("%w: the login shell printed more than %d bytes before the greeting", ErrShellBroken, MaxPreamble)
 		}
 	}
 }
 
-// shellOpenError is a session the server would not open (e.g. MaxSessions):
-// no reason to give the shared shell up for good.
+// defaultStartTimeout bounds a shell's start when no [WithTimeout] is set.
+const defaultStartTimeout = 30 * time.Second
+
+// startError explains a shell that did not start: the context, what the
+// login shell said, or how the session ended.
+func (sh *Shell) startError(ctx context.Context, what string, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: %s: no answer within the start timeout: %w", ErrShellBroken, what, cerr)
+		}
+		return cerr
+	}
+	return fmt.Errorf("%w: %s: %v%s", ErrShellBroken, what, err, sh.why())
+}
+
+// shellOpenError is a session the server would not open (e.g. MaxSessions).
 type shellOpenError struct{ err error }
 
 func (e *shellOpenError) Error() string { return "open session: " + e.err.Error() }
 func (e *shellOpenError) Unwrap() error { return e.err }
 
 // why is the shell's own stderr and end, for an error message.
-func (sh *shell) why() string {
+func (sh *Shell) why() string {
 	var b strings.Builder
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
 	select {
 	case <-sh.done:
 		if sh.err != nil {
 			fmt.Fprintf(&b, " (%v)", sh.err)
 		}
-	case <-time.After(time.Second):
+	case <-t.C:
 	}
 	if s := firstLine(sh.stderr.String()); s != "" {
-		b.WriteString(": " + s)
+		b.WriteString(": " + Printable(s))
 	}
 	return b.String()
 }
 
-// reply is one command's result through a shared shell.
-type reply struct {
-	out    Output
-	status int
-	signal string
-}
+// Host returns the host the shell runs on.
+func (sh *Shell) Host() *Host { return sh.h }
 
-// run runs one command. An error is errShellBroken (wrapped): the shell is
-// unusable, and whether the command ran is unknown.
-// When announce is set, the command is first named to the server in a
-// commandRequest.
-func (sh *shell) run(cmd string, announce bool) (reply, error) {
-	var r reply
-	if announce {
-		if _, err := sh.sess.SendRequest(commandRequest, false, ssh.Marshal(struct{ Command string }{cmd})); err != nil {
-			return r, fmt.Errorf("%w: %v", errShellBroken, err)
-		}
+// Dir returns the shell's private temporary directory on the host.
+func (sh *Shell) Dir() string { return sh.dir }
+
+// Send sends one program, framed (see the package doc). A program that
+// holds a NUL byte is refused with [ErrNUL] before anything is sent.
+func (sh *Shell) Send(program string) error {
+	if strings.IndexByte(program, 0) >= 0 {
+		return fmt.Errorf("send a program to %s: %w", sh.h.name, ErrNUL)
 	}
-	msg := make([]byte, 0, len(cmd)+24)
-	msg = strconv.AppendInt(msg, int64(len(cmd)), 10)
+	msg := make([]byte, 0, len(program)+24)
+	msg = strconv.AppendInt(msg, int64(len(program)), 10)
 	msg = append(msg, '\n')
-	msg = append(msg, cmd...)
+	msg = append(msg, program...)
 	msg = append(msg, "go\n"...)
 	if _, err := sh.in.Write(msg); err != nil {
-		return r, fmt.Errorf("%w: send command: %v", errShellBroken, err)
+		return fmt.Errorf("%w: send a program: %v", ErrShellBroken, err)
 	}
+	return nil
+}
+
+// Write writes raw bytes to the shell's stdin, for a program that reads
+// exactly that many (e.g. `head -c N | tar -x`).
+func (sh *Shell) Write(p []byte) (int, error) { return sh.in.Write(p) }
+
+// CloseWrite closes the shell's stdin: a program reading it to the end (a
+// streamed `tar -x`) sees its end, and the shell then exits.
+func (sh *Shell) CloseWrite() error { return sh.in.Close() }
+
+// ReadLine reads one line of a reply, without its "\n"; a line longer than
+// 64 KiB is an error.
+func (sh *Shell) ReadLine() ([]byte, error) {
 	line, err := sh.out.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("%w: a reply line longer than %d bytes", ErrShellBroken, maxLine)
+	}
 	if err != nil {
-		return r, fmt.Errorf("%w: read reply: %v", errShellBroken, err)
+		return nil, err
 	}
-	f := strings.Fields(string(line))
-	if len(f) == 1 && f[0] == "lost" {
-		return r, fmt.Errorf("%w: its temporary directory %s was removed while the command ran; its output is lost", errShellBroken, sh.dir)
-	}
-	if len(f) < 3 || len(f) > 4 {
-		return r, fmt.Errorf("%w: bad reply %q", errShellBroken, shorten(string(line), 100))
-	}
-	var n [3]int
-	for i := range n {
-		if n[i], err = strconv.Atoi(f[i]); err != nil || n[i] < 0 {
-			return r, fmt.Errorf("%w: bad reply %q", errShellBroken, shorten(string(line), 100))
-		}
-	}
-	r.status = n[0]
-	if len(f) == 4 && r.status > 128 && r.status <= 128+31 && isSignalName(f[3]) {
-		r.signal = f[3]
-	}
-	for i, p := range []*[]byte{&r.out.Stdout, &r.out.Stderr} {
-		*p = make([]byte, n[i+1]) // empty, not nil, as from a session
-		if _, err := io.ReadFull(sh.out, *p); err != nil {
-			return r, fmt.Errorf("%w: read output: %v", errShellBroken, err)
-		}
-	}
-	return r, nil
+	return line[:len(line)-1], nil
 }
 
-func isSignalName(s string) bool {
-	if s == "" || len(s) > 10 {
-		return false
+// ReadRecord reads one NUL-terminated record of at most max bytes, without
+// its NUL. The slice is valid until the next read.
+func (sh *Shell) ReadRecord(max int) ([]byte, error) {
+	b, err := sh.out.ReadSlice(0)
+	if err == nil {
+		if len(b)-1 > max {
+			return nil, fmt.Errorf("%w: a record of %d bytes, more than %d", ErrShellBroken, len(b)-1, max)
+		}
+		return b[:len(b)-1], nil
 	}
-	for _, c := range s {
-		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
+	if !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, err
+	}
+	long := append([]byte(nil), b...)
+	for {
+		if len(long) > max {
+			return nil, fmt.Errorf("%w: a record longer than %d bytes", ErrShellBroken, max)
+		}
+		b, err = sh.out.ReadSlice(0)
+		long = append(long, b...)
+		if err == nil {
+			if len(long)-1 > max {
+				return nil, fmt.Errorf("%w: a record of %d bytes, more than %d", ErrShellBroken, len(long)-1, max)
+			}
+			return long[:len(long)-1], nil
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, err
 		}
 	}
-	return true
 }
 
-// kill ends what the shell runs: the session is closed, the watcher reads
-// EOF and kills the shell's process group. (portertest kills it itself.)
-func (sh *shell) kill() { sh.close() }
+// Reader returns the shell's stdout, for a reply of a known length: the
+// caller reads exactly that many bytes (io.ReadFull, io.CopyN).
+func (sh *Shell) Reader() io.Reader { return sh.out }
 
-// close closes the session without waiting. (Not stdin: a Run may be
-// writing to it, and x/crypto's CloseWrite and Write race.)
-func (sh *shell) close() { sh.sess.Close() }
+// Stderr returns the start of what the shell wrote to its stderr (16 KiB
+// are kept), with control characters made visible.
+func (sh *Shell) Stderr() string { return Printable(sh.stderr.String()) }
 
-// stop ends an idle shell cleanly: EOF on its input makes it remove its temp
-// dir and exit. It waits up to wait for that, then closes the session.
-func (sh *shell) stop(wait time.Duration) {
+// StderrLen returns how many bytes of stderr are kept so far, so that a
+// caller can show what one program added: Stderr()[before:] is not safe
+// after Printable, so use StderrSince.
+func (sh *Shell) StderrLen() int { return sh.stderr.Len() }
+
+// StderrSince returns what the shell wrote to its stderr after the first
+// n bytes (see StderrLen), with control characters made visible.
+func (sh *Shell) StderrSince(n int) string {
+	s := sh.stderr.String()
+	if n > len(s) {
+		return ""
+	}
+	return Printable(s[n:])
+}
+
+// Watch makes ctx ending kill the shell, until the returned stop is called
+// (it reports whether it stopped the watch before ctx ended).
+func (sh *Shell) Watch(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, sh.Kill)
+}
+
+// Kill ends the shell at once: its session is closed (what it runs sees
+// the end of its input, and [Host.Run]'s command is killed). A killed
+// shell is never pooled again. Kill may be called from any goroutine.
+func (sh *Shell) Kill() {
+	sh.mu.Lock()
+	sh.killed = true
+	sh.mu.Unlock()
+	sh.sess.Close()
+	if sh.pooled && sh.h.shells != nil {
+		sh.h.shells.discard(sh)
+	}
+}
+
+// Wait waits for the shell's session to end and returns how it ended.
+func (sh *Shell) Wait() error {
+	<-sh.done
+	return sh.err
+}
+
+// Release gives the shell back after its last program's reply was read
+// whole: a pooled shell goes back to the Host's pool, any other is closed.
+func (sh *Shell) Release() {
+	if sh.pooled && sh.h.shells != nil {
+		sh.h.shells.put(sh)
+		return
+	}
+	sh.stop(2 * time.Second)
+}
+
+// Close ends the shell cleanly: EOF on its stdin makes it remove its
+// temporary directory and exit. A pooled shell is taken out of the pool.
+func (sh *Shell) Close() error {
+	if sh.pooled && sh.h.shells != nil {
+		sh.h.shells.discard(sh)
+	}
+	sh.stop(2 * time.Second)
+	return nil
+}
+
+// isKilled reports whether Kill was called.
+func (sh *Shell) isKilled() bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.killed
+}
+
+// stop closes stdin, waits up to wait for the shell to exit, then closes
+// the session.
+func (sh *Shell) stop(wait time.Duration) {
 	sh.in.Close()
 	t := time.NewTimer(wait)
 	select {
@@ -279,7 +406,7 @@ func (sh *shell) stop(wait time.Duration) {
 }
 
 // exited reports whether the shell's session has ended.
-func (sh *shell) exited() bool {
+func (sh *Shell) exited() bool {
 	select {
 	case <-sh.done:
 		return true
@@ -288,16 +415,19 @@ func (sh *shell) exited() bool {
 	}
 }
 
-// capped is a bytes.Buffer that keeps the first max bytes written.
+// capped is a bytes.Buffer that keeps the first max bytes written and
+// counts them all.
 type capped struct {
-	mu  sync.Mutex
-	max int
-	b   bytes.Buffer
+	mu    sync.Mutex
+	max   int
+	total int64
+	b     bytes.Buffer
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.total += int64(len(p))
 	if room := c.max - c.b.Len(); room > 0 {
 		c.b.Write(p[:min(len(p), room)])
 	}
@@ -310,205 +440,60 @@ func (c *capped) String() string {
 	return c.b.String()
 }
 
-// shellPool is a Host's shared shells: up to maxShells, started when a Run
-// finds them all busy, kept until Close.
-type shellPool struct {
-	h      *Host
-	max    int
-	script string // shellScript (tests change it)
-
-	mu       sync.Mutex
-	idle     []*shell
-	all      map[*shell]struct{} // idle and busy
-	live     int                 // shells running or starting
-	starting int
-	waiting  int           // Runs waiting for a shell
-	failures int           // starts that failed, ever
-	off      bool          // the shared shell cannot work here: sessions only
-	closed   bool          // Close was called
-	wake     chan struct{} // closed and replaced on every change
-	stale    []string      // temp dirs of killed shells, to remove
+// reset empties c and makes it keep max bytes from now on.
+func (c *capped) reset(max int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.b.Reset()
+	c.total = 0
+	c.max = int(min(max, 1<<30))
 }
 
-func newShellPool(h *Host, max int) *shellPool {
-	return &shellPool{h: h, max: max, script: shellScript, all: map[*shell]struct{}{}, wake: make(chan struct{})}
+// over reports whether more than max bytes were written.
+func (c *capped) over() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total > int64(c.max)
 }
 
-// broadcast wakes the waiting Runs; p.mu is held.
-func (p *shellPool) broadcast() {
-	close(p.wake)
-	p.wake = make(chan struct{})
+func (c *capped) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.Len()
 }
 
-// get returns an idle shell, or starts one when all are busy and there is
-// room, taking whichever is free first. It returns nil when this Run should
-// use a session of its own: the shared shell is off, closed, or a start
-// failed while this Run waited. done is ctx.Done().
-func (p *shellPool) get(done <-chan struct{}) (*shell, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.waiting++
-	defer func() { p.waiting-- }()
-	failures := p.failures
-	for {
-		if p.closed {
-			return nil, nil
-		}
-		if n := len(p.idle); n > 0 {
-			sh := p.idle[n-1]
-			p.idle = p.idle[:n-1]
-			return sh, nil
-		}
-		if p.off || p.failures != failures {
-			return nil, nil
-		}
-		if p.live < p.max && p.starting < p.waiting {
-			p.live++
-			p.starting++
-			go p.start()
-		}
-		wake := p.wake
-		p.mu.Unlock()
-		select {
-		case <-wake:
-			p.mu.Lock()
-		case <-done:
-			p.mu.Lock()
-			return nil, errCanceled
-		}
+// recoverInto turns a panic in code that reads host data into an error.
+func recoverInto(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: %w: internal error on host data: %v", what, ErrShellBroken, r)
 	}
 }
 
-var errCanceled = errors.New("canceled")
+// Channel requests sent with want-reply false, only when the server asked
+// for them ([WithCommandAnnouncements]): OpenSSH ignores them; portertest
+// lists the commands in its Commands.
+const (
+	// shellRequest is sent on a shell's session before its exec.
+	shellRequest = "porter-shell@porter-deploy.github.io"
+	// commandRequest is sent on that session before each command of
+	// [Host.Run], with the command as an SSH string.
+	commandRequest = "porter-command@porter-deploy.github.io"
+)
 
-// start starts one shell and makes it idle.
-func (p *shellPool) start() {
-	sh, err := p.h.startShell()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.starting--
-	defer p.broadcast()
-	if err != nil {
-		p.live--
-		p.failures++
-		var oe *shellOpenError
-		if !errors.As(err, &oe) {
-			if !p.off {
-				p.h.log.Debug("ssh: no shared shell, a session per command", "host", p.h.name, "err", err)
-			}
-			p.off = true
-		}
-		return
+// announce names cmd to the server, when asked for.
+func (sh *Shell) announce(cmd string) error {
+	if !sh.h.announce {
+		return nil
 	}
-	if p.closed {
-		p.live--
-		go sh.stop(time.Second)
-		return
+	if _, err := sh.sess.SendRequest(commandRequest, false, ssh.Marshal(struct{ Command string }{cmd})); err != nil {
+		return fmt.Errorf("%w: %v", ErrShellBroken, err)
 	}
-	p.h.log.Debug("ssh: shared shell started", "host", p.h.name, "dir", sh.dir)
-	p.all[sh] = struct{}{}
-	p.idle = append(p.idle, sh)
+	return nil
 }
 
-// put gives back a shell after a command that completed.
-func (p *shellPool) put(sh *shell) {
-	if sh.exited() {
-		p.discard(sh)
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		delete(p.all, sh)
-		p.live--
-		go sh.stop(time.Second)
-		return
-	}
-	p.idle = append(p.idle, sh)
-	p.broadcast()
-}
-
-// discard drops a shell that was killed or broke; its temp dir is left for
-// the next shell to remove.
-func (p *shellPool) discard(sh *shell) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.all[sh]; !ok {
-		return
-	}
-	delete(p.all, sh)
-	p.live--
-	if sh.dir != "" {
-		p.stale = append(p.stale, sh.dir)
-	}
-	p.broadcast()
-}
-
-// addStale puts back temp dirs that could not be removed.
-func (p *shellPool) addStale(dirs []string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.stale = append(p.stale, dirs...)
-}
-
-// takeStale returns the temp dirs to remove, once.
-func (p *shellPool) takeStale() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.stale
-	p.stale = nil
-	return s
-}
-
-// cleanCommand removes the temp dirs of killed shells.
-func cleanCommand(dirs []string) string {
-	var b strings.Builder
-	b.WriteString("rm -rf --")
-	for _, d := range dirs {
-		b.WriteString(" " + Quote(d))
-	}
-	return b.String()
-}
-
-// close stops every shell: an idle one cleanly (it removes its temp dir,
-// after removing those of killed shells), a busy one by closing its session.
-func (p *shellPool) close() {
-	p.mu.Lock()
-	p.closed = true
-	idle := p.idle
-	p.idle = nil
-	var busy []*shell
-	for sh := range p.all {
-		delete(p.all, sh)
-		busy = append(busy, sh)
-	}
-	stale := p.stale
-	p.stale = nil
-	p.broadcast()
-	p.mu.Unlock()
-	isIdle := map[*shell]bool{}
-	for _, sh := range idle {
-		isIdle[sh] = true
-	}
-	for _, sh := range busy {
-		if !isIdle[sh] {
-			sh.close()
-		}
-	}
-	if len(stale) > 0 && len(idle) > 0 {
-		sh := idle[0]
-		done := make(chan struct{})
-		go func() { defer close(done); _, _ = sh.run(cleanCommand(stale), false) }()
-		t := time.NewTimer(2 * time.Second)
-		select {
-		case <-done:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	var wg sync.WaitGroup
-	for _, sh := range idle {
-		wg.Go(func() { sh.stop(2 * time.Second) })
-	}
-	wg.Wait()
+// written returns how many bytes were written in all.
+func (c *capped) written() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/porter-deploy/porter/internal/sshdtest"
 	"github.com/porter-deploy/porter/portertest"
@@ -170,7 +169,7 @@ func TestSharedShellOneSession(t *testing.T) {
 		want = append(want, cmd)
 	}
 	assert.Equal(t, want, srv.Commands(), "each command listed, in order")
-	assert.Equal(t, []string{remote.DefaultShellScript()}, srv.Execs(), "one session for them all")
+	assert.Equal(t, []string{remote.Bootstrap}, srv.Execs(), "one session for them all")
 }
 
 func TestSharedShellConcurrent(t *testing.T) {
@@ -292,50 +291,6 @@ func TestSharedShellCloseAfterCancel(t *testing.T) {
 	assert.NoDirExists(t, killed[0])
 }
 
-func TestSharedShellFallback(t *testing.T) {
-	for name, script := range map[string]string{
-		"exec refused":        "exec /nonexistent/sh",
-		"shell exits at once": "exit 0",
-		"no greeting":         "echo hello; echo more",
-	} {
-		t.Run(name, func(t *testing.T) {
-			restore := remote.SetShellScript(script)
-			t.Cleanup(restore)
-			srv := portertest.NewServer(t)
-			h := srv.Dial(t)
-			for i := range 3 {
-				out, err := h.Run(context.Background(), fmt.Sprintf("echo %d; exit %d", i, i))
-				assert.Equal(t, fmt.Sprintf("%d\n", i), string(out.Stdout))
-				if i == 0 {
-					require.NoError(t, err)
-				} else {
-					var ee *remote.ExitError
-					require.ErrorAs(t, err, &ee)
-					assert.Equal(t, i, ee.Status)
-				}
-			}
-			assert.True(t, remote.SharedShellOff(h))
-			assert.Equal(t, []string{script, "echo 0; exit 0", "echo 1; exit 1", "echo 2; exit 2"}, srv.Execs(),
-				"one try, then a session per command")
-			assert.Equal(t, []string{"echo 0; exit 0", "echo 1; exit 1", "echo 2; exit 2"}, srv.Commands())
-		})
-	}
-}
-
-func TestSharedShellChattyLogin(t *testing.T) {
-	// A login shell that prints before the shared shell starts (an rc file
-	// that echoes): skipped.
-	restore := remote.SetShellScript("printf 'Welcome!\\n'; printf 'no newline'; " + remote.DefaultShellScript())
-	t.Cleanup(restore)
-	srv := portertest.NewServer(t)
-	h := srv.Dial(t)
-	out, err := h.Run(context.Background(), "echo hi")
-	require.NoError(t, err)
-	assert.Equal(t, "hi\n", string(out.Stdout))
-	assert.False(t, remote.SharedShellOff(h))
-	assert.Len(t, srv.Execs(), 1)
-}
-
 func TestSharedShellTempDirRemoved(t *testing.T) {
 	// A command that removes the shell's temp dir: reported, and the next
 	// Run gets a new shell.
@@ -375,18 +330,8 @@ func TestWithoutSharedShell(t *testing.T) {
 		_, err := h.Run(context.Background(), fmt.Sprintf("echo %d", i))
 		require.NoError(t, err)
 	}
-	assert.Equal(t, []string{"echo 0", "echo 1", "echo 2"}, srv.Execs())
-	assert.Equal(t, srv.Execs(), srv.Commands())
-}
-
-func TestSharedShellNUL(t *testing.T) {
-	// A command with a NUL byte cannot go through a shell variable: it gets
-	// a session of its own, as before.
-	srv := portertest.NewServer(t)
-	h := srv.Dial(t)
-	_, err := h.Run(context.Background(), "echo a\x00b")
-	require.Error(t, err, "portertest cannot exec it")
-	assert.Empty(t, srv.Execs(), "no shared shell started")
+	assert.Equal(t, []string{remote.Bootstrap, remote.Bootstrap, remote.Bootstrap}, srv.Execs(), "a shell per command")
+	assert.Equal(t, []string{"echo 0", "echo 1", "echo 2"}, srv.Commands())
 }
 
 func TestSharedShellBashrcNotRead(t *testing.T) {
@@ -475,39 +420,6 @@ func BenchmarkRunOpenSSH(b *testing.B) {
 					}
 				}
 			})
-		})
-	}
-}
-
-func TestSharedShellTruncatedCommandNotRun(t *testing.T) {
-	// A command cut short by a cancel (the session closed mid-write) must
-	// not run: neither a prefix of it, nor the whole of it without "go".
-	srv := portertest.NewServer(t)
-	h := srv.Dial(t)
-	for name, send := range map[string]func(cmd string) string{
-		"prefix":      func(cmd string) string { return fmt.Sprintf("%d\n%s", len(cmd)+10, cmd) },
-		"without go":  func(cmd string) string { return fmt.Sprintf("%d\n%s", len(cmd), cmd) },
-		"half a go":   func(cmd string) string { return fmt.Sprintf("%d\n%sg", len(cmd), cmd) },
-		"not go line": func(cmd string) string { return fmt.Sprintf("%d\n%sgo on\n", len(cmd), cmd) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			marker := filepath.Join(t.TempDir(), "ran")
-			s, err := h.Client().NewSession()
-			require.NoError(t, err)
-			defer s.Close()
-			in, err := s.StdinPipe()
-			require.NoError(t, err)
-			var out bytes.Buffer
-			s.Stdout = &out
-			require.NoError(t, s.Start(remote.DefaultShellScript()))
-			_, err = in.Write([]byte(send("touch " + remote.Quote(marker))))
-			require.NoError(t, err)
-			require.NoError(t, in.Close())
-			var ee *ssh.ExitError
-			require.ErrorAs(t, s.Wait(), &ee)
-			assert.Equal(t, 98, ee.ExitStatus())
-			assert.NoFileExists(t, marker)
-			assert.True(t, strings.HasPrefix(out.String(), "porter-shell 1 /"), out.String())
 		})
 	}
 }

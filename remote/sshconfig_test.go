@@ -3,10 +3,12 @@ package remote_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,7 +118,7 @@ Host jumphost
   IdentityFile %s
 `, port(target), target.IdentityFile(), port(jump), jump.IdentityFile()))
 	h, err := remote.Dial(context.Background(), "target", remote.WithSSHConfig(cfg),
-		remote.WithKnownHosts(jump.KnownHostsFile(), target.KnownHostsFile()), remote.WithoutAgent())
+		remote.WithKnownHosts(jump.KnownHostsFile(), target.KnownHostsFile()), remote.WithoutAgent(), remote.WithCommandAnnouncements())
 	require.NoError(t, err)
 	defer h.Close()
 	out, err := h.Run(context.Background(), "echo through the jump host")
@@ -165,8 +167,54 @@ func TestBadSSHConfig(t *testing.T) {
 }
 
 func TestBadAddress(t *testing.T) {
-	for _, a := range []string{"", "@host", "user@", "host:0", "host:http", "host:70000"} {
-		_, err := remote.Dial(context.Background(), a, remote.WithSSHConfig(""))
-		assert.Error(t, err, "address %q", a)
+	for addr, want := range map[string]string{
+		"":      "dial : empty address",
+		"@host": `dial @host: address "@host": empty user before @`,
+		"user@": `dial user@: address "": empty host`,
+	} {
+		_, err := remote.Dial(context.Background(), addr, remote.WithSSHConfig(""))
+		assert.EqualError(t, err, want, "address %q", addr)
+	}
+}
+
+// TestBadPort: a port out of 1-65535 is refused by name, before anything
+// is looked up or connected to, whether it comes from the address, a
+// ProxyJump or ssh_config's Port.
+func TestBadPort(t *testing.T) {
+	addr, connected := silentServer(t)
+	_, p, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	// h is a host that resolves and takes connections; zero's Port is bad.
+	cfg := writeFile(t, "config", fmt.Sprintf(`
+Host h jump
+  HostName 127.0.0.1
+  Port %s
+Host jump
+  ProxyJump u@h:0
+Host zero
+  HostName 127.0.0.1
+  Port 0
+`, p))
+	dial := func(addr string) error {
+		_, err := remote.Dial(context.Background(), addr, remote.WithSSHConfig(cfg), remote.WithoutAgent(),
+			remote.WithSigners(testSigner(t)), remote.WithTimeout(time.Second))
+		return err
+	}
+	require.ErrorIs(t, dial("u@h"), context.DeadlineExceeded, "h is reachable")
+	require.True(t, connected())
+
+	const valid = ": want a number from 1 to 65535"
+	for addr, want := range map[string]string{
+		"u@h:0":     `dial u@h:0: address "h:0": bad port "0"` + valid,
+		"u@h:65536": `dial u@h:65536: address "h:65536": bad port "65536"` + valid,
+		"u@h:-1":    `dial u@h:-1: address "h:-1": bad port "-1"` + valid,
+		"u@h:abc":   `dial u@h:abc: address "h:abc": bad port "abc"` + valid,
+		"u@h:":      `dial u@h:: address "h:": bad port ""` + valid,
+		"[::1]:0":   `dial [::1]:0: address "[::1]:0": bad port "0"` + valid,
+		"u@jump":    `dial u@jump: ProxyJump "u@h:0": address "h:0": bad port "0"` + valid,
+		"u@zero":    `dial u@zero: ssh config for zero: bad port "0"` + valid,
+	} {
+		assert.EqualError(t, dial(addr), want)
+		assert.False(t, connected(), "%s: connected before the port was checked", addr)
 	}
 }
