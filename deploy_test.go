@@ -19,6 +19,7 @@ import (
 	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
+	"github.com/porter-deploy/porter/scm"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -97,12 +98,48 @@ func init() {
 		})
 		return nil
 	})
+	porter.RegisterDeployment("e2e-undo", func(m *porter.Module) error {
+		m.PushSignalHandler(porter.SigDeployStart, func(_ context.Context, m *porter.Module, _ any) error {
+			if v, ok := undos.Load(m.Flag("undo")); ok {
+				v.(*undoCheck).cancel() // Ctrl-C while the deploy is under way
+			}
+			return nil
+		})
+		m.PushSignalHandler(porter.SigDeployFailed, func(ctx context.Context, m *porter.Module, payload any) error {
+			v, ok := undos.Load(m.Flag("undo"))
+			if !ok {
+				return nil
+			}
+			u := v.(*undoCheck)
+			u.calls++
+			u.ctxErr = ctx.Err()
+			u.failure = payload.(*porter.DeployFailed).Err
+			out, err := m.Host().Run(ctx, "cd "+remote.Quote(m.Path())+" && echo restored > UNDONE && echo undone")
+			u.out, u.runErr = string(out.Stdout), err
+			return err
+		})
+		return nil
+	})
 	porter.RegisterDeployment("e2e-ownproc", func(m *porter.Module) error {
 		m.ReplaceSignalHandler(porter.SigDeploy, func(ctx context.Context, m *porter.Module, _ any) error {
 			return m.Signal(ctx, porter.SigDeployFinish, nil)
 		})
 		return nil
 	})
+}
+
+// undos lets a test see what the SigDeployFailed handler of module e2e-undo
+// got, and cancel the deploy from its SigDeployStart handler; its "undo"
+// flag names the test's undoCheck.
+var undos sync.Map // name -> *undoCheck
+
+type undoCheck struct {
+	cancel  context.CancelFunc
+	calls   int
+	ctxErr  error // ctx.Err() as the undo handler saw it
+	failure error // the payload's Err
+	out     string
+	runErr  error
 }
 
 // fixture is a project whose module paths lie under a temp "remote" dir.
@@ -135,6 +172,15 @@ func (f *fixture) deploy(t *testing.T, opts porter.Options) (*porter.Report, err
 	opts.Address = f.srv.Address()
 	opts.Dial = f.srv.DialOptions()
 	return porter.Deploy(context.Background(), p, opts)
+}
+
+// hashDir is the version a dir:// source at dir has: package scm's content
+// hash, computed apart from the deploy.
+func hashDir(t *testing.T, dir string) string {
+	t.Helper()
+	sum, err := scm.HashDir(context.Background(), dir)
+	require.NoError(t, err)
+	return sum
 }
 
 func readTree(t *testing.T, root string) map[string]string {
@@ -184,7 +230,8 @@ func TestDeployShipsEveryModuleInOrderAndFiresSignalsInOriginalOrder(t *testing.
 	assert.Equal(t, "api", rep.Modules[0].Module)
 	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
 	assert.Equal(t, 2, rep.Modules[0].Sync.Sent)
-	assert.True(t, strings.HasPrefix(rep.Modules[1].Version, "sha256:"), rep.Modules[1].Version)
+	assert.Equal(t, "web", rep.Modules[1].Module)
+	assert.Equal(t, hashDir(t, f.local+"/web/src"), rep.Modules[1].Version, "a dir:// source's version is the content hash of the directory")
 }
 
 func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
@@ -205,6 +252,74 @@ func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
 		"e2e-fails:deploy-start", "e2e-fails:source-pre-send", "e2e-fails:source-send",
 		"e2e-fails:deploy-failed:deploy e2e-fails to test: source-post-send: migration failed",
 	}, log.get(), "the recorder's post-send handler comes after the failing hook's, so it never runs")
+	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
+}
+
+func TestDeployOfManyModulesUsesOneSSHConnection(t *testing.T) {
+	const cmd = "[plugin:github.com/porter-deploy/porter/plugins/command]\ndeploy-finish = echo done > DONE\n"
+	f := newFixture(t, map[string]string{
+		"project.ini":       "[project]\ndepends = web, worker\n[hosts]\ntest = x@y\n",
+		"web/web.ini":       "[module]\npath = $REMOTE/web\ndepends = api\n[scm]\nurl = dir://src\n" + cmd,
+		"web/src/f":         "web",
+		"api/api.ini":       "[module]\npath = $REMOTE/api\ndepends = db\n[scm]\nurl = dir://src\n" + cmd,
+		"api/src/f":         "api",
+		"db/db.ini":         "[module]\npath = $REMOTE/db\n[scm]\nurl = dir://src\n" + cmd,
+		"db/src/f":          "db",
+		"worker/worker.ini": "[module]\npath = $REMOTE/worker\n[scm]\nurl = dir://src\n" + cmd,
+		"worker/src/f":      "worker",
+	})
+	rep, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]porter.Outcome{"db": porter.Deployed, "api": porter.Deployed, "web": porter.Deployed,
+		"worker": porter.Deployed}, outcomes(rep))
+	for _, m := range []string{"db", "api", "web", "worker"} {
+		assert.Equal(t, map[string]string{"f": m, "DONE": "done\n"}, readTree(t, f.remote+"/"+m), "each module synced and ran its command")
+	}
+	assert.Equal(t, 1, f.srv.Connections(), "one SSH connection per host, not one per module")
+
+	rep, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]porter.Outcome{"db": porter.Unchanged, "api": porter.Unchanged, "web": porter.Unchanged,
+		"worker": porter.Unchanged}, outcomes(rep))
+	assert.Equal(t, 2, f.srv.Connections(), "the second deploy made one connection too")
+
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	_, err = porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	require.NoError(t, err)
+	assert.Equal(t, 3, f.srv.Connections(), "status reads every module over one connection")
+}
+
+func TestUndoHandlersGetAContextThatACancelledDeployDidNotEnd(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini":           "[project]\ndepends = e2e-undo, later\n[hosts]\ntest = x@y\n",
+		"e2e-undo/e2e-undo.ini": "[module]\npath = $REMOTE/u\n[scm]\nurl = dir://src\n",
+		"e2e-undo/src/f":        "never sent",
+		"later/later.ini":       "[module]\npath = $REMOTE/later\n",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	u := &undoCheck{cancel: cancel}
+	undos.Store(t.Name(), u)
+	t.Cleanup(func() { undos.Delete(t.Name()) })
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	rep, err := porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing", Address: f.srv.Address(),
+		Dial: f.srv.DialOptions(), Flags: map[string]string{"undo": t.Name()}})
+
+	assert.ErrorIs(t, err, context.Canceled, "the deploy stops")
+	require.Equal(t, 1, u.calls, "SigDeployFailed ran once, although ctx was cancelled")
+	assert.ErrorIs(t, u.failure, context.Canceled, "its payload is the cancellation")
+	assert.NoError(t, u.ctxErr, "the undo handler's ctx is not cancelled")
+	require.NoError(t, u.runErr, "the undo handler can run a command on the host")
+	assert.Equal(t, "undone\n", u.out)
+	b, err := os.ReadFile(f.remote + "/u/UNDONE")
+	require.NoError(t, err)
+	assert.Equal(t, "restored\n", string(b))
+	assert.NoFileExists(t, f.remote+"/u/f", "the source was never sent")
+	assert.NoFileExists(t, f.remote+"/u/.porter/e2e-undo/lock.json")
+	assert.NoFileExists(t, f.remote+"/u/.porter/e2e-undo/state.json")
 	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
 	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
 }
@@ -362,7 +477,8 @@ func TestCreateProjectMakesALoadableProject(t *testing.T) {
 	m, err := porter.LoadModule(p, "app", porter.OnHost("testing"), porter.WithConfig("production"))
 	require.NoError(t, err)
 	assert.Equal(t, "/srv/myproject-testing/app", m.Path())
-	assert.DirExists(t, m.ConfigDir())
+	assert.Equal(t, filepath.Join(dir, "app", "config", "production"), m.ConfigDir())
+	assert.DirExists(t, filepath.Join(dir, "app", "config", "production"))
 	assert.ErrorIs(t, porter.CreateProject(dir), fs.ErrExist)
 }
 

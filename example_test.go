@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/porter-deploy/porter"
 	_ "github.com/porter-deploy/porter/plugins/command" // the example project uses it
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -41,22 +45,49 @@ func ExampleLoadModule() {
 }
 
 func ExampleDeploy() {
+	// A real SSH server for the example (portertest); a deploy program
+	// leaves Address and Dial out and reaches the [hosts] address.
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	p, err := porter.LoadProject("examples/basic/project")
 	if err != nil {
 		log.Fatal(err)
 	}
-	rep, err := porter.Deploy(context.Background(), p, porter.Options{
-		Host:    "production",
-		Config:  "production",
-		Release: "stable",
-		Force:   porter.ForceModules("api"),
-	})
+	opts := porter.Options{
+		Host:    "demo", // its module paths are relative to the login directory
+		Config:  "testing",
+		Address: srv.Address(),
+		Dial:    srv.DialOptions(),
+		Logger:  slog.New(slog.DiscardHandler),
+	}
+	for range 2 { // the second deploy finds every module up to date
+		rep, err := porter.Deploy(context.Background(), p, opts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, m := range rep.Modules {
+			fmt.Printf("%s %s, files sent: %d\n", m.Module, m.Outcome, m.Sync.Sent)
+		}
+	}
+	status, err := os.ReadFile(filepath.Join(srv.Home(), "basic/web/STATUS"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, m := range rep.Modules {
-		fmt.Println(m.Module, m.Outcome, m.Version)
-	}
+	fmt.Printf("web/STATUS: %s", status)
+	fmt.Println("SSH connections:", srv.Connections())
+	// Output:
+	// shared deployed, files sent: 2
+	// api deployed, files sent: 1
+	// web deployed, files sent: 2
+	// shared unchanged, files sent: 0
+	// api unchanged, files sent: 0
+	// web unchanged, files sent: 0
+	// web/STATUS: web is live
+	// SSH connections: 2
 }
 
 func ExampleRegisterDeployment() {

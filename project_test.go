@@ -4,6 +4,7 @@ import (
 	"errors"
 	"github.com/porter-deploy/porter/portertest"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -67,13 +68,16 @@ func TestLoadProjectSelfCycle(t *testing.T) {
 }
 
 func TestLoadProjectModuleDirsFromModulesSection(t *testing.T) {
-	p := newProject(t, map[string]string{
+	dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 		"project.ini":                 "[project]\ndepends = module1\n[modules]\nmodule1 = workers/module1\n",
 		"workers/module1/module1.ini": moduleINI(""),
 	})
+	p, err := LoadProject(dir)
+	require.NoError(t, err)
+	assert.Equal(t, dir, p.Dir)
 	m, err := LoadModule(p, "module1")
 	require.NoError(t, err)
-	assert.Equal(t, p.Dir+"/workers/module1", m.Dir())
+	assert.Equal(t, filepath.Join(dir, "workers", "module1"), m.Dir())
 }
 
 func TestLoadProjectErrors(t *testing.T) {

@@ -94,8 +94,8 @@ func TestSecondDeploySkipsEverythingAndRecordIsOnTheHost(t *testing.T) {
 
 	rec := readRecord(t, f.remote+"/a", "a")
 	assert.Equal(t, "a", rec.Module)
-	assert.Equal(t, rep.Modules[0].Version, rec.Version)
-	assert.True(t, strings.HasPrefix(rec.Version, "sha256:"))
+	assert.Equal(t, hashDir(t, f.local+"/a/src"), rec.Version)
+	assert.Equal(t, rec.Version, rep.Modules[0].Version, "the report says what the record says")
 	assert.Equal(t, "stable", rec.Release)
 	assert.Equal(t, "testing", rec.Config)
 	assert.Equal(t, "alice@laptop", rec.DeployedBy)
@@ -293,11 +293,13 @@ func TestHistoryKeepsTheLastHundred(t *testing.T) {
 	b, err := os.ReadFile(f.remote + "/a/.porter/a/history.jsonl")
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	require.Len(t, lines, porter.HistoryLimit)
+	require.Len(t, lines, 100, "the last 100 deploys")
 	assert.Equal(t, `{"module":"a","version":"v1"}`, lines[0])
 	var last porter.Record
 	require.NoError(t, json.Unmarshal([]byte(lines[99]), &last))
-	assert.Equal(t, readRecord(t, f.remote+"/a", "a"), last)
+	assert.Equal(t, "a", last.Module)
+	assert.Equal(t, hashDir(t, f.local+"/a/src"), last.Version, "the new deploy is the last line")
+	assert.Equal(t, readRecord(t, f.remote+"/a", "a"), last, "and it is the record of state.json")
 }
 
 func TestSyncNeverTouchesTheStateDir(t *testing.T) {

@@ -10,7 +10,8 @@
 //	srv := portertest.NewServer(t)
 //	h := srv.Dial(t)                 // a *remote.Host, closed when the test ends
 //	out, err := h.Run(ctx, "uname")
-//	srv.Commands()                   // every command run, in order
+//	srv.Commands()                   // the commands run, in order (see Commands)
+//	srv.Connections()                // SSH logins so far: 1
 //
 // Commands run as real local processes (/bin/sh -c CMD, as the user running
 // the tests; /bin/sh is also the login shell, SHELL), and SFTP serves the real file system, so tests deploy into
@@ -78,6 +79,7 @@ type Server struct {
 	mu       sync.Mutex
 	closed   bool
 	conns    map[net.Conn]struct{}
+	logins   int // SSH connections that logged in
 	commands []string
 	execs    []string
 	tunnels  []string
@@ -160,6 +162,15 @@ func start(dir string, o options) (*Server, error) {
 			}
 			return nil, nil
 		},
+		// Called once with a nil error per connection that logs in, before
+		// the server tells the client: a Dial that returned is counted.
+		AuthLogCallback: func(_ ssh.ConnMetadata, _ string, err error) {
+			if err == nil {
+				s.mu.Lock()
+				s.logins++
+				s.mu.Unlock()
+			}
+		},
 	}
 	for _, k := range s.hostKeys {
 		s.config.AddHostKey(k)
@@ -232,8 +243,12 @@ func (s *Server) ClientKey() ssh.PublicKey { return s.clientKey }
 
 // DialOptions returns the remote options that trust exactly this server and
 // log in with its client key, and nothing of the environment: no agent, no
-// ~/.ssh/config, no ~/.ssh/known_hosts.
-func (s *Server) DialOptions() []remote.Option { return TrustOnly(s.knownFile, s.keyFile) }
+// ~/.ssh/config, no ~/.ssh/known_hosts. They also ask remote to announce
+// each command ([remote.WithCommandAnnouncements]), which [Server.Commands]
+// lists.
+func (s *Server) DialOptions() []remote.Option {
+	return append(TrustOnly(s.knownFile, s.keyFile), remote.WithCommandAnnouncements())
+}
 
 // TrustOnly returns remote options that trust only the hosts of the
 // known_hosts file knownHosts and log in with the private key identityFile,
@@ -262,11 +277,28 @@ func (s *Server) Dial(tb testing.TB, opts ...remote.Option) *remote.Host {
 	return h
 }
 
-// Commands returns every command run, in the order they started (a copy):
-// those of exec requests, and those that remote.Host.Run hands to its
-// shared shell (each announced in a "porter-command@porter-deploy.github.io"
-// channel request), but not the exec of the shared shell itself. It is the
-// list of commands a deploy ran, whether or not the shared shell was used.
+// Commands returns the commands the server was asked to run, in the order
+// their requests reached it (a copy). A command is either
+//
+//   - the command of an exec request, unless its session first sent a
+//     "porter-shell@porter-deploy.github.io" request, as the shells of
+//     package remote do when asked to announce (the option that
+//     [Server.DialOptions] includes); or
+//   - the command named in a "porter-command@porter-deploy.github.io"
+//     request, which such a shell sends before each command of
+//     [remote.Host.Run] (and [remote.Host.RunInput] where that runs in a
+//     shell too).
+//
+// Nothing else is listed. A session that runs a program of its own, one
+// that then reads more code on its stdin (the sync agent of package rsync),
+// is listed once, as its exec command; the code it then runs (hashing,
+// staging, tar -x) is not. Code that remote sends a shell other than a
+// command of Run or RunInput (its own clean-ups) is not announced, so not
+// listed. What goes through SFTP (porter's locks and records, the files a
+// sync writes with SFTP, directory walks) is no command. Commands that start
+// at the same time, such as a sync agent that a deploy starts in the
+// background, are listed in the order their requests arrived, which can
+// change from run to run. [Server.Execs] lists the exec requests alone.
 func (s *Server) Commands() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -280,6 +312,17 @@ func (s *Server) Execs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.execs)
+}
+
+// Connections returns how many SSH connections the server has accepted so
+// far: those that completed the handshake and logged in, whether still open
+// or closed since. A connection refused (unknown key or user, failed
+// handshake) does not count, nor does a tunnel (direct-tcpip) through one.
+// A deploy to one host should count 1.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins
 }
 
 // Tunnels returns the "host:port" of every direct-tcpip channel opened

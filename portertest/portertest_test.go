@@ -2,7 +2,11 @@ package portertest_test
 
 import (
 	"context"
+	"fmt"
+	"log"
+	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,14 +24,97 @@ var bg = context.Background()
 
 func TestServerBasics(t *testing.T) {
 	srv := portertest.NewServer(t)
-	assert.True(t, strings.HasPrefix(srv.Addr(), "127.0.0.1:"))
-	assert.Equal(t, srv.User()+"@"+srv.Addr(), srv.Address())
+	me := os.Getenv("USER")
+	if u, err := user.Current(); err == nil {
+		me = u.Username
+	}
+	assert.Equal(t, me, srv.User(), "the default user is the OS user")
+	port, ok := strings.CutPrefix(srv.Addr(), "127.0.0.1:")
+	require.True(t, ok, srv.Addr())
+	assert.Regexp(t, `^[1-9][0-9]*$`, port)
+	assert.Equal(t, me+"@127.0.0.1:"+port, srv.Address())
+
+	// What the server presents in a real handshake, logging in with the
+	// key of IdentityFile: the known_hosts file must list that key.
+	keyPEM, err := os.ReadFile(srv.IdentityFile())
+	require.NoError(t, err)
+	signer, err := ssh.ParsePrivateKey(keyPEM)
+	require.NoError(t, err)
+	var presented ssh.PublicKey
+	c, err := ssh.Dial("tcp", "127.0.0.1:"+port, &ssh.ClientConfig{
+		User: me,
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			presented = key
+			return nil
+		},
+	})
+	require.NoError(t, err)
+	c.Close()
+	require.NotNil(t, presented)
+	assert.Equal(t, ssh.MarshalAuthorizedKey(presented), ssh.MarshalAuthorizedKey(srv.HostKey()))
+	assert.Equal(t, ssh.MarshalAuthorizedKey(signer.PublicKey()), ssh.MarshalAuthorizedKey(srv.ClientKey()))
 	kh, err := os.ReadFile(srv.KnownHostsFile())
 	require.NoError(t, err)
-	assert.Equal(t, "["+strings.Replace(srv.Addr(), ":", "]:", 1)+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(srv.HostKey())))+"\n", string(kh))
+	assert.Equal(t, "[127.0.0.1]:"+port+" "+string(ssh.MarshalAuthorizedKey(presented)), string(kh))
 	st, err := os.Stat(srv.IdentityFile())
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+func TestConnectionsCountsLogins(t *testing.T) {
+	srv := portertest.NewServer(t)
+	other := portertest.NewServer(t)
+	assert.Equal(t, 0, srv.Connections())
+
+	// No SSH at all, a key it does not know, a user it does not know.
+	raw, err := net.Dial("tcp", srv.Addr())
+	require.NoError(t, err)
+	raw.Close()
+	_, err = remote.Dial(bg, srv.Address(), portertest.TrustOnly(srv.KnownHostsFile(), other.IdentityFile())...)
+	require.Error(t, err)
+	_, err = remote.Dial(bg, "someone-else@"+srv.Addr(), srv.DialOptions()...)
+	require.Error(t, err)
+	assert.Equal(t, 0, srv.Connections(), "a connection that did not log in is not counted")
+
+	h := srv.Dial(t)
+	assert.Equal(t, 1, srv.Connections(), "counted by the time Dial returns")
+	for _, c := range []string{"true", "echo one", "echo two"} {
+		_, err := h.Run(bg, c)
+		require.NoError(t, err)
+	}
+	_, err = h.RunInput(bg, "cat", strings.NewReader("x"))
+	require.NoError(t, err)
+	sc, err := h.SFTP(bg)
+	require.NoError(t, err)
+	_, err = sc.Getwd()
+	require.NoError(t, err)
+	assert.Equal(t, 1, srv.Connections(), "commands, sessions and SFTP share the one connection")
+
+	require.NoError(t, h.Close())
+	srv.Dial(t)
+	assert.Equal(t, 2, srv.Connections(), "a closed connection stays counted")
+	assert.Equal(t, 0, other.Connections())
+}
+
+func TestConnectionsDoNotCountTunnels(t *testing.T) {
+	jump := portertest.NewServer(t, portertest.WithUser("jumper"))
+	target := portertest.NewServer(t)
+	_, jumpPort, _ := strings.Cut(jump.Addr(), ":")
+	_, targetPort, _ := strings.Cut(target.Addr(), ":")
+	cfg := filepath.Join(t.TempDir(), "config")
+	require.NoError(t, os.WriteFile(cfg, []byte("Host target\n  HostName 127.0.0.1\n  Port "+targetPort+
+		"\n  IdentityFile "+target.IdentityFile()+"\n  ProxyJump jumphost\n"+
+		"Host jumphost\n  HostName 127.0.0.1\n  User jumper\n  Port "+jumpPort+"\n  IdentityFile "+jump.IdentityFile()+"\n"), 0o600))
+	h, err := remote.Dial(bg, "target", remote.WithSSHConfig(cfg),
+		remote.WithKnownHosts(jump.KnownHostsFile(), target.KnownHostsFile()), remote.WithoutAgent())
+	require.NoError(t, err)
+	defer h.Close()
+	_, err = h.Run(bg, "true")
+	require.NoError(t, err)
+	assert.Equal(t, []string{target.Addr()}, jump.Tunnels())
+	assert.Equal(t, 1, jump.Connections(), "the jump host counts its own login, not the tunnel")
+	assert.Equal(t, 1, target.Connections())
 }
 
 func TestCommandsRecordedInOrder(t *testing.T) {
@@ -143,6 +230,35 @@ func ExampleNewServer() {
 		t.Fatal(err)
 	}
 	// srv.Commands() == []string{"touch /tmp/.../deployed"}
+}
+
+func ExampleStart() {
+	// Outside a test (an example, a demo program): Start, then Close.
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	for _, cmd := range []string{"echo hello", "cd /tmp && echo 'in /tmp'"} {
+		out, err := h.Run(ctx, cmd)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(string(out.Stdout))
+	}
+	fmt.Printf("%q\n", srv.Commands())
+	fmt.Println(srv.Connections(), "connection")
+	// Output:
+	// hello
+	// in /tmp
+	// ["echo hello" "cd /tmp && echo 'in /tmp'"]
+	// 1 connection
 }
 
 func TestWriteFiles(t *testing.T) {
