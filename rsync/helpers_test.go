@@ -3,6 +3,7 @@ package rsync
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -32,6 +33,47 @@ func f(p, data string, mode fs.FileMode) node {
 }
 func d(p string, mode fs.FileMode) node { return node{path: p, kind: 'd', mode: mode} }
 func l(p, target string) node           { return node{path: p, kind: 'l', target: target} }
+
+// tempDir is t.TempDir for trees that hold read-only directories (as
+// sample does, and what a sync makes of it): it registers, after TempDir's
+// own removal and so to run before it, a cleanup that makes every directory
+// under the temporary directory writable again. Without it, TempDir cannot
+// remove the tree unless the tests run as root.
+func tempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Cleanup(func() { makeWritable(t, dir) })
+	return dir
+}
+
+// makeWritable gives every directory under root (root included) its
+// owner's rwx bits, parents before what they hold, so that the tree can be
+// walked and removed. Symlinks are not followed.
+func makeWritable(t testing.TB, root string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !de.IsDir() {
+			return nil
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o700 != 0o700 {
+			return os.Chmod(p, fi.Mode().Perm()|0o700)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("make %s writable for its removal: %v", root, err)
+	}
+}
 
 // build makes the nodes under root (parents first), gives each file and
 // directory a distinct mtime, and the root too.

@@ -21,7 +21,7 @@ func TestSyncOpenSSH(t *testing.T) {
 	srv := sshdtest.Start(t)
 	modes(t, func(t *testing.T, opts Options) {
 		h := srv.Dial(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst it's $(x)")
 		nodes := append(sample(tmp),
 			f("new\nline", "n", 0o644), f("-rf", "r", 0o644), f("$(touch pwned)", "p", 0o644),

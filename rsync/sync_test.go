@@ -64,10 +64,21 @@ func sample(outside string) []node {
 	}
 }
 
+// bytesOf is the total size of the files of a test tree.
+func bytesOf(nodes []node) int64 {
+	var n int64
+	for _, e := range nodes {
+		if e.kind == 'f' {
+			n += int64(len(e.data))
+		}
+	}
+	return n
+}
+
 func TestSyncReproducesTreeThenSendsNothing(t *testing.T) {
 	modes(t, func(t *testing.T, opts Options) {
 		h := dialTest(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "deep", "dst")
 		outside := filepath.Join(tmp, "outside")
 		build(t, outside, f("not-to-be-sent", "x", 0o644))
@@ -76,7 +87,9 @@ func TestSyncReproducesTreeThenSendsNothing(t *testing.T) {
 		st, err := Sync(context.Background(), h, src, dst, opts)
 		require.NoError(t, err)
 		assert.Equal(t, snapshot(t, src), snapshot(t, dst))
-		assert.Equal(t, Stats{Files: 8, Dirs: 7, Symlinks: 3, BytesTotal: st.BytesTotal, Sent: 11, BytesSent: st.BytesTotal, DirsCreated: 8}, st)
+		size := bytesOf(sample(outside))
+		assert.Equal(t, int64(1_053_621), size)
+		assert.Equal(t, Stats{Files: 8, Dirs: 7, Symlinks: 3, BytesTotal: size, Sent: 11, BytesSent: size, DirsCreated: 8}, st)
 		assert.Empty(t, findTemps(t, tmp))
 		target, err := os.Readlink(filepath.Join(dst, "link-outside"))
 		require.NoError(t, err)
@@ -98,7 +111,7 @@ func TestSyncReproducesTreeThenSendsNothing(t *testing.T) {
 func TestSyncOneChangedFile(t *testing.T) {
 	modes(t, func(t *testing.T, opts Options) {
 		h := dialTest(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 		build(t, src, sample(tmp)...)
 		_, err := Sync(context.Background(), h, src, dst, opts)
@@ -124,7 +137,7 @@ func TestSyncOneChangedFile(t *testing.T) {
 
 func TestSyncChecksumCatchesSameSizeAndMtime(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 	build(t, src, f("a", "aaaa", 0o644), f("b", "bbbb", 0o644), f("c", "cccc", 0o644))
 	_, err := Sync(context.Background(), h, src, dst, Options{})
@@ -158,7 +171,7 @@ func TestSyncChecksumCatchesSameSizeAndMtime(t *testing.T) {
 func TestSyncDelete(t *testing.T) {
 	modes(t, func(t *testing.T, opts Options) {
 		h := dialTest(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 		build(t, src, f("keep", "k", 0o644), d("sub", 0o755), f("sub/keep", "k", 0o644))
 		build(t, dst,
@@ -211,7 +224,7 @@ func TestSyncDelete(t *testing.T) {
 
 func TestSyncExcludes(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 	build(t, src,
 		f("app.py", "x", 0o644), f("app.pyc", "x", 0o644),
@@ -234,7 +247,7 @@ func TestSyncExcludes(t *testing.T) {
 func TestSyncReplacesFileAndDir(t *testing.T) {
 	modes(t, func(t *testing.T, opts Options) {
 		h := dialTest(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 		elsewhere := filepath.Join(tmp, "elsewhere")
 		build(t, elsewhere, f("precious", "p", 0o644))
@@ -261,7 +274,7 @@ func TestSyncReplacesFileAndDir(t *testing.T) {
 func TestSyncHostileNames(t *testing.T) {
 	modes(t, func(t *testing.T, opts Options) {
 		h := dialTest(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		// Names hold no "/": the command spells it in octal.
 		pwned := filepath.Join(os.TempDir(), "porter-pwned-"+filepath.Base(tmp))
 		oct := strings.ReplaceAll(pwned, "/", `\057`)
@@ -299,7 +312,7 @@ func TestSyncHostileNames(t *testing.T) {
 func TestSyncCancelLeavesNoTemporaryFiles(t *testing.T) {
 	modes(t, func(t *testing.T, opts Options) {
 		h := dialTest(t)
-		tmp := t.TempDir()
+		tmp := tempDir(t)
 		src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 		var nodes []node
 		for i := range 20 {
@@ -362,7 +375,7 @@ func TestSyncCancelLeavesNoTemporaryFiles(t *testing.T) {
 
 func TestSyncDryRunChangesNothing(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 	build(t, src, f("new", "n", 0o644), f("changed", "new!", 0o644), d("newdir", 0o755))
 	build(t, dst, f("changed", "old", 0o644), f("extra", "x", 0o644))
@@ -395,7 +408,7 @@ func TestSyncListings(t *testing.T) {
 	for name, hooks := range map[string]*testHooks{"find": {listFind: true}, "race": {slowWalk: true}, "sftp": {listSFTP: true}} {
 		t.Run(name, func(t *testing.T) {
 			h := dialTest(t)
-			tmp := t.TempDir()
+			tmp := tempDir(t)
 			src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 			build(t, src, sample(tmp)...)
 			build(t, dst, f("extra/x", "x", 0o644), f(".porter/keep", "k", 0o644), f("bin/run", "old", 0o755),
@@ -420,7 +433,7 @@ func TestSyncListings(t *testing.T) {
 
 func TestSyncErrors(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	src := filepath.Join(tmp, "src")
 	build(t, src, f("a", "a", 0o644))
 	writeFile(t, filepath.Join(tmp, "afile"), "x", time.Time{})
@@ -443,7 +456,7 @@ func TestSyncErrors(t *testing.T) {
 // only, new directories included, when the remote shell is not up yet.
 func TestSyncWithoutShell(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 	build(t, src, f("a/b/c", "x", 0o644), d("ro", 0o555), f("ro/f", "y", 0o600), f("top", "z", 0o755))
 	build(t, dst, f("gone", "old", 0o644), f("top", "old", 0o644))
@@ -459,39 +472,111 @@ func TestSyncWithoutShell(t *testing.T) {
 	assert.Empty(t, findTemps(t, tmp))
 }
 
+// TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync sets every
+// mtime with os.Chtimes, so that nothing depends on when the test runs: the
+// previous sync began at second T plus 0.7 s; files edited without a change
+// of size, their mtime put back, are content-checked (and sent) when their
+// mtime falls in second T or later, and trusted by size and mtime before it.
 func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
-	old, recent := base, base.Add(time.Hour)
-	build(t, src, f("old", "aaaa", 0o644), f("recent", "bbbb", 0o644))
-	writeFile(t, filepath.Join(src, "old"), "aaaa", old)
-	writeFile(t, filepath.Join(src, "recent"), "bbbb", recent)
+	T := time.Date(2024, 6, 7, 8, 9, 10, 0, time.UTC)
+	start := T.Add(700 * time.Millisecond) // the previous sync's start
+	mtimes := map[string]time.Time{
+		"old":           T.Add(-time.Hour),
+		"second-before": T.Add(-time.Millisecond),      // second T-1: trusted
+		"same-second-a": T.Add(200 * time.Millisecond), // second T, before the start instant
+		"same-second-b": T.Add(900 * time.Millisecond), // second T, after it
+		"later":         T.Add(3 * time.Second),
+	}
+	require.NoError(t, os.Mkdir(src, 0o755))
+	for name, mt := range mtimes {
+		writeFile(t, filepath.Join(src, name), "aaaa", mt)
+	}
 	_, err := Sync(context.Background(), h, src, dst, Options{})
 	require.NoError(t, err)
+	for name, mt := range mtimes {
+		fi, err := os.Stat(filepath.Join(dst, name))
+		require.NoError(t, err)
+		require.Equal(t, mt.Unix(), fi.ModTime().Unix(), "%s: the host keeps the mtime to the second", name)
+	}
 
-	// Both change without a change of size or mtime (second precision):
-	// only the one modified at or after the last sync's start is suspect.
-	writeFile(t, filepath.Join(src, "old"), "AAAA", old)
-	writeFile(t, filepath.Join(src, "recent"), "BBBB", recent)
-	st, err := Sync(context.Background(), h, src, dst, Options{RacyAfter: recent})
+	// Every file changes without a change of size or mtime.
+	for name, mt := range mtimes {
+		writeFile(t, filepath.Join(src, name), "BBBB", mt)
+	}
+	opts := Options{RacyAfter: start}
+	c, err := Plan(context.Background(), h, src, dst, opts)
 	require.NoError(t, err)
-	assert.Equal(t, 1, st.Sent, "recent is compared by content and sent")
-	assert.Equal(t, 1, st.Unchanged, "old is trusted by size and mtime, as rsync does")
-	b, err := os.ReadFile(filepath.Join(dst, "recent"))
-	require.NoError(t, err)
-	assert.Equal(t, "BBBB", string(b))
+	assert.Equal(t, []string{"send later (checksum)", "send same-second-a (checksum)", "send same-second-b (checksum)"}, changeStrings(c.List()))
 
-	st, err = Sync(context.Background(), h, src, dst, Options{RacyAfter: recent})
+	st, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Equal(t, 3, st.Sent, "the files of second T and later are compared by content and sent")
+	assert.Equal(t, 2, st.Unchanged, "the older ones are trusted by size and mtime, as rsync does")
+	want := map[string]string{"old": "aaaa", "second-before": "aaaa", "same-second-a": "BBBB", "same-second-b": "BBBB", "later": "BBBB"}
+	for name, content := range want {
+		b, err := os.ReadFile(filepath.Join(dst, name))
+		require.NoError(t, err)
+		assert.Equal(t, content, string(b), name)
+	}
+
+	st, err = Sync(context.Background(), h, src, dst, opts)
 	require.NoError(t, err)
 	assert.Equal(t, 0, st.Sent, "once equal, a racy file costs a hash, not a send")
+	assert.Equal(t, 5, st.Unchanged)
+}
+
+// TestSyncCompressed: with Compress, the tar stream is gzipped and the
+// host's tar is told so; the tree lands byte for byte, the first time and
+// when one file changes.
+func TestSyncCompressed(t *testing.T) {
+	h := dialTest(t)
+	tmp := tempDir(t)
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+
+	// Without gzip on the host, Compress sends a plain stream and this test
+	// would prove nothing.
+	ag, err := startAgent(context.Background(), h, dst, false)
+	require.NoError(t, err)
+	caps, _, _, _, err := ag.readListing("caps")
+	ag.close()
+	require.NoError(t, err)
+	if !caps.tar || !caps.gzip {
+		t.Skipf("the test host has no GNU tar or gzip: %+v", caps)
+	}
+
+	build(t, src, sample(tmp)...)
+	var logs strings.Builder
+	opts := Options{Compress: true, hooks: &testHooks{useShell: true},
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	st, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Contains(t, logs.String(), "tar stream into the remote shell")
+	assert.Equal(t, 11, st.Sent)
+	assert.Equal(t, bytesOf(sample(tmp)), st.BytesSent)
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	b, err := os.ReadFile(filepath.Join(dst, "a/big.bin"))
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("0123456789abcdef", 64<<10), string(b))
+
+	writeFile(t, filepath.Join(src, "a/b/c/deep.txt"), "changed", time.Time{})
+	st, err = Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Sent)
+	b, err = os.ReadFile(filepath.Join(dst, "a/b/c/deep.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "changed", string(b))
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	assert.Empty(t, findTemps(t, tmp))
 }
 
 // TestSyncSharedAgent: syncs to the same host after the first go through
 // one agent kept for the host, which a failed sync drops.
 func TestSyncSharedAgent(t *testing.T) {
 	h := dialTest(t)
-	tmp := t.TempDir()
+	tmp := tempDir(t)
 	var logs strings.Builder
 	opts := Options{Delete: true, hooks: &testHooks{shared: true},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

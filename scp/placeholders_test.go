@@ -3,17 +3,17 @@ package scp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/scp"
 )
@@ -39,6 +39,43 @@ func TestReplacePlaceholdersKeepsModeAndWritesValuesVerbatim(t *testing.T) {
 	assert.Empty(t, srv.Commands(), "SFTP only: no shell ever sees a value")
 	entries, _ := os.ReadDir(dir)
 	assert.Len(t, entries, 1, "no temporary file left")
+}
+
+// TestReplacePlaceholdersLongestKeyFirst: keys may not hold "__", so two
+// placeholders can match at the same place only as __K__ and __K___ (key
+// K_): there the longer one wins, whatever the order of the map.
+// Shortest-first or by-name orders fail at every pair; an order left to the
+// map fails unless all 16 pairs of each of 8 maps (each with its own hash
+// seed) happen to come longest-first.
+func TestReplacePlaceholdersLongestKeyFirst(t *testing.T) {
+	h := portertest.NewServer(t).Dial(t)
+	dir := t.TempDir()
+	const pairs = 16
+	for run := range 8 {
+		values := map[string]string{}
+		var text, want strings.Builder
+		for i := range pairs {
+			k := fmt.Sprintf("k%d", i)
+			values[k] = "short" + k
+			values[k+"_"] = "LONG" + k
+			fmt.Fprintf(&text, "%s: __%s__ __%s___\n", k, k, k)
+			fmt.Fprintf(&want, "%s: short%s LONG%s\n", k, k, k)
+		}
+		file := filepath.Join(dir, fmt.Sprint("run", run))
+		write(t, file, text.String(), 0o644)
+		require.NoError(t, scp.ReplacePlaceholders(context.Background(), h, file, values))
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.Equal(t, want.String(), string(b), "run %d", run)
+	}
+
+	// One pair, spelled out.
+	file := filepath.Join(dir, "one")
+	write(t, file, "__a___|__a__|__a____", 0o644)
+	require.NoError(t, scp.ReplacePlaceholders(context.Background(), h, file, map[string]string{"a": "X", "a_": "Y"}))
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, "Y|X|Y_", string(b))
 }
 
 func TestReplacePlaceholdersLeavesAFileWithoutPlaceholdersUntouched(t *testing.T) {
@@ -80,16 +117,4 @@ func TestReplacePlaceholdersErrors(t *testing.T) {
 	err = scp.ReplacePlaceholders(context.Background(), h, missing, map[string]string{"a__b": "1"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `key "a__b"`)
-}
-
-// A module hook that fills the placeholders of a config file it shipped:
-// __env__ and __project__ in <path>/app.conf.
-func ExampleReplacePlaceholders() {
-	porter.RegisterDeployment("example-placeholders", func(m *porter.Module) error {
-		m.PushSignalHandler(porter.SigSourcePostSend, func(ctx context.Context, m *porter.Module, _ any) error {
-			return scp.ReplacePlaceholders(ctx, m.Host(), path.Join(m.Path(), "app.conf"),
-				map[string]string{"env": path.Join(m.Path(), ".venv"), "project": m.Path()})
-		})
-		return nil
-	})
 }

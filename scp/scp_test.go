@@ -3,6 +3,7 @@ package scp_test
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -105,15 +106,52 @@ func TestCopyConfigFileMissingConfigDir(t *testing.T) {
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
 
+// TestCopyFileOverwritesAtomically: the new file replaces the old one by a
+// rename, never by writing into it. Whoever holds the old file (an open
+// descriptor, a hard link) still sees the old content and mode in full, so
+// a reader never sees half a file, and a secret copied over a
+// world-readable file never passes through that file.
 func TestCopyFileOverwritesAtomically(t *testing.T) {
 	m, dest, _ := module(t)
 	src := filepath.Join(t.TempDir(), "f")
-	write(t, src, "new", 0o644)
-	write(t, filepath.Join(dest, "f"), "old", 0o644)
-	require.NoError(t, scp.CopyFile(context.Background(), m.Host(), src, filepath.Join(dest, "f")))
-	b, _ := os.ReadFile(filepath.Join(dest, "f"))
-	assert.Equal(t, "new", string(b))
-	err := scp.CopyFile(context.Background(), m.Host(), filepath.Join(t.TempDir(), "nope"), dest+"/g")
+	write(t, src, "new secret", 0o600)
+	final := filepath.Join(dest, "f")
+	write(t, final, "old public content", 0o644)
+	before, err := os.Stat(final)
+	require.NoError(t, err)
+	require.NoError(t, os.Link(final, filepath.Join(dest, "f.hardlink")))
+	reader, err := os.Open(final)
+	require.NoError(t, err)
+	defer reader.Close()
+
+	require.NoError(t, scp.CopyFile(context.Background(), m.Host(), src, final))
+
+	b, err := os.ReadFile(final)
+	require.NoError(t, err)
+	assert.Equal(t, "new secret", string(b))
+	after, err := os.Stat(final)
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o600), after.Mode().Perm())
+	assert.False(t, os.SameFile(before, after), "the old file is replaced by a rename, not rewritten in place")
+
+	old, err := io.ReadAll(reader)
+	require.NoError(t, err)
+	assert.Equal(t, "old public content", string(old), "a reader that had the file open reads the old content whole")
+	b, err = os.ReadFile(filepath.Join(dest, "f.hardlink"))
+	require.NoError(t, err)
+	assert.Equal(t, "old public content", string(b), "a hard link to the old file keeps the old content")
+	st, err := os.Stat(filepath.Join(dest, "f.hardlink"))
+	require.NoError(t, err)
+	assert.Equal(t, fs.FileMode(0o644), st.Mode().Perm(), "and its mode")
+	entries, err := os.ReadDir(dest)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Equal(t, []string{"f", "f.hardlink"}, names, "no temporary file left")
+
+	err = scp.CopyFile(context.Background(), m.Host(), filepath.Join(t.TempDir(), "nope"), dest+"/g")
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
 
