@@ -43,9 +43,10 @@ import (
 type ServerOption func(*options)
 
 type options struct {
-	home     string
-	user     string
-	hostKeys []ssh.Signer
+	home       string
+	user       string
+	loginShell string
+	hostKeys   []ssh.Signer
 }
 
 // WithHostKeys sets the server's host keys (default: a new ed25519 key). The
@@ -60,6 +61,13 @@ func WithHostKeys(keys ...ssh.Signer) ServerOption {
 // left in place.
 func WithHome(dir string) ServerOption { return func(o *options) { o.home = dir } }
 
+// WithLoginShell sets the login shell that runs each exec request's
+// command as `SHELL -c COMMAND`, as sshd does with the user's shell from
+// the password database (default /bin/sh). Tests use it to check that
+// what porter sends means the same under bash, dash, zsh, fish, tcsh or
+// BusyBox ash.
+func WithLoginShell(path string) ServerOption { return func(o *options) { o.loginShell = path } }
+
 // WithUser sets the only user name the server accepts (default: the
 // current OS user, see [Server.User]).
 func WithUser(name string) ServerOption { return func(o *options) { o.user = name } }
@@ -70,6 +78,7 @@ type Server struct {
 	dir       string // the server's own temp dir: keys, known_hosts, default home
 	home      string
 	user      string
+	shell     string // the login shell (WithLoginShell)
 	hostKeys  []ssh.Signer
 	clientKey ssh.PublicKey
 	keyFile   string
@@ -107,7 +116,10 @@ func Start(opts ...ServerOption) (*Server, error) {
 }
 
 func start(dir string, o options) (*Server, error) {
-	s := &Server{dir: dir, home: o.home, user: o.user, conns: map[net.Conn]struct{}{}}
+	s := &Server{dir: dir, home: o.home, user: o.user, shell: o.loginShell, conns: map[net.Conn]struct{}{}}
+	if s.shell == "" {
+		s.shell = "/bin/sh"
+	}
 	if s.home == "" {
 		s.home = filepath.Join(dir, "home")
 		if err := os.Mkdir(s.home, 0o700); err != nil {

@@ -168,18 +168,17 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 			r.Reply(false, nil)
 		}
 	}
-	// The client closed the channel (or the connection went): stop what runs.
-	// remote's shared shell sees EOF on its stdin and removes its temp
-	// directory before it exits (killing what it runs): give it a moment.
+	// The client closed the channel (or the connection went): stop what
+	// runs. Like sshd, the command first sees the end of its stdin (remote's
+	// shell then removes its temp directory and ends what it runs): it gets
+	// a moment for that before it is killed.
 	if proc != nil {
-		if shared {
-			t := time.NewTimer(2 * time.Second)
-			select {
-			case <-proc.done:
-			case <-t.C:
-			}
-			t.Stop()
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-proc.done:
+		case <-t.C:
 		}
+		t.Stop()
 		proc.signal("KILL")
 		<-proc.done
 	}
@@ -206,11 +205,10 @@ type process struct {
 // startProcess starts /bin/sh -c command with the channel as stdin, stdout
 // and stderr; the caller then runs p.wait.
 func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*process, error) {
-	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd := exec.Command(s.shell, "-c", command)
 	cmd.Dir = s.home
-	// SHELL is the login shell, as sshd sets it: remote's shared shell
-	// starts each command with it.
-	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user, "SHELL=/bin/sh")
+	// SHELL is the login shell, as sshd sets it.
+	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user, "SHELL="+s.shell)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout = ch
 	cmd.Stderr = ch.Stderr()
