@@ -186,6 +186,11 @@ func (p *shellPool) put(sh *Shell) {
 		go sh.stop(time.Second)
 		return
 	}
+	for _, s := range p.idle {
+		if s == sh {
+			return // given back twice
+		}
+	}
 	p.idle = append(p.idle, sh)
 	p.broadcast()
 }

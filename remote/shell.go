@@ -321,24 +321,18 @@ func (sh *Shell) ReadRecord(max int) ([]byte, error) {
 // caller reads exactly that many bytes (io.ReadFull, io.CopyN).
 func (sh *Shell) Reader() io.Reader { return sh.out }
 
-// Stderr returns the start of what the shell wrote to its stderr (16 KiB
-// are kept), with control characters made visible.
+// Stderr returns the end of what the shell wrote to its stderr (the last
+// 16 KiB are kept), with control characters made visible.
 func (sh *Shell) Stderr() string { return Printable(sh.stderr.String()) }
 
-// StderrLen returns how many bytes of stderr are kept so far, so that a
-// caller can show what one program added: Stderr()[before:] is not safe
-// after Printable, so use StderrSince.
-func (sh *Shell) StderrLen() int { return sh.stderr.Len() }
+// StderrMark returns how many bytes the shell wrote to its stderr so far:
+// pass it to StderrSince after a program to get what that program wrote.
+func (sh *Shell) StderrMark() int64 { return sh.stderr.written() }
 
-// StderrSince returns what the shell wrote to its stderr after the first
-// n bytes (see StderrLen), with control characters made visible.
-func (sh *Shell) StderrSince(n int) string {
-	s := sh.stderr.String()
-	if n > len(s) {
-		return ""
-	}
-	return Printable(s[n:])
-}
+// StderrSince returns what the shell wrote to its stderr after mark (see
+// StderrMark), as far as the last 16 KiB hold it, with control characters
+// made visible.
+func (sh *Shell) StderrSince(mark int64) string { return Printable(sh.stderr.since(mark)) }
 
 // Watch makes ctx ending kill the shell, until the returned stop is called
 // (it reports whether it stopped the watch before ctx ended).
@@ -415,36 +409,54 @@ func (sh *Shell) exited() bool {
 	}
 }
 
-// capped is a bytes.Buffer that keeps the first max bytes written and
-// counts them all.
+// capped keeps the last max bytes written to it and counts them all: the
+// bytes held are those from offset total-b.Len() to total.
 type capped struct {
 	mu    sync.Mutex
 	max   int
 	total int64
-	b     bytes.Buffer
+	b     []byte
 }
 
 func (c *capped) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.total += int64(len(p))
-	if room := c.max - c.b.Len(); room > 0 {
-		c.b.Write(p[:min(len(p), room)])
+	if len(p) >= c.max {
+		c.b = append(c.b[:0], p[len(p)-c.max:]...)
+		return len(p), nil
+	}
+	c.b = append(c.b, p...)
+	if len(c.b) > c.max+min(c.max, 1<<20) {
+		c.b = append(c.b[:0], c.b[len(c.b)-c.max:]...)
 	}
 	return len(p), nil
 }
 
+// String returns the last max bytes.
 func (c *capped) String() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.b.String()
+	return string(c.b[max(len(c.b)-c.max, 0):])
+}
+
+// since returns what was written after offset n, as far as it is held.
+func (c *capped) since(n int64) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	held := c.b[max(len(c.b)-c.max, 0):]
+	start := n - (c.total - int64(len(held)))
+	if start >= int64(len(held)) {
+		return ""
+	}
+	return string(held[max(start, 0):])
 }
 
 // reset empties c and makes it keep max bytes from now on.
 func (c *capped) reset(max int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.b.Reset()
+	c.b = c.b[:0]
 	c.total = 0
 	c.max = int(min(max, 1<<30))
 }
@@ -456,10 +468,11 @@ func (c *capped) over() bool {
 	return c.total > int64(c.max)
 }
 
-func (c *capped) Len() int {
+// written returns how many bytes were written in all.
+func (c *capped) written() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.b.Len()
+	return c.total
 }
 
 // recoverInto turns a panic in code that reads host data into an error.
@@ -491,9 +504,3 @@ func (sh *Shell) announce(cmd string) error {
 	return nil
 }
 
-// written returns how many bytes were written in all.
-func (c *capped) written() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.total
-}

@@ -1,43 +1,52 @@
 package rsync
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"sync"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/porter-deploy/porter/remote"
 )
 
-// An agent is the one remote shell a sync runs: it lists dst, then runs the
-// programs the client sends on its stdin (hash files, then prepare and
-// extract the tar stream). A host whose login shell is slow to start (a
-// heavy .bashrc costs 100 ms and more) pays that once per sync.
+// An agent is a sync's use of one of the host's remote shells
+// ([remote.Shell], pooled per host): it lists dst with one find, then runs
+// the programs the sync sends it (hash files, prepare the staging
+// directory, extract a tar archive). Each program runs in a subshell, so
+// nothing it does (cd, set -e, a variable) stays in the shell, and ends its
+// reply with an end record ("X", status), so that the shell is back in its
+// loop after it: the sync then gives the shell back to the pool, where the
+// next sync to the host, or a Host.Run, finds it started. A host whose
+// login shell is slow to start (a heavy .bashrc costs 100 ms and more)
+// pays that once per pooled shell, not per sync.
 //
-// Protocol: the agent prints a header record ("porter-list1 TAR GZIP SHA"),
-// the find records of dst and an end record ("X", find's exit status). Then
-// it loops: it reads a line with a byte count n and n bytes of shell code,
-// and evals them; n = 0 or the end of stdin stops it. Every record on stdout
-// ends with a NUL.
+// Protocol: every record on stdout ends with a NUL. The listing program
+// prints a header record ("porter-list1 TAR GZIP SHA"), the find records of
+// dst and the end record "X" with find's exit status, "-" when dst does not
+// exist, or "N" when it is not a directory.
 type agent struct {
-	h      *remote.Host
-	sess   *ssh.Session
-	stdin  io.WriteCloser
-	stdout *bufio.Reader
-	stderr *limitedBuffer
-	caps   hostCaps // what the host's shell offers, from the header
-
-	waitOnce sync.Once
-	waitErr  error
-	stop     func() bool // stops the ctx watcher
+	h    *remote.Host
+	sh   *remote.Shell
+	rd   recordReader // sh (tests read a canned reply)
+	dst  string
+	caps hostCaps // what the host's shell offers, from the header
+	mark int64    // the shell's stderr before the current program
+	busy bool     // a program was sent whose reply is not read whole
+	done bool     // released or aborted
+	stop func() bool
 }
+
+// recordReader reads NUL-terminated records of a bounded size.
+type recordReader interface {
+	ReadRecord(max int) ([]byte, error)
+}
+
+// maxRecord bounds one field of the agent's replies: a path or a link
+// target (PATH_MAX is 4096 on Linux), a hash line.
+const maxRecord = 64 << 10
 
 // capsScript prints the header: what the host's shell offers.
 const capsScript = `t=-; case "$(tar --version 2>/dev/null)" in *"GNU tar"*|*bsdtar*) t=tar;; esac; ` +
@@ -45,21 +54,21 @@ const capsScript = `t=-; case "$(tar --version 2>/dev/null)" in *"GNU tar"*|*bsd
 	`s=-; case "$(sha256sum --help 2>&1)" in *--zero*) s=sha;; esac; ` +
 	`printf 'porter-list1 %s %s %s\0' "$t" "$g" "$s"; `
 
-// agentScript is the agent's program; dst is its only input. Without
-// list, it skips the listing (an agent started for Apply only).
-func agentScript(dst string, list bool) string {
+// listScript is the listing program: the header, then the find records of
+// dst (without list, only the header and the end record).
+func listScript(dst string, list bool) string {
 	f := remote.Quote(findFormat)
 	script := capsScript + `D=` + remote.Quote(dst) + `; `
 	if list {
 		script += `if [ -d "$D" ]; then ` +
-			`(cd -- "$D" && exec find . -path ./.porter -prune -o -path './.porter-tmp-*' -prune -printf ` + f + ` -o -printf ` + f + `); ` +
+			`(cd -P -- "$D" && exec find . -path ./.porter -prune -o -path './.porter-tmp-*' -prune -printf ` + f + ` -o -printf ` + f + `); ` +
 			`printf 'X\0%s\0' "$?"; ` +
-			`elif [ -e "$D" ] || [ -h "$D" ]; then echo "porter: $D exists and is not a directory" >&2; exit 4; ` +
-			`else printf 'X\0-\0'; fi; `
+			`elif [ -e "$D" ] || [ -h "$D" ]; then printf 'X\0N\0'; ` +
+			`else printf 'X\0-\0'; fi`
 	} else {
-		script += `printf 'X\0-\0'; `
+		script += `printf 'X\0-\0'`
 	}
-	return script + `while IFS= read -r n && [ "$n" -gt 0 ]; do c=$(head -c "$n"); eval "$c"; done`
+	return script
 }
 
 // findFormat prints, for each entry: type, mode, size, mtime, link target,
@@ -67,91 +76,65 @@ func agentScript(dst string, list bool) string {
 // hold newlines).
 const findFormat = `%y\0%m\0%s\0%T@\0%l\0%P\0`
 
-// startAgent starts the agent for dst on h. Until a.stop is called, ctx
-// ending closes its session (which unblocks any read).
+// startAgent takes a shell of h's pool for dst (started if none is idle)
+// and sends it the listing program. Until a.stop is called, ctx ending
+// kills the shell (which unblocks any read).
 func startAgent(ctx context.Context, h *remote.Host, dst string, list bool) (*agent, error) {
-	return startShell(ctx, h, agentScript(dst, list))
-}
-
-// startShell runs cmd on h with pipes to its stdin and stdout.
-func startShell(ctx context.Context, h *remote.Host, cmd string) (*agent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	sess, err := h.Client().NewSession()
+	sh, err := h.Shell(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("open a session on %s: %w", h.Name(), err)
-	}
-	a := &agent{h: h, sess: sess, stderr: &limitedBuffer{max: 16 << 10}}
-	if a.stdin, err = sess.StdinPipe(); err != nil {
-		sess.Close()
 		return nil, err
 	}
-	out, err := sess.StdoutPipe()
-	if err != nil {
-		sess.Close()
+	a := newAgent(ctx, sh, dst)
+	if err := a.send(listScript(dst, list)); err != nil {
+		a.abort()
 		return nil, err
 	}
-	a.stdout = bufio.NewReaderSize(out, 64<<10)
-	sess.Stderr = a.stderr
-	if err := sess.Start(cmd); err != nil {
-		sess.Close()
-		return nil, fmt.Errorf("start a shell on %s: %w", h.Name(), err)
-	}
-	a.stop = context.AfterFunc(ctx, func() { sess.Close() })
 	return a, nil
 }
 
-// field reads one NUL-terminated field.
-func (a *agent) field() ([]byte, error) {
-	b, err := a.stdout.ReadSlice(0)
-	if errors.Is(err, bufio.ErrBufferFull) {
-		long := append([]byte(nil), b...)
-		rest, err := a.stdout.ReadBytes(0)
-		return append(long, rest[:max(len(rest)-1, 0)]...), err
-	}
-	if err != nil {
-		return nil, err
-	}
-	return b[:len(b)-1], nil
+// newAgent makes an agent of a shell already taken.
+func newAgent(ctx context.Context, sh *remote.Shell, dst string) *agent {
+	return &agent{h: sh.Host(), sh: sh, rd: sh, dst: dst, stop: sh.Watch(ctx)}
 }
 
-// fail turns a read error into the agent's own error: its exit status and
-// what it printed on stderr.
+// field reads one NUL-terminated field (the slice is valid until the next
+// read).
+func (a *agent) field() ([]byte, error) { return a.rd.ReadRecord(maxRecord) }
+
+// fail turns a read error into the agent's own error: how its shell ended
+// and what the program printed on stderr.
 func (a *agent) fail(what string, err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		werr := a.wait()
+		werr := a.sh.Wait()
 		var xe *ssh.ExitError
 		if errors.As(werr, &xe) {
-			if xe.ExitStatus() == 4 {
-				return fmt.Errorf("%s: it exists and is not a directory: remove it or choose another destination", what)
-			}
-			return fmt.Errorf("%s: the shell exited with status %d: %s", what, xe.ExitStatus(), bytes.TrimSpace(a.stderr.Bytes()))
+			return fmt.Errorf("%s: the remote shell exited with status %d: %s", what, xe.ExitStatus(), a.stderr())
 		}
 		if werr != nil {
 			return fmt.Errorf("%s: %w", what, werr)
 		}
+		return fmt.Errorf("%s: the remote shell ended: %s", what, a.stderr())
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// stderr is what the current program wrote to stderr, trimmed.
+func (a *agent) stderr() string {
+	return string(bytes.TrimSpace([]byte(a.sh.StderrSince(a.mark))))
+}
+
 // readListing reads the header and the find records. findOK is false when
-// find failed (a find without -printf, e.g. busybox).
-func (a *agent) readListing(what string) (caps hostCaps, raw []entry, exists, findOK bool, err error) {
-	// Skip whatever a chatty login script printed before the header.
-	for {
-		b, err := a.field()
-		if err != nil {
-			return caps, nil, false, false, a.fail(what, err)
-		}
-		if i := bytes.Index(b, []byte("porter-list1 ")); i >= 0 {
-			if caps, err = parseHeader(b[i:]); err != nil {
-				return caps, nil, false, false, fmt.Errorf("%s: %w", what, err)
-			}
-			a.caps = caps
-			break
-		}
+// find failed (a find without -printf, e.g. busybox). Every name is
+// checked (see parseRecord) and the count is bounded by maxEntries.
+func (a *agent) readListing(what string, maxEntries int) (caps hostCaps, raw []entry, exists, findOK bool, err error) {
+	b, err := a.field()
+	if err != nil {
+		return caps, nil, false, false, a.fail(what, err)
 	}
+	if caps, err = parseHeader(b); err != nil {
+		return caps, nil, false, false, fmt.Errorf("%s: %w", what, err)
+	}
+	a.caps = caps
 	var f [6][]byte
 	for {
 		b, err := a.field()
@@ -163,13 +146,19 @@ func (a *agent) readListing(what string) (caps hostCaps, raw []entry, exists, fi
 			if err != nil {
 				return caps, nil, false, false, a.fail(what, err)
 			}
+			a.replied()
 			switch string(st) {
 			case "-":
 				return caps, nil, false, true, nil
 			case "0":
 				return caps, raw, true, true, nil
+			case "N":
+				return caps, nil, false, false, fmt.Errorf("%s: %s exists and is not a directory: remove it or choose another destination", what, remote.Printable(a.dst))
 			}
 			return caps, nil, true, false, nil
+		}
+		if len(raw) >= maxEntries {
+			return caps, nil, false, false, fmt.Errorf("%s: more than %d entries (rsync.Options.MaxEntries)", what, maxEntries)
 		}
 		f[0] = append(f[0][:0], b...)
 		for i := 1; i < 6; i++ {
@@ -187,59 +176,42 @@ func (a *agent) readListing(what string) (caps hostCaps, raw []entry, exists, fi
 	}
 }
 
-// send hands the agent a program to eval.
+// send hands the shell a program, run in a subshell with D set to dst.
 func (a *agent) send(program string) error {
-	_, err := io.WriteString(a.stdin, strconv.Itoa(len(program))+"\n"+program)
-	return err
+	a.mark = a.sh.StderrMark()
+	a.busy = true
+	return a.sh.Send("( D=" + remote.Quote(a.dst) + "; " + program + " )")
 }
 
-// wait waits for the agent to exit, once.
-func (a *agent) wait() error {
-	a.waitOnce.Do(func() { a.waitErr = a.sess.Wait() })
-	return a.waitErr
-}
+// replied marks the current program's reply as read whole.
+func (a *agent) replied() { a.busy = false }
 
-// close ends the agent: its stdin is closed, so it leaves its loop (or its
-// tar sees the end of the archive); if it has not exited within a few
-// seconds, its session is closed.
-func (a *agent) close() error {
-	a.stdin.Close()
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTimer(5 * time.Second)
-		defer t.Stop()
-		select {
-		case <-done:
-		case <-t.C:
-			a.sess.Close()
-		}
-	}()
-	// Drain stdout so that the agent never blocks on a full channel.
-	go io.Copy(io.Discard, a.stdout)
-	err := a.wait()
-	close(done)
+// release gives the shell back to the pool, or kills it when a program's
+// reply was not read whole (the shell is not in its loop).
+func (a *agent) release() {
+	if a.done {
+		return
+	}
+	a.done = true
 	a.stop()
-	a.sess.Close()
-	return err
+	if a.busy {
+		a.sh.Kill()
+		return
+	}
+	a.sh.Release()
 }
 
-// abort closes the agent's session at once.
+// abort kills the shell at once.
 func (a *agent) abort() {
+	a.done = true
 	a.stop()
-	a.sess.Close()
-	a.wait()
+	a.sh.Kill()
 }
 
 func parseHeader(b []byte) (hostCaps, error) {
-	if i := bytes.Index(b, []byte("porter-list1 ")); i >= 0 {
-		b = b[i:]
-	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
 	f := bytes.Fields(b)
 	if len(f) != 4 || string(f[0]) != "porter-list1" {
-		return hostCaps{}, fmt.Errorf("unexpected output from the remote shell (is the login shell a POSIX sh?): %.80q", b)
+		return hostCaps{}, fmt.Errorf("%w: unexpected output from the remote shell: %s", remote.ErrShellBroken, remote.Printable(fmt.Sprintf("%.80q", b)))
 	}
 	return hostCaps{tar: string(f[1]) == "tar", gzip: string(f[2]) == "gzip", sha256sum: string(f[3]) == "sha"}, nil
 }

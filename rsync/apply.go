@@ -56,17 +56,7 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 		hooks = &testHooks{}
 	}
 	if c.pa == nil && !hooks.noShell && !hooks.useShell && c.sharedOK() {
-		sa := sharedAgentOf(c.h)
-		if hooks.shared {
-			sa.wait(ctx)
-		}
-		if ag := sa.take(); ag != nil {
-			if ag.caps.tar {
-				a.shared, a.sharedAg = sa, ag
-			} else {
-				sa.put(ag)
-			}
-		}
+		a.sharedAg = c.idleAgent(ctx, hooks.shared)
 	}
 	a.noShell = a.sharedAg == nil && c.shellFreeOK() && !hooks.useShell && (hooks.noShell || c.small() && (c.pa == nil || !c.pa.ready()))
 	switch {
@@ -75,7 +65,7 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	case a.noShell:
 		c.dropAgent() // not worth waiting for the host's login shell
 		if !hooks.noShell && c.sharedOK() {
-			sharedAgentOf(c.h).start() // for the next syncs to this host
+			c.h.PrewarmShell() // for the next syncs to this host
 		}
 	default:
 		ag, err = c.agent(ctx)
@@ -95,8 +85,47 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	return st, nil
 }
 
-// sharedOK reports whether the plan may be applied through the host's
-// shared agent (see sharedAgent).
+// sharedBytes bounds the content of a change set sent as one archive
+// through an idle pooled shell (it is held in memory).
+const sharedBytes = 16 << 20
+
+// idleAgent returns an agent on an idle pooled shell of the host whose
+// tar is known, or nil; with wait (tests), it waits for a shell.
+func (c *Changes) idleAgent(ctx context.Context, wait bool) *agent {
+	var sh *remote.Shell
+	if wait {
+		sh, _ = c.h.Shell(ctx)
+	} else {
+		sh = c.h.IdleShell()
+	}
+	if sh == nil {
+		return nil
+	}
+	ag := newAgent(ctx, sh, c.dst)
+	caps, ok := knownCaps(c.h)
+	if !ok { // one round trip, once per host
+		if err := ag.send(listScript(c.dst, false)); err != nil {
+			ag.abort()
+			return nil
+		}
+		got, _, _, _, err := ag.readListing("probe "+c.hostName(), 0)
+		if err != nil {
+			ag.abort()
+			return nil
+		}
+		caps = got
+		rememberCaps(c.h, caps)
+	}
+	ag.caps = caps
+	if !caps.tar {
+		ag.release()
+		return nil
+	}
+	return ag
+}
+
+// sharedOK reports whether the plan may be applied as one archive through
+// an idle pooled shell (see sendTarShared).
 func (c *Changes) sharedOK() bool {
 	return c.needsStage() && !c.opts.SFTPOnly && !c.opts.Compress && len(c.send) <= smallFiles && c.stats.BytesSent <= sharedBytes
 }
@@ -124,8 +153,7 @@ type applier struct {
 
 	noShell bool // everything over SFTP: no remote shell at all
 
-	shared   *sharedAgent // the host's shared agent, when sharedAg is taken from it
-	sharedAg *agent
+	sharedAg *agent // an idle pooled shell, for sendTarShared
 
 	renamed atomic.Int64 // files and links in place
 	sent    atomic.Int64 // content bytes
@@ -244,7 +272,7 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	a.caps = caps
 	useTar := a.stage != "" && caps.tar && !c.opts.SFTPOnly
 	if a.sharedAg != nil && !useTar {
-		a.shared.put(a.sharedAg) // not taken unless useTar: never here
+		a.sharedAg.release() // not taken unless useTar: never here
 		a.sharedAg = nil
 	}
 	switch {
@@ -330,7 +358,7 @@ func (a *applier) prepare(ctx context.Context, ag *agent) error {
 	c := a.c
 	what := "prepare " + c.dst
 	script := a.prepareScript() + a.shellWrites()
-	defer ag.close()
+	defer ag.release()
 	if err := ag.send(script + `; printf 'X\0'`); err != nil {
 		return ag.fail(what, err)
 	}
@@ -340,6 +368,7 @@ func (a *applier) prepare(ctx context.Context, ag *agent) error {
 		}
 		return ag.fail(what, err)
 	}
+	ag.replied()
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package rsync
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +13,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/porter-deploy/porter/remote"
 )
 
 // hashLocal returns the SHA-256 (hex) of each file under src, hashed in
@@ -84,7 +85,7 @@ func (c *Changes) hashRemote(ctx context.Context, paths []string) (map[string]st
 func (c *Changes) hashRemoteShell(ctx context.Context, ag *agent, paths []string) (map[string]string, error) {
 	what := fmt.Sprintf("hash files in %s on %s", c.dst, c.hostName())
 	var b strings.Builder
-	b.WriteString(`(cd -- "$D"`)
+	b.WriteString(`(cd -P -- "$D"`)
 	for rest := paths; len(rest) > 0; {
 		b.WriteString(" && sha256sum -z --")
 		for n := 0; len(rest) > 0 && n < maxArgs; rest = rest[1:] {
@@ -108,14 +109,18 @@ func (c *Changes) hashRemoteShell(ctx context.Context, ag *agent, paths []string
 			if err != nil {
 				return nil, ag.fail(what, err)
 			}
+			ag.replied()
 			if string(st) != "0" {
-				return nil, fmt.Errorf("%s: sha256sum failed (status %s): %s", what, st, bytes.TrimSpace(ag.stderr.Bytes()))
+				return nil, fmt.Errorf("%s: sha256sum failed (status %s): %s", what, remote.Printable(string(st)), ag.stderr())
 			}
 			break
 		}
 		// "<64 hex>  ./path" (or " *./path" in binary mode)
 		if len(rec) < 64+4 || rec[64] != ' ' {
-			return nil, fmt.Errorf("%s: unexpected sha256sum output %.100q", what, rec)
+			return nil, fmt.Errorf("%s: unexpected sha256sum output %s", what, remote.Printable(fmt.Sprintf("%.100q", rec)))
+		}
+		if len(sums) >= len(paths) {
+			return nil, fmt.Errorf("%s: more checksums than files asked for", what)
 		}
 		sums[strings.TrimPrefix(string(rec[66:]), "./")] = string(rec[:64])
 	}

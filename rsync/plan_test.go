@@ -3,6 +3,7 @@ package rsync
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter/remote"
 )
 
 func dir(p string) entry { return entry{path: p, typ: typeDir, mode: 0o755, mtime: 100} }
@@ -126,15 +129,33 @@ func TestDiffDirAttrs(t *testing.T) {
 	assert.Equal(t, []string{"", "a", "b"}, got)
 }
 
+// canned is a reply read back as the remote shell's records.
+type canned struct{ r *bufio.Reader }
+
+func (c canned) ReadRecord(max int) ([]byte, error) {
+	b, err := c.r.ReadBytes(0)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)-1 > max {
+		return nil, fmt.Errorf("record of %d bytes", len(b)-1)
+	}
+	return b[:len(b)-1], nil
+}
+
+func cannedAgent(out string) *agent {
+	return &agent{rd: canned{bufio.NewReader(strings.NewReader(out))}, dst: "/srv/app"}
+}
+
 func TestReadListing(t *testing.T) {
-	out := "Welcome from .bashrc!\n\x00porter-list1 tar - sha\x00" +
+	out := "porter-list1 tar - sha\x00" +
 		"d\x00755\x004096\x001700000000.5\x00\x00\x00" +
 		"f\x00644\x0012\x001700000001.0000000000\x00\x00a\nb\x00" +
 		"l\x00777\x005\x001700000002.1\x00../x\x00it's\x00" +
 		"p\x00644\x000\x001700000003.0\x00\x00fifo\x00" +
 		"X\x000\x00"
-	ag := &agent{stdout: bufio.NewReader(strings.NewReader(out))}
-	caps, es, exists, findOK, err := ag.readListing("list")
+	ag := cannedAgent(out)
+	caps, es, exists, findOK, err := ag.readListing("list", 100)
 	require.NoError(t, err)
 	assert.Equal(t, hostCaps{tar: true, sha256sum: true}, caps)
 	assert.True(t, exists)
@@ -146,24 +167,53 @@ func TestReadListing(t *testing.T) {
 		{path: "fifo", typ: typeOther, mode: 0o644, mtime: 1700000003},
 	}, es)
 
-	ag = &agent{stdout: bufio.NewReader(strings.NewReader("porter-list1 - - -\x00X\x00-\x00"))}
-	_, es, exists, findOK, err = ag.readListing("list")
+	ag = cannedAgent("porter-list1 - - -\x00X\x00-\x00")
+	_, es, exists, findOK, err = ag.readListing("list", 100)
 	require.NoError(t, err)
 	assert.False(t, exists)
 	assert.True(t, findOK)
 	assert.Empty(t, es)
 
-	ag = &agent{stdout: bufio.NewReader(strings.NewReader("porter-list1 - - -\x00X\x001\x00"))}
-	_, _, _, findOK, err = ag.readListing("list")
+	ag = cannedAgent("porter-list1 - - -\x00X\x001\x00")
+	_, _, _, findOK, err = ag.readListing("list", 100)
 	require.NoError(t, err)
 	assert.False(t, findOK, "find failed: walk with SFTP")
 
-	ag = &agent{stdout: bufio.NewReader(strings.NewReader("porter-list1 - - -\x00f\x00zzz\x000\x000\x00\x00p\x00X\x000\x00"))}
-	_, _, _, _, err = ag.readListing("list")
+	ag = cannedAgent("porter-list1 - - -\x00f\x00zzz\x000\x000\x00\x00p\x00X\x000\x00")
+	_, _, _, _, err = ag.readListing("list", 100)
 	assert.ErrorContains(t, err, "bad mode")
 
+	_, _, _, _, err = cannedAgent("porter-list1 - - -\x00X\x00N\x00").readListing("list", 100)
+	assert.EqualError(t, err, "list: /srv/app exists and is not a directory: remove it or choose another destination")
+
 	_, err = parseHeader([]byte("porter-list1 tar"))
-	assert.ErrorContains(t, err, "POSIX sh")
+	assert.ErrorIs(t, err, remote.ErrShellBroken)
+}
+
+func TestReadListingRefusesNamesOutsideDst(t *testing.T) {
+	// A host that lists names leading out of dst: refused before anything
+	// is planned, let alone deleted.
+	rec := func(name string) string { return "f\x00644\x001\x001700000000.0\x00\x00" + name + "\x00" }
+	for name, want := range map[string]string{
+		"../etc/passwd":  `the host listed "../etc/passwd": a name ".." in a listing: refused`,
+		"a/../../x":      `the host listed "a/../../x": a name ".." in a listing: refused`,
+		"/etc/passwd":    `the host listed "/etc/passwd": an absolute path: refused`,
+		"a//b":           `the host listed "a//b": a name "" in a listing: refused`,
+		"./a":            `the host listed "./a": a name "." in a listing: refused`,
+		"x/..":           `the host listed "x/..": a name ".." in a listing: refused`,
+		"\x1b[2Jevil/..": `the host listed "\x1b[2Jevil/..": a name ".." in a listing: refused`,
+	} {
+		_, _, _, _, err := cannedAgent("porter-list1 - - -\x00"+rec("ok")+rec(name)+"X\x000\x00").readListing("list", 100)
+		assert.EqualError(t, err, "list: "+want, "%q", name)
+	}
+	// The number of entries is bounded.
+	_, _, _, _, err := cannedAgent("porter-list1 - - -\x00"+rec("a")+rec("b")+rec("c")+"X\x000\x00").readListing("list", 2)
+	assert.EqualError(t, err, "list: more than 2 entries (rsync.Options.MaxEntries)")
+	for _, name := range []string{"..", ".", "", "a/b", "a\x00b"} {
+		assert.Error(t, checkListedName(name), "%q", name)
+	}
+	assert.NoError(t, checkListedName("..a"))
+	assert.NoError(t, checkListedName("a b"))
 }
 
 func TestWalkLocal(t *testing.T) {

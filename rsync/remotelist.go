@@ -48,18 +48,26 @@ type pendingAgent struct {
 	err    error
 }
 
-func startPending(ctx context.Context, h *remote.Host, dst string, list bool) *pendingAgent {
+func startPending(ctx context.Context, h *remote.Host, dst string, list bool, maxEntries int) *pendingAgent {
 	actx, cancel := context.WithCancel(ctx)
 	p := &pendingAgent{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(p.done)
 		what := fmt.Sprintf("list %s on %s", dst, h.Name())
+		defer func() {
+			if r := recover(); r != nil { // host data must never crash the deployer
+				p.ag, p.err = nil, fmt.Errorf("%s: %w: internal error on host data: %v", what, remote.ErrShellBroken, r)
+			}
+		}()
 		ag, err := startAgent(actx, h, dst, list)
 		if err != nil {
 			p.err = fmt.Errorf("%s: %w", what, err)
+			if actx.Err() != nil {
+				p.err = actx.Err()
+			}
 			return
 		}
-		p.caps, p.raw, p.exists, p.findOK, err = ag.readListing(what)
+		p.caps, p.raw, p.exists, p.findOK, err = ag.readListing(what, maxEntries)
 		if err == nil && actx.Err() != nil {
 			err = actx.Err() // abandoned while listing
 		}
@@ -72,6 +80,9 @@ func startPending(ctx context.Context, h *remote.Host, dst string, list bool) *p
 			return
 		}
 		p.ag = ag
+		if list {
+			rememberCaps(h, p.caps)
+		}
 	}()
 	return p
 }
@@ -97,10 +108,18 @@ func (p *pendingAgent) wait(ctx context.Context) (*agent, error) {
 	}
 }
 
-// abandon stops the agent, started or not, without waiting for it: its
-// session is closed as soon as it is open.
+// abandon gives the agent up without waiting for it: one that has listed
+// goes back to the host's pool, one still starting or listing is killed.
 func (p *pendingAgent) abandon() {
-	p.cancel() // the session closes itself (startShell's AfterFunc)
+	select {
+	case <-p.done:
+		if p.ag != nil {
+			p.ag.release()
+			p.ag = nil
+		}
+	default:
+		p.cancel() // the shell is killed by its watch
+	}
 }
 
 // agentDelay is how long an SFTP walk may run before the agent is started
@@ -126,7 +145,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	started := make(chan struct{})
 	start := func() {
 		once.Do(func() {
-			pa = startPending(ctx, h, dst, true)
+			pa = startPending(ctx, h, dst, true, opts.maxEntries())
 			close(started)
 		})
 	}
@@ -151,7 +170,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			walkc <- walked{err: wctx.Err()}
 			return
 		}
-		raw, exists, err := walkSFTP(wctx, h, dst, 16*opts.concurrency(), func(rtt time.Duration) {
+		raw, exists, err := walkSFTP(wctx, h, dst, 16*opts.concurrency(), opts.maxEntries(), func(rtt time.Duration) {
 			if rtt > farRTT {
 				start()
 			}
@@ -234,6 +253,9 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 // parseRecord parses the fields of one findFormat record.
 func parseRecord(f [6][]byte) (entry, error) {
 	e := entry{path: string(f[5])}
+	if err := checkListedPath(e.path); err != nil {
+		return e, err
+	}
 	if len(f[4]) > 0 {
 		e.link = string(f[4])
 	}
@@ -266,7 +288,7 @@ func parseRecord(f [6][]byte) (entry, error) {
 
 // walkSFTP lists dst with SFTP: one directory level at a time, the
 // directories of a level read concurrently.
-func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc int, firstRTT func(time.Duration)) ([]entry, bool, error) {
+func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries int, firstRTT func(time.Duration)) ([]entry, bool, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("list %s on %s: open sftp: %w", dst, h.Name(), err)
@@ -305,6 +327,9 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc int, firstRT
 				var es []entry
 				var subs []string
 				for _, fi := range infos {
+					if err := checkListedName(fi.Name()); err != nil {
+						return fmt.Errorf("list %s on %s: %w", full, h.Name(), err)
+					}
 					rel := path.Join(dir, fi.Name())
 					if rel == stateDir {
 						continue
@@ -321,9 +346,12 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc int, firstRT
 					es = append(es, e)
 				}
 				mu.Lock()
+				defer mu.Unlock()
 				out = append(out, es...)
 				next = append(next, subs...)
-				mu.Unlock()
+				if len(out) > maxEntries {
+					return fmt.Errorf("list %s on %s: more than %d entries (rsync.Options.MaxEntries)", dst, h.Name(), maxEntries)
+				}
 				return nil
 			})
 		}
@@ -404,4 +432,34 @@ func parentDir(p string) string {
 		return ""
 	}
 	return p[:i]
+}
+
+// checkListedPath refuses a path of a remote listing that is not a clean
+// relative path below dst: a host that lists "../x", "/etc" or "a//b"
+// would otherwise have the sync act outside dst.
+func checkListedPath(p string) error {
+	if p == "" {
+		return nil // dst itself
+	}
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("the host listed %s: an absolute path: refused", remote.Printable(fmt.Sprintf("%q", p)))
+	}
+	for _, part := range strings.Split(p, "/") {
+		if err := checkListedName(part); err != nil {
+			return fmt.Errorf("the host listed %s: %w", remote.Printable(fmt.Sprintf("%q", p)), err)
+		}
+	}
+	return nil
+}
+
+// checkListedName refuses a directory entry's name that is not one plain
+// name.
+func checkListedName(name string) error {
+	switch {
+	case name == "", name == ".", name == "..":
+		return fmt.Errorf("a name %q in a listing: refused", name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("a name %s with a slash or a NUL in a listing: refused", remote.Printable(fmt.Sprintf("%q", name)))
+	}
+	return nil
 }

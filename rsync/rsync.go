@@ -43,6 +43,11 @@ type Options struct {
 	// (nil: no logs).
 	Logger *slog.Logger
 
+	// MaxEntries bounds the entries a listing of dst on the host may hold
+	// (0 means 5,000,000): a host that lists more fails the sync, rather
+	// than the deployer's memory.
+	MaxEntries int
+
 	// for tests
 	hooks *testHooks
 }
@@ -53,7 +58,7 @@ type testHooks struct {
 	slowWalk bool             // the agent's find wins the race against the walk
 	noShell  bool             // apply without a remote shell when the plan allows it
 	useShell bool             // always wait for the remote shell
-	shared   bool             // wait for the host's shared agent and use it when the plan allows
+	shared   bool             // wait for an idle pooled shell and send the change set through it
 	onBytes  func(sent int64) // called as file content is sent
 	onRename func(done int)   // called after each rename
 }
@@ -62,6 +67,13 @@ type testHooks struct {
 // changed after the previous sync read it.
 func (o *Options) racy(mtime int64) bool {
 	return !o.RacyAfter.IsZero() && mtime >= o.RacyAfter.Unix()
+}
+
+func (o *Options) maxEntries() int {
+	if o.MaxEntries > 0 {
+		return o.MaxEntries
+	}
+	return 5_000_000
 }
 
 func (o *Options) concurrency() int {

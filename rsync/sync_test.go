@@ -540,8 +540,8 @@ func TestSyncCompressed(t *testing.T) {
 	// would prove nothing.
 	ag, err := startAgent(context.Background(), h, dst, false)
 	require.NoError(t, err)
-	caps, _, _, _, err := ag.readListing("caps")
-	ag.close()
+	caps, _, _, _, err := ag.readListing("caps", 0)
+	ag.release()
 	require.NoError(t, err)
 	if !caps.tar || !caps.gzip {
 		t.Skipf("the test host has no GNU tar or gzip: %+v", caps)
@@ -572,9 +572,10 @@ func TestSyncCompressed(t *testing.T) {
 	assert.Empty(t, findTemps(t, tmp))
 }
 
-// TestSyncSharedAgent: syncs to the same host after the first go through
-// one agent kept for the host, which a failed sync drops.
-func TestSyncSharedAgent(t *testing.T) {
+// TestSyncThroughPooledShell: syncs to the same host after the first go
+// as one archive through an idle shell of the host's pool, which goes back
+// to the pool afterwards, even after a prepare that failed.
+func TestSyncThroughPooledShell(t *testing.T) {
 	h := dialTest(t)
 	tmp := tempDir(t)
 	var logs strings.Builder
@@ -591,26 +592,25 @@ func TestSyncSharedAgent(t *testing.T) {
 		assert.Empty(t, findTemps(t, tmp))
 	}
 	assert.Equal(t, 3, strings.Count(logs.String(), "host's shared shell"), logs.String())
-	sa := sharedAgentOf(h)
-	ag := sa.take()
-	require.NotNil(t, ag, "back in the host's hands")
-	sa.put(ag)
+	sh := h.IdleShell()
+	require.NotNil(t, sh, "back in the host's pool")
+	out, err := h.Run(context.Background(), "echo still in its loop")
+	require.NoError(t, err)
+	assert.Equal(t, "still in its loop\n", string(out.Stdout))
+	sh.Release()
 
 	// A prepare that fails (a dst that cannot be made, even by root) is an
-	// error; the agent is dropped.
+	// error that says why; the shell is in its loop again and serves the
+	// next sync.
 	src := filepath.Join(tmp, "src0")
-	_, err := Sync(context.Background(), h, src, "/proc/porter-no-such-dir/dst", opts)
+	_, err = Sync(context.Background(), h, src, "/proc/porter-no-such-dir/dst", opts)
 	require.Error(t, err)
-	t.Log(err)
-	assert.Nil(t, sa.take())
+	assert.Contains(t, err.Error(), "/proc/porter-no-such-dir")
 	_, err = Sync(context.Background(), h, src, filepath.Join(tmp, "dst9"), opts)
 	require.NoError(t, err)
 	assert.Equal(t, snapshot(t, src), snapshot(t, filepath.Join(tmp, "dst9")))
+	assert.Equal(t, 5, strings.Count(logs.String(), "host's shared shell"), logs.String())
 
 	require.NoError(t, h.Close())
-	select {
-	case <-sa.ctx.Done():
-	default:
-		t.Fatal("the shared agent outlived its host")
-	}
+	assert.Nil(t, h.IdleShell(), "the pool ends with its host")
 }

@@ -13,14 +13,18 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"strconv"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/porter-deploy/porter/remote"
 )
 
 // sendTar runs the prepare script followed by a remote `tar -x` through
-// the agent and streams the new directories, files and
-// links into it.
+// the agent and streams the new directories, files and links into it,
+// until the end of the shell's stdin: the shell then exits (it is not
+// given back to the pool).
 func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 	c := a.c
 	compress := c.opts.Compress && a.caps.gzip
@@ -36,10 +40,10 @@ func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 	}
 	// From here on, ctx ending stops the writing and closes stdin, so the
 	// remote tar sees the end of its input and exits before the staging
-	// directory is removed; should the host not answer, the session is
-	// closed a little later.
+	// directory is removed; should the host not answer, the shell is
+	// killed a little later.
 	ag.stop()
-	go io.Copy(io.Discard, ag.stdout)
+	go io.Copy(io.Discard, ag.sh.Reader())
 	finished := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -53,29 +57,78 @@ func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 			select {
 			case <-finished:
 			case <-t.C:
-				ag.sess.Close()
+				ag.sh.Kill()
 			}
 		}
 	}()
-	werr := a.writeTar(ctx, ag.stdin, compress)
-	ag.stdin.Close()
-	waitErr := ag.wait()
+	werr := a.writeTar(ctx, ag.sh, compress)
+	ag.sh.CloseWrite()
+	waitErr := ag.sh.Wait()
 	close(finished)
 	wg.Wait()
-	ag.sess.Close()
+	ag.sh.Kill() // ended: out of the pool
 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	var xe *ssh.ExitError
 	if errors.As(waitErr, &xe) {
-		return fmt.Errorf("%s: exit status %d: %s", what, xe.ExitStatus(), bytes.TrimSpace(ag.stderr.Bytes()))
+		return fmt.Errorf("%s: exit status %d: %s", what, xe.ExitStatus(), ag.stderr())
 	}
 	if werr != nil {
 		return werr
 	}
 	if waitErr != nil {
 		return fmt.Errorf("%s: %w", what, waitErr)
+	}
+	return nil
+}
+
+// sendTarShared runs the prepare script and a `tar -x` of the whole
+// archive, built in memory (at most sharedBytes of content) and sent with
+// its exact length, through a pooled shell that is then back in its loop
+// (the host's shells are started once: a deploy's later syncs find one
+// idle, without a login shell to wait for).
+func (a *applier) sendTarShared(ctx context.Context, ag *agent) error {
+	c := a.c
+	what := "extract files into " + c.dst + " with tar"
+	var buf bytes.Buffer
+	buf.Grow(int(c.stats.BytesSent) + 1024*(len(a.staged)+len(a.newDirs)+2))
+	if err := a.writeTar(ctx, &buf, false); err != nil {
+		ag.release() // nothing sent: the shell is in its loop
+		return err
+	}
+	// Whatever happens, head reads the whole archive and cat drains what
+	// tar leaves: no byte of it is ever read as the shell's next program.
+	// Nothing but the status goes to stdout.
+	prog := "( " + a.prepareScript() + " ) </dev/null >&2; s=$?; head -c " + strconv.Itoa(buf.Len()) +
+		" | ( if [ \"$s\" -eq 0 ]; then cd -P -- \"$D\" && tar -x -p --no-same-owner -f -; r=$?; else r=$s; fi; cat >/dev/null; exit \"$r\" ) >&2; " +
+		`printf 'X\0%s\0' "$?"`
+	err := ag.send(prog)
+	if err == nil {
+		_, err = ag.sh.Write(buf.Bytes())
+	}
+	var st []byte
+	if err == nil {
+		var x []byte
+		if x, err = ag.field(); err == nil && string(x) != "X" {
+			err = fmt.Errorf("%w: unexpected output from the remote shell: %s", remote.ErrShellBroken, remote.Printable(fmt.Sprintf("%.80q", x)))
+		}
+		if err == nil {
+			st, err = ag.field()
+		}
+	}
+	if err != nil {
+		ag.abort()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return ag.fail(what, err)
+	}
+	ag.replied()
+	ag.release()
+	if string(st) != "0" {
+		return fmt.Errorf("%s: exit status %s: %s", what, remote.Printable(string(st)), ag.stderr())
 	}
 	return nil
 }
