@@ -503,4 +503,3 @@ func (sh *Shell) announce(cmd string) error {
 	}
 	return nil
 }
-

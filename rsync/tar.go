@@ -11,9 +11,9 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
-	"strconv"
 	"time"
 
 	"golang.org/x/crypto/ssh"
