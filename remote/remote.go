@@ -1,24 +1,81 @@
 // Package remote is one SSH connection to one host: Dial, Run, SFTP, Quote.
 //
 // A deploy opens one [Host] per machine with [Dial] and shares it between
-// every step: [Host.Run] hands its commands to a shared shell on that one
-// connection (a sh started once, which starts each command as a new process
-// of the user's shell: the login shell's start-up is paid once, not per
-// command; see [WithoutSharedShell]), [Host.RunInput] opens a session (a
-// channel) per command, and [Host.SFTP] hands out the host's one SFTP
-// client.
+// every step: [Host.Run] and [Host.RunInput] run commands, [Host.SFTP]
+// hands out the host's one SFTP client, and package rsync runs its
+// programs on the same remote shells as Run.
+//
+// # The remote shell
+//
+// Everything porter runs on a host runs in a [Shell]: a /bin/sh reached
+// through one SSH session whose exec request carries only [Bootstrap],
+//
+//	exec /bin/sh -c 'read n && eval "$(head -c $n)"'
+//
+// a constant that means the same to every login shell (sh, dash, bash,
+// zsh, fish, csh/tcsh, BusyBox ash): the login shell only replaces itself
+// by /bin/sh, which reads its program from the channel. No value ever
+// passes through the login shell, so its own quoting (zsh's leading "=",
+// fish's and csh's quotes) never applies: every value reaches /bin/sh,
+// quoted by [Quote]. A command or value with a NUL byte is refused with
+// [ErrNUL] before anything is sent.
+//
+// On the channel, the shell reads frames "<len>\n" <len bytes> "go\n"; the
+// first is its loop, which makes a private temporary directory (mktemp
+// -d, removed when it exits), greets with "porter-shell 2 <dir>\n" (what
+// the login shell's rc files printed before is skipped) and evals each
+// next frame; a frame cut short is never run. A program writes its own
+// reply: Run's is "<status> <stdout len> <stderr len> [<signal>]\n" then
+// the command's output, spooled in the temporary directory. Shells are
+// pooled per Host (up to 4, started when callers overlap, closed by
+// [Host.Close]); see [Host.Shell], [Host.IdleShell], [Host.PrewarmShell].
+//
+// Environment: a command sees what the login shell gave the bootstrap:
+// what sshd set (USER, LOGNAME, HOME, SHELL, sshd's default PATH,
+// SSH_CONNECTION, ~/.ssh/environment where sshd permits it) and what the
+// login shell reads for a command (bash: ~/.bashrc, which sshd makes it
+// read; zsh: ~/.zshenv; fish: config.fish; csh/tcsh: ~/.cshrc or
+// ~/.tcshrc; dash and ash: nothing). It is not a login shell: ~/.profile,
+// ~/.bash_profile, ~/.zprofile and ~/.login are not read; a team that
+// needs them writes `. "$HOME/.profile" && CMD`. Each command starts in
+// the login directory with stdin empty, in a new /bin/sh: a cd or an
+// export does not carry over.
+//
+// Bounds (a host may be broken or hostile): a reply line 64 KiB; a
+// command's stdout and stderr [WithMaxOutput] each (64 MiB); login-shell
+// output before the greeting [MaxPreamble] (1 MiB); a shell's own stderr,
+// its last 16 KiB kept; a shell's start [WithTimeout] (30 s) and the
+// caller's context; an SFTP call the caller's context plus [SFTPGrace]
+// when the SFTP server stops answering. Beyond a bound the shell is
+// killed and the error names the host and the step; [ErrShellBroken]
+// marks a shell that broke. Text that comes from the host is shown
+// through [Printable].
 //
 // Dial behaves like OpenSSH's ssh(1) where it matters for a deploy:
 //
 //   - the address may be "user@host:port", "host" or a Host alias of
-//     ~/.ssh/config, whose HostName, User, Port, IdentityFile, ProxyJump,
-//     HostKeyAlias and UserKnownHostsFile are honoured;
+//     ~/.ssh/config (or of the file of [WithSSHConfig]), whose HostName,
+//     User, Port, IdentityFile, ProxyJump, HostKeyAlias, UserKnownHostsFile,
+//     GlobalKnownHostsFile and StrictHostKeyChecking are honoured. Where an
+//     ssh binary is installed they are what `ssh -G -F FILE HOST` prints,
+//     OpenSSH's own reading of the file (Match, Include, tokens,
+//     canonicalization); else porter's parser reads the file (Host blocks,
+//     Include, Match host and Match all). /etc/ssh/ssh_config is not read;
 //   - keys come from ssh-agent, then from [WithSigners], then from identity
 //     files (those given, those of ssh_config, else ~/.ssh/id_ed25519,
 //     id_ecdsa and id_rsa);
-//   - the host key is checked against known_hosts: an unknown or changed key
-//     stops the dial with a [*HostKeyError] that prints the fingerprint and
-//     the fix. Trust on first use is opt-in ([WithAcceptNewHostKeys]);
+//   - the host key is checked against the user's known_hosts
+//     (UserKnownHostsFile, default ~/.ssh/known_hosts) and the global ones
+//     (GlobalKnownHostsFile, default /etc/ssh/ssh_known_hosts and
+//     ssh_known_hosts2), under the HostKeyAlias when there is one (the alias
+//     as it is, without [alias]:port, as OpenSSH stores it): an unknown or
+//     changed key stops the dial with a [*HostKeyError] that prints the
+//     fingerprint and the fix. Trust on first use is opt-in
+//     ([WithAcceptNewHostKeys], or StrictHostKeyChecking accept-new) and
+//     refuses a key that differs from a known one, user or global.
+//     StrictHostKeyChecking yes and ask refuse an unknown key (porter never
+//     prompts); no and off are not honoured: the key is checked as with
+//     yes, and the error says so;
 //   - keepalives detect a dead connection.
 //
 // Every value put into a command goes through [Quote].
@@ -43,6 +100,8 @@ type Option func(*config)
 type config struct {
 	knownHosts      []string
 	knownHostsSet   bool
+	globalKnown     []string
+	globalKnownSet  bool
 	acceptNew       bool
 	identityFiles   []string
 	signers         []ssh.Signer
@@ -56,6 +115,9 @@ type config struct {
 	noSharedShell   bool
 	announce        bool
 	maxOutput       int64
+	sshBinary       string        // tests: the ssh run for ssh -G ("" = none)
+	sshBinarySet    bool          // tests: sshBinary replaces the one on $PATH
+	sshGTimeout     time.Duration // tests: bounds ssh -G (0 = sshGTimeout)
 }
 
 func newConfig(opts []Option) *config {
@@ -74,15 +136,29 @@ func newConfig(opts []Option) *config {
 	return c
 }
 
-// WithKnownHosts sets the known_hosts files (default ~/.ssh/known_hosts, or
-// ssh_config's UserKnownHostsFile). Files that do not exist count as empty;
-// with [WithAcceptNewHostKeys] the first one is created.
+// WithKnownHosts sets the known_hosts files, in place of ssh_config's
+// UserKnownHostsFile (default ~/.ssh/known_hosts). They are then the only
+// files read: neither ssh_config's GlobalKnownHostsFile nor the default
+// global files apply, unless [WithGlobalKnownHosts] names some. Files that
+// do not exist count as empty; with [WithAcceptNewHostKeys] the first one is
+// created.
 func WithKnownHosts(files ...string) Option {
 	return func(c *config) { c.knownHosts = files; c.knownHostsSet = true }
 }
 
-// WithAcceptNewHostKeys turns on trust-on-first-use: an unknown host's key is
-// appended to the first known_hosts file. A changed key is still refused.
+// WithGlobalKnownHosts sets the global known_hosts files, in place of
+// ssh_config's GlobalKnownHostsFile (default /etc/ssh/ssh_known_hosts and
+// /etc/ssh/ssh_known_hosts2); none = no global file. A host whose key is in
+// one is known; they are read, never written: trust on first use refuses a
+// key that differs from theirs. Files that do not exist count as empty.
+func WithGlobalKnownHosts(files ...string) Option {
+	return func(c *config) { c.globalKnown = files; c.globalKnownSet = true }
+}
+
+// WithAcceptNewHostKeys turns on trust-on-first-use: the key of a host that
+// no known_hosts file (user or global) knows is appended to the first user
+// known_hosts file. A key that differs from a known one is still refused. It
+// wins over ssh_config's StrictHostKeyChecking.
 func WithAcceptNewHostKeys() Option { return func(c *config) { c.acceptNew = true } }
 
 // WithIdentityFiles adds private key files tried after the agent and the
@@ -100,7 +176,8 @@ func WithSigners(s ...ssh.Signer) Option {
 // WithoutAgent skips ssh-agent even when SSH_AUTH_SOCK is set.
 func WithoutAgent() Option { return func(c *config) { c.useAgent = false } }
 
-// WithSSHConfig reads this ssh_config file instead of ~/.ssh/config ("" = none).
+// WithSSHConfig reads this ssh_config file instead of ~/.ssh/config ("" = none:
+// no file is read, and ssh -G is not run).
 func WithSSHConfig(path string) Option {
 	return func(c *config) { c.sshConfigFile = path; c.sshConfigSet = true }
 }
@@ -145,8 +222,9 @@ func WithMaxOutput(n int64) Option {
 func WithCommandAnnouncements() Option { return func(c *config) { c.announce = true } }
 
 // WithHostKeyCallback replaces the known_hosts check by cb, for callers that
-// keep host keys elsewhere. [WithKnownHosts] and [WithAcceptNewHostKeys] are
-// then ignored.
+// keep host keys elsewhere. [WithKnownHosts], [WithGlobalKnownHosts],
+// [WithAcceptNewHostKeys] and ssh_config's host key settings are then
+// ignored.
 func WithHostKeyCallback(cb ssh.HostKeyCallback) Option {
 	return func(c *config) { c.hostKeyCallback = cb }
 }

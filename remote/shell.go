@@ -15,50 +15,8 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// The remote shell.
-//
-// Everything porter runs on a host runs in a [Shell]: a /bin/sh reached
-// through one SSH session whose exec request carries only [Bootstrap], a
-// constant that means the same to every login shell (sh, dash, bash, zsh,
-// fish, csh/tcsh, BusyBox ash): it replaces the login shell by /bin/sh, which
-// reads its program from the channel. No value ever passes through the login
-// shell, so its quoting rules (zsh's leading "=", fish's and csh's own
-// quotes) never apply: every value reaches /bin/sh quoted by [Quote].
-//
-// The protocol on the session's stdin is a sequence of frames, each
-//
-//	"<len>\n" <len bytes of POSIX sh code> "go\n"
-//
-// The first frame is the shell's loop (it is read by the bootstrap); the
-// loop then reads each next frame and evals it in the shell itself. The "go"
-// line proves the frame arrived whole: a frame cut short (a cancelled send)
-// makes the shell exit instead of running part of it. Before its loop the
-// shell makes a private temporary directory (mktemp -d, removed when it
-// exits) and prints the greeting "porter-shell 2 <dir>\n" on stdout;
-// whatever the login shell's rc files printed before it is skipped (up to
-// [MaxPreamble]). A program writes its own reply on stdout, in a form its
-// caller reads back whole, so that the shell is in its loop again after it:
-// [Host.Run]'s program replies "<status> <stdout len> <stderr len>
-// [<signal>]\n" followed by the command's stdout and stderr, spooled in the
-// temporary directory; the sync of package rsync reads NUL-terminated
-// records.
-//
-// The environment is the one the login shell gave the bootstrap: what sshd
-// set (USER, LOGNAME, HOME, SHELL, the default PATH, SSH_CONNECTION, and
-// ~/.ssh/environment where sshd allows it) and what the login shell reads
-// when it runs a command (bash: ~/.bashrc, as sshd starts it; zsh:
-// ~/.zshenv; fish: config.fish; csh/tcsh: ~/.cshrc or ~/.tcshrc; dash and
-// ash: nothing). It is not a login shell: ~/.profile, ~/.bash_profile,
-// ~/.zprofile and ~/.login are not read. The working directory is the
-// login directory. A team that needs the login environment sources it in
-// the command: `. "$HOME/.profile" && CMD`.
-//
-// Everything read from a shell is bounded: the preamble before the greeting
-// ([MaxPreamble]), a reply line (64 KiB), a NUL-terminated record
-// ([Shell.ReadRecord]'s max), a command's stdout and stderr
-// ([WithMaxOutput]), the shell's own stderr (16 KiB kept) and the time to
-// start ([WithTimeout]). Beyond a bound the shell is killed and the error
-// names the host and the step.
+// The remote shell: the protocol, the environment and the bounds are in
+// the package doc (remote.go), in one place.
 
 // Bootstrap is the only command porter sends in an SSH exec request. It is
 // one line with no backslash, no "!", no newline and no value in it, so
