@@ -269,7 +269,11 @@ func (h *Host) Name() string { return h.name }
 // resolution.
 func (h *Host) Addr() string { return h.addr }
 
-// Client returns the underlying ssh client (for new channels / sessions).
+// Client returns the underlying ssh client: the extension point for
+// channels porter does not open itself (a port forward, another
+// subsystem). Do not run commands on a session of it: an exec request
+// hands its command to the user's login shell, which is what [Shell]
+// exists to avoid; use [Host.Run], [Host.RunInput] or [Host.Shell].
 func (h *Host) Client() *ssh.Client { return h.client }
 
 // Close stops the shared shells, closes the values (see Value), the SFTP

@@ -3,8 +3,10 @@ package remote
 import "io"
 
 // Value returns the value stored on h under key, made by mk (under a lock)
-// the first time key is asked for. It lets a package keep something per
-// connection (a long-lived remote process...) without state of its own. Keys
+// the first time key is asked for. It is the extension point for packages
+// built on remote that keep something per host without state of their own
+// (package rsync keeps what the host's shell offers: tar, gzip,
+// sha256sum). Remote shells are not kept here: use [Host.Shell]. Keys
 // are compared like map keys: use a value of an unexported type. When h is
 // closed, each value that is an [io.Closer] is closed, before the
 // connection; Value then returns mk's values without storing them.
