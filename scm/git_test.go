@@ -431,3 +431,43 @@ func TestGitSubmodules(t *testing.T) {
 	assert.NoFileExists(t, stray)
 	assert.Equal(t, filepath.Join(modDir, "repo"), co.Dir)
 }
+
+// TestGitRunsWithAFixedEnvironment checks the environment Checkout gives
+// git, with a stand-in git first on the PATH that writes it down and fails:
+// no prompt (GIT_TERMINAL_PROMPT=0, whatever the caller's), messages in
+// English (LC_ALL=C), no repository above the module's directory
+// (GIT_CEILING_DIRECTORIES), and none of the caller's variables that point
+// git at another repository. TestGitNeverPromptsForCredentials checks what
+// the first one does.
+func TestGitRunsWithAFixedEnvironment(t *testing.T) {
+	bin, modDir := t.TempDir(), t.TempDir()
+	envFile := filepath.Join(t.TempDir(), "env")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "git"),
+		[]byte("#!/bin/sh\nenv > '"+envFile+"'\necho 'fatal: stand-in git' >&2\nexit 128\n"), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("GIT_TERMINAL_PROMPT", "1")
+	t.Setenv("LC_ALL", "fr_FR.UTF-8")
+	t.Setenv("GIT_DIR", "/elsewhere/.git")
+	t.Setenv("GIT_WORK_TREE", "/elsewhere")
+	t.Setenv("PORTER_TEST_KEPT", "yes")
+
+	src, err := New("git:///srv/git/app.git", modDir)
+	require.NoError(t, err)
+	_, err = src.Checkout(context.Background(), Release{Name: "stable", Branch: "main"})
+	var gerr *GitError
+	require.ErrorAs(t, err, &gerr)
+	assert.Equal(t, "fatal: stand-in git", gerr.Stderr)
+
+	env := map[string][]string{} // only the values asked for show in a failure
+	for _, kv := range strings.Split(readFile(t, envFile), "\n") {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = append(env[k], v)
+		}
+	}
+	assert.Equal(t, []string{"0"}, env["GIT_TERMINAL_PROMPT"], "GIT_TERMINAL_PROMPT")
+	assert.Equal(t, []string{"C"}, env["LC_ALL"], "LC_ALL")
+	assert.Equal(t, []string{modDir}, env["GIT_CEILING_DIRECTORIES"], "GIT_CEILING_DIRECTORIES")
+	assert.Nil(t, env["GIT_DIR"], "GIT_DIR")
+	assert.Nil(t, env["GIT_WORK_TREE"], "GIT_WORK_TREE")
+	assert.Equal(t, []string{"yes"}, env["PORTER_TEST_KEPT"], "the rest of the environment is kept")
+}

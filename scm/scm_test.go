@@ -97,6 +97,34 @@ func TestHashDirDeterministic(t *testing.T) {
 	assert.Equal(t, hashOf(t, tree(t, many)), hashOf(t, tree(t, many)))
 }
 
+// TestHashDirKnownValue pins the hash of sample: it is the version a deploy
+// records on the host, so a change of the format makes every dir:// module
+// look changed. The value was computed apart from HashDir, from its
+// documented format: one record per entry, sorted by slash path ("." the
+// root), each the fields path, type (f, d, l), octal permissions (0 for a
+// link) and data (hex sha256 of a file, target of a link), each written
+// LEN:FIELD, then "\n"; the hex sha256 of the records, after "sha256:".
+// In Python:
+//
+//	def rec(*fields): return b"".join(b"%d:%s" % (len(f), f) for f in fields) + b"\n"
+//	hashlib.sha256(rec(b".", b"d", b"755", b"") + rec(b"empty", b"f", b"644", sha(b"")) + ...)
+func TestHashDirKnownValue(t *testing.T) {
+	t.Parallel()
+	root := tree(t, sample)
+	require.NoError(t, filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		require.NoError(t, err)
+		switch {
+		case d.Type()&os.ModeSymlink != 0:
+			return nil
+		case d.IsDir():
+			return os.Chmod(p, 0o755) // whatever the umask
+		default:
+			return os.Chmod(p, 0o644)
+		}
+	}))
+	assert.Equal(t, "sha256:010aeb3d88addb2b0a52458f1ad0b94c1ff357893ea1e6e93962a105103635f9", hashOf(t, root))
+}
+
 func TestHashDirChanges(t *testing.T) {
 	t.Parallel()
 	base := hashOf(t, tree(t, sample))
@@ -159,6 +187,8 @@ func TestDirSource(t *testing.T) {
 	build := filepath.Join(modDir, "build", "out")
 	require.NoError(t, os.MkdirAll(build, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(build, "a.txt"), []byte("a"), 0o644))
+	require.NoError(t, os.Chmod(build, 0o755)) // whatever the umask
+	require.NoError(t, os.Chmod(filepath.Join(build, "a.txt"), 0o644))
 
 	src, err := New("dir://build/out", modDir)
 	require.NoError(t, err)
@@ -166,8 +196,11 @@ func TestDirSource(t *testing.T) {
 	co, err := src.Checkout(context.Background(), Release{Name: "stable"})
 	require.NoError(t, err)
 	assert.Equal(t, build, co.Dir)
-	assert.Equal(t, hashOf(t, build), co.Version)
-	assert.Contains(t, co.Ref, build)
+	// The sha256 of the records "1:.1:d3:7550:\n" and
+	// "5:a.txt1:f3:64464:" + sha256("a") + "\n" (see TestHashDirKnownValue).
+	const version = "sha256:8ebf19552f2d805d3eed341a11b0b6e47b93b6535752656f3b7ec767b1fbe49e"
+	assert.Equal(t, version, co.Version)
+	assert.Equal(t, "dir "+build+" @ sha256:8ebf19552f2d", co.Ref)
 
 	abs, err := New("dir://"+build+"/", "/elsewhere")
 	require.NoError(t, err)

@@ -3,9 +3,7 @@ package crontab_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +17,26 @@ import (
 	"github.com/porter-deploy/porter/portertest"
 )
 
+// These tests use a stand-in crontab, never the real one. The plugin runs
+// crontab -l, crontab - < FILE and crontab -r on the host, and the
+// portertest server runs them as local processes of the user running the
+// tests: the real crontab would replace THAT user's crontab (and a run
+// killed half-way would leave it replaced), while tests must change nothing
+// outside their temporary directories. So each test that may run crontab
+// first calls fakeCrontab, which puts first on the PATH a stand-in that
+// behaves like Debian's crontab and keeps the crontab in a file of the
+// test's temporary directory (standin_test.go). The only test of the real
+// crontab, TestRealCrontabOfAThrowawayUser (realcron_test.go), runs only as
+// root, for a throwaway user named by PORTER_TEST_CRONTAB_USER.
+
 const command = "github.com/porter-deploy/porter/plugins/command"
 
-// project writes a project whose module app has the crontab section (and
-// any other ini text after it) and the crontab file name.crontab.
-func project(t *testing.T, section, name, content, more string) (*porter.Project, string) {
+// project writes a project whose module app, deployed to dest, has the
+// crontab section (and any other ini text after it) and the crontab file
+// name.crontab.
+func project(t *testing.T, dest, section, name, content, more string) *porter.Project {
 	t.Helper()
-	local, dest := t.TempDir(), filepath.Join(t.TempDir(), "the app")
+	local := t.TempDir()
 	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):                     "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"):                  "[module]\npath = " + dest + "\n[plugin:" + crontab.Name + "]\n" + section + more,
@@ -33,7 +44,7 @@ func project(t *testing.T, section, name, content, more string) (*porter.Project
 	})
 	p, err := porter.LoadProject(local)
 	require.NoError(t, err)
-	return p, dest
+	return p
 }
 
 func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
@@ -42,137 +53,131 @@ func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) 
 	return err
 }
 
-// userCrontab returns the crontab of the user running the tests (the
-// portertest server runs commands as that user), "" when none.
-func userCrontab(t *testing.T) (string, bool) {
-	t.Helper()
-	var stderr bytes.Buffer
-	cmd := exec.Command("crontab", "-l")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && strings.Contains(stderr.String(), "no crontab") {
-		return "", false
-	}
-	require.NoError(t, err, stderr.String())
-	return string(out), true
-}
-
-func setCrontab(t *testing.T, content string, ok bool) {
-	t.Helper()
-	cmd := exec.Command("crontab", "-r")
-	if ok {
-		cmd = exec.Command("crontab", "-")
-		cmd.Stdin = strings.NewReader(content)
-	}
-	out, err := cmd.CombinedOutput()
-	if !ok && strings.Contains(string(out), "no crontab") {
-		return
-	}
-	require.NoError(t, err, string(out))
-}
-
-// needCrontab skips the test without cron's crontab, and otherwise puts the
-// user's crontab back as it was when the test ends: these tests install
-// crontabs for real.
-func needCrontab(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("crontab"); err != nil {
-		t.Skip("crontab is not installed: apt-get install cron (the CI script installs it)")
-	}
-	old, had := userCrontab(t)
-	t.Cleanup(func() { setCrontab(t, old, had) })
-}
+// update is the flag that makes the plugin install the crontab, spelled
+// out: it is what users type.
+var update = map[string]string{"update-crontab": "true"}
 
 const good = "# porter test\n*/5 * * * * /bin/true\n"
 
 func TestShipsTheCrontabWithoutInstallingIt(t *testing.T) {
+	cron := fakeCrontab(t)
 	srv := portertest.NewServer(t)
-	p, dest := project(t, "", "app", good, "")
+	dest := filepath.Join(t.TempDir(), "the app")
+	p := project(t, dest, "", "app", good, "")
 	require.NoError(t, deploy(srv, p, nil))
 	b, err := os.ReadFile(filepath.Join(dest, "app.crontab"))
 	require.NoError(t, err)
 	assert.Equal(t, good, string(b))
 	assert.Empty(t, srv.Commands(), "shipped over SFTP; crontab not run without --update-crontab")
+	_, installed := cron.get(t)
+	assert.False(t, installed)
+}
+
+func TestTheFlagIsUpdateCrontab(t *testing.T) {
+	flags := crontab.New().(porter.FlagProvider).Flags()
+	require.Len(t, flags, 1)
+	assert.Equal(t, porter.Flag{Name: "update-crontab", Bool: true, Default: "false",
+		Usage: "install the module's crontab (crontab - < FILE) at the end of the deploy"}, flags[0])
+
+	// deploy --help lists it under the plugin's name.
+	p := project(t, "/srv/app", "", "app", good, "")
+	var stdout, stderr bytes.Buffer
+	cli := &porter.CLI{Args: []string{"--project", p.Dir, "deploy", "--help"}, Stdout: &stdout, Stderr: &stderr}
+	require.Equal(t, porter.ExitOK, cli.Run(context.Background()), stderr.String())
+	_, plugin, ok := strings.Cut(stderr.String(), "\nplugin github.com/porter-deploy/porter/plugins/crontab:\n")
+	require.True(t, ok, stderr.String())
+	plugin, _, _ = strings.Cut(plugin, "\n\n") // the plugin's flags end with a blank line
+	assert.Equal(t, "  -update-crontab\n    \tinstall the module's crontab (crontab - < FILE) at the end of the deploy", plugin)
 }
 
 func TestUpdateCrontabInstallsIt(t *testing.T) {
-	needCrontab(t)
-	setCrontab(t, "", false)
+	cron := fakeCrontab(t)
 	srv := portertest.NewServer(t)
-	p, dest := project(t, "file = jobs\n", "jobs", good, "")
-	require.NoError(t, deploy(srv, p, map[string]string{crontab.FlagUpdateCrontab: "true"}))
-	assert.Equal(t, []string{"crontab -l", "crontab - < '" + filepath.Join(dest, "jobs.crontab") + "'"}, srv.Commands())
-	got, ok := userCrontab(t)
+	dest := filepath.Join(t.TempDir(), "the app")
+	p := project(t, dest, "file = jobs\n", "jobs", good, "")
+	// Through the command line, as a user deploys.
+	var stdout, stderr bytes.Buffer
+	cli := &porter.CLI{
+		Args:      []string{"--project", p.Dir, "deploy", "--host", "test", "--config", "testing", "--update-crontab"},
+		Stdout:    &stdout,
+		Stderr:    &stderr,
+		Addresses: map[string]string{"test": srv.Address()},
+		Dial:      srv.DialOptions(),
+	}
+	require.Equal(t, porter.ExitOK, cli.Run(context.Background()), stderr.String())
+	assert.Equal(t, []string{"crontab -l", "crontab - < '" + dest + "/jobs.crontab'"}, srv.Commands())
+	got, ok := cron.get(t)
 	require.True(t, ok)
 	assert.Equal(t, good, got)
 }
 
 func TestMalformedCrontabFailsAndKeepsTheInstalledOne(t *testing.T) {
-	needCrontab(t)
+	cron := fakeCrontab(t)
 	const before = "0 3 * * * /bin/echo before\n"
-	setCrontab(t, before, true)
+	cron.set(t, before)
 	srv := portertest.NewServer(t)
-	p, _ := project(t, "", "app", "this is not a crontab line\n", "")
-	err := deploy(srv, p, map[string]string{crontab.FlagUpdateCrontab: "true"})
+	dest := filepath.Join(t.TempDir(), "the app")
+	p := project(t, dest, "", "app", "# a job\nthis is not a crontab line\n", "")
+	err := deploy(srv, p, update)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: install crontab ")
+	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: install crontab "+dest+"/app.crontab: ")
+	assert.Contains(t, err.Error(), `exit status 1: "-":1: bad minute`, "crontab's own words, naming the line")
 	assert.Contains(t, err.Error(), "fix the lines crontab names in app/crontab/app.crontab")
-	got, _ := userCrontab(t)
+	got, _ := cron.get(t)
 	assert.Equal(t, before, got)
+	assert.Equal(t, []string{"crontab -l", "crontab - < '" + dest + "/app.crontab'"}, srv.Commands(),
+		"nothing to undo: the malformed crontab was never installed")
 }
 
 func TestAFailureAfterTheInstallPutsThePreviousCrontabBack(t *testing.T) {
-	needCrontab(t)
 	for _, tc := range []struct {
 		name   string
 		before string
 		had    bool
-	}{{"had one", "0 3 * * * /bin/echo before\n", true}, {"had none", "", false}} {
+		undo   string
+	}{
+		{"had one", "0 3 * * * /bin/echo before\n", true, "crontab -"},
+		{"had none", "", false, "crontab -r"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			setCrontab(t, tc.before, tc.had)
+			cron := fakeCrontab(t)
+			if tc.had {
+				cron.set(t, tc.before)
+			}
 			srv := portertest.NewServer(t)
-			p, _ := project(t, "", "app", good, "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
-			err := deploy(srv, p, map[string]string{crontab.FlagUpdateCrontab: "true"})
+			dest := filepath.Join(t.TempDir(), "the app")
+			p := project(t, dest, "", "app", good, "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
+			err := deploy(srv, p, update)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `command "exit 3"`)
-			got, had := userCrontab(t)
+			got, had := cron.get(t)
 			assert.Equal(t, tc.had, had)
 			assert.Equal(t, tc.before, got)
-			cmds := srv.Commands()
-			want := "crontab -r"
-			if tc.had {
-				want = "crontab -"
-			}
-			assert.Equal(t, want, cmds[len(cmds)-1])
+			assert.Equal(t, []string{"crontab -l", "crontab - < '" + dest + "/app.crontab'", "cd '" + dest + "' && exit 3", tc.undo},
+				srv.Commands())
 		})
 	}
 }
 
 func TestHostileFileNameIsRefusedAndMissingFileNamed(t *testing.T) {
-	p, _ := project(t, "file = ../x\n", "app", good, "")
+	p := project(t, "/srv/app", "file = ../x\n", "app", good, "")
 	_, err := porter.LoadModule(p, "app")
 	assert.ErrorContains(t, err, `file = "../x": name a file NAME.crontab of app/crontab without its extension`)
 
-	p, _ = project(t, "file = other\n", "app", good, "")
+	p = project(t, "/srv/app", "file = other\n", "app", good, "")
 	_, err = porter.LoadModule(p, "app")
 	assert.ErrorContains(t, err, "app/crontab/other.crontab: no such file: create it, or set file = NAME")
 }
 
 func TestQuotesTheRemotePath(t *testing.T) {
-	needCrontab(t)
+	cron := fakeCrontab(t)
 	srv := portertest.NewServer(t)
-	local := t.TempDir()
-	dest := filepath.Join(t.TempDir(), "x'; touch pwned; '")
-	portertest.WriteFiles(t, "", map[string]string{
-		filepath.Join(local, "project.ini"):                   "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
-		filepath.Join(local, "app", "app.ini"):                "[module]\npath = " + dest + "\n[plugin:" + crontab.Name + "]\n",
-		filepath.Join(local, "app", "crontab", "app.crontab"): good,
-	})
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	require.NoError(t, deploy(srv, p, map[string]string{crontab.FlagUpdateCrontab: "true"}))
+	parent := t.TempDir()
+	dest := filepath.Join(parent, "x'; touch pwned; '")
+	p := project(t, dest, "", "app", good, "")
+	require.NoError(t, deploy(srv, p, update))
 	assert.NoFileExists(t, filepath.Join(srv.Home(), "pwned"))
-	got, _ := userCrontab(t)
+	assert.Equal(t, []string{"crontab -l", "crontab - < '" + parent + `/x'\''; touch pwned; '\''/app.crontab'`}, srv.Commands())
+	got, _ := cron.get(t)
 	assert.Equal(t, good, got)
 }

@@ -3,7 +3,6 @@ package supervisor_test
 import (
 	"context"
 	"errors"
-	"github.com/porter-deploy/porter/portertest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/plugins/supervisor"
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/scp"
 )
 
@@ -99,9 +99,9 @@ func TestFailingListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 	setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error {
 		return errors.New("sftp: connection lost")
 	})
-	err := f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), map[string]string{supervisor.FlagUpdateLauncher: "true"})
+	err := f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), updateLauncher)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "deploy app to test: "+string(supervisor.SigLauncherUpdated)+": sftp: connection lost")
+	assert.Contains(t, err.Error(), "deploy app to test: supervisor-launcher-updated: sftp: connection lost")
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("start", "'app:*'")}, f.srv.Commands()[n:])
 	assertOldLauncher(t, f, dst, mtime)
 }
@@ -116,7 +116,7 @@ func TestInterruptedListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	err := f.deployCtx(ctx, f.project(t, "", "[plugin:"+listener+"]\n"), map[string]string{supervisor.FlagUpdateLauncher: "true"})
+	err := f.deployCtx(ctx, f.project(t, "", "[plugin:"+listener+"]\n"), updateLauncher)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("start", "'app:*'")}, f.srv.Commands()[n:])
 	assertOldLauncher(t, f, dst, mtime)
@@ -127,7 +127,7 @@ func TestFailureAfterTheInstallPutsTheOldLauncherBack(t *testing.T) {
 	n := len(f.srv.Commands())
 	// The command's section comes after the supervisor's: it fails once the launcher is installed.
 	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
-	err := f.deploy(p, map[string]string{supervisor.FlagUpdateLauncher: "true"})
+	err := f.deploy(p, updateLauncher)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3"`)
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
@@ -153,7 +153,7 @@ func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
 	// start command spawns it, and reports the failure).
 	missing := filepath.Join(t.TempDir(), "no-such-program")
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "/bin/sleep 1000", missing+"\nautostart=false", 1)})
-	err := f.deploy(f.project(t, "", ""), map[string]string{supervisor.FlagUpdateLauncher: "true"})
+	err := f.deploy(f.project(t, "", ""), updateLauncher)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: start supervisor group app: ")
 	assert.Equal(t, []string{
@@ -177,7 +177,7 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
 	p := f.project(t, "use_sudo = true\n", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
-	require.Error(t, f.deploy(p, map[string]string{supervisor.FlagUpdateLauncher: "true"}))
+	require.Error(t, f.deploy(p, updateLauncher))
 	staged := f.staged()
 	assert.Equal(t, []string{
 		"sudo -n " + f.ctl("stop", "'app:*'"),
@@ -197,7 +197,7 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 	n = len(f.srv.Commands())
 	setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error { return errors.New("boom") })
 	p = f.project(t, "use_sudo = true\n", "[plugin:"+listener+"]\n")
-	require.Error(t, f.deploy(p, map[string]string{supervisor.FlagUpdateLauncher: "true"}))
+	require.Error(t, f.deploy(p, updateLauncher))
 	assert.Equal(t, []string{
 		"sudo -n " + f.ctl("stop", "'app:*'"),
 		"sudo -n test -e " + dst,

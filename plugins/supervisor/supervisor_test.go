@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -89,6 +90,10 @@ startsecs=0
 stopwaitsecs=2
 autorestart=false
 `
+
+// updateLauncher is the flag that makes the plugin replace a launcher the
+// host has, spelled out: it is what users type.
+var updateLauncher = map[string]string{"update-launcher": "true"}
 
 type fixture struct {
 	srv   *portertest.Server
@@ -188,7 +193,7 @@ func TestRedeployStopsTheGroupDuringTheDeployAndKeepsTheLauncher(t *testing.T) {
 	assert.Empty(t, takeUpdates(), "nothing copied, nothing signalled")
 
 	// With --update-launcher it is replaced, and update restarts the group on the new one.
-	require.NoError(t, f.deploy(p, map[string]string{supervisor.FlagUpdateLauncher: "true"}))
+	require.NoError(t, f.deploy(p, updateLauncher))
 	b, _ = os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
 	assert.Equal(t, changed, string(b))
 	assert.Len(t, takeUpdates(), 1)
@@ -260,6 +265,28 @@ func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 }
 
+func TestTheFlagIsUpdateLauncher(t *testing.T) {
+	flags := supervisor.New().(porter.FlagProvider).Flags()
+	require.Len(t, flags, 1)
+	assert.Equal(t, porter.Flag{Name: "update-launcher", Bool: true, Default: "false",
+		Usage: "copy the supervisor launcher to the host even when it is already there"}, flags[0])
+
+	// deploy --help lists it under the plugin's name (no supervisord needed).
+	local := t.TempDir()
+	portertest.WriteFiles(t, local, map[string]string{
+		"project.ini":             "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		"app/app.ini":             "[module]\npath = /srv/app\n[plugin:" + supervisor.Name + "]\n",
+		"app/supervisor/app.conf": launcher,
+	})
+	var stdout, stderr bytes.Buffer
+	cli := &porter.CLI{Args: []string{"--project", local, "deploy", "--help"}, Stdout: &stdout, Stderr: &stderr}
+	require.Equal(t, porter.ExitOK, cli.Run(context.Background()), stderr.String())
+	_, plugin, ok := strings.Cut(stderr.String(), "\nplugin github.com/porter-deploy/porter/plugins/supervisor:\n")
+	require.True(t, ok, stderr.String())
+	plugin, _, _ = strings.Cut(plugin, "\n\n") // the plugin's flags end with a blank line
+	assert.Equal(t, "  -update-launcher\n    \tcopy the supervisor launcher to the host even when it is already there", plugin)
+}
+
 func TestSettingsErrors(t *testing.T) {
 	local := t.TempDir()
 	portertest.WriteFiles(t, "", map[string]string{
@@ -282,6 +309,7 @@ func TestVirtualenvFillsTheInstalledLauncherAndSupervisordRunsIt(t *testing.T) {
 	if err := exec.Command("python3", "-c", "import venv, ensurepip").Run(); err != nil {
 		t.Skip("python3 with venv is not installed: apt-get install python3-venv")
 	}
+	hermeticPip(t)
 	f := newFixture(t)
 	// The module path has a space: the launcher quotes __env__ as
 	// supervisord splits command like a shell does.
@@ -307,8 +335,19 @@ autorestart=false
 	if !assert.Equal(t, "RUNNING", f.sv.state(t, "app:web")) {
 		t.Log(f.sv.ctl(t, "tail", "app:web", "stderr"))
 	}
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), virtualenv.CreateCommand(mod(t, p)), f.ctl("update"), f.ctl("start", "'app:*'")},
-		f.srv.Commands())
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'",
+		f.ctl("update"), f.ctl("start", "'app:*'")}, f.srv.Commands())
+}
+
+// hermeticPip keeps the pip that python3 -m venv runs from the user's pip
+// configuration and cache (PIP_CACHE_DIR, XDG_CACHE_HOME...: the portertest
+// server only moves HOME) and from the network, until the test ends.
+func hermeticPip(t *testing.T) {
+	t.Setenv("PIP_CONFIG_FILE", os.DevNull)
+	t.Setenv("PIP_NO_CACHE_DIR", "1")
+	t.Setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+	t.Setenv("PIP_NO_INPUT", "1")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 }
 
 func read(t *testing.T, p string) string {
@@ -316,11 +355,4 @@ func read(t *testing.T, p string) string {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	return string(b)
-}
-
-func mod(t *testing.T, p *porter.Project) *porter.Module {
-	t.Helper()
-	m, err := porter.LoadModule(p, "app")
-	require.NoError(t, err)
-	return m
 }

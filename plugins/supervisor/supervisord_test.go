@@ -5,9 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -20,11 +22,18 @@ type supervisord struct {
 	confDir string // [include] files = confDir/*.conf
 }
 
-// startSupervisord starts supervisord in the foreground as a child of the
-// test, waits for the line that says it serves its socket (it opens the
-// socket before it logs it: no polling), and stops it when the test ends.
-// The directory is a short one of os.MkdirTemp, not t.TempDir(): a unix
-// socket path must fit in 108 bytes, and test names make t.TempDir() long.
+// startSupervisord starts supervisord in the foreground for the test,
+// waits for the line that says it serves its socket (it opens the socket
+// before it logs it: no polling), and stops it when the test ends, passed
+// or failed. The directory is a short one of os.MkdirTemp, not
+// t.TempDir(): a unix socket path must fit in 108 bytes, and test names
+// make t.TempDir() long.
+//
+// supervisord (and the programs it runs) must never outlive the test run,
+// even one killed by -timeout or a signal before its clean-ups ran: it is
+// started by a small sh that reads its stdin, a pipe from this process, and
+// stops supervisord when that read returns, which happens when the test
+// closes the pipe and when this process dies (see supervisordScript).
 func startSupervisord(t *testing.T) *supervisord {
 	t.Helper()
 	if _, err := exec.LookPath("supervisord"); err != nil {
@@ -52,16 +61,27 @@ files = DIR/conf.d/*.conf
 `)
 	require.NoError(t, os.WriteFile(s.cfg, []byte(conf), 0o644))
 
-	cmd := exec.Command("supervisord", "-c", s.cfg)
-	out, err := cmd.StdoutPipe()
+	// The sh runs supervisord, relays what it logs to fd 3 (the write end of
+	// out, which only the sh and its children hold: out ends once
+	// supervisord has exited), and stops supervisord when its stdin ends.
+	out, logw, err := os.Pipe()
 	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
+	cmd := exec.Command("/bin/sh", "-c", supervisordScript, "sh", s.cfg, filepath.Join(dir, "supervisord.pid"))
+	cmd.ExtraFiles = []*os.File{logw}
+	deadman, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	err = cmd.Start()
+	logw.Close()
+	if err != nil {
+		out.Close()
+		require.NoError(t, err)
+	}
 	ready := make(chan bool, 1)
 	drained := make(chan struct{})
 	var log strings.Builder // written by the goroutine until drained is closed
 	go func() {
 		defer close(drained)
+		defer out.Close()
 		sc := bufio.NewScanner(out)
 		sent := false
 		for sc.Scan() {
@@ -75,18 +95,55 @@ files = DIR/conf.d/*.conf
 			ready <- false
 		}
 	}()
+	stopped := false
 	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-drained
+		if stopped {
+			return
+		}
+		stopped = true
+		deadman.Close() // the sh sends supervisord SIGTERM
+		select {
+		case <-drained:
+		case <-time.After(30 * time.Second):
+			// supervisord did not stop its programs and exit: kill it.
+			if b, err := os.ReadFile(filepath.Join(dir, "supervisord.pid")); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			<-drained
+		}
 		_ = cmd.Wait()
 	}
-	if !<-ready {
-		stop()
-		t.Fatalf("supervisord did not start:\n%s", log.String())
-	}
 	t.Cleanup(stop)
+	select {
+	case ok := <-ready:
+		if !ok {
+			stop()
+			t.Fatalf("supervisord did not start:\n%s", log.String())
+		}
+	case <-time.After(30 * time.Second):
+		stop()
+		t.Fatalf("supervisord did not say it started within 30s:\n%s", log.String())
+	}
 	return s
 }
+
+// supervisordScript is the sh of startSupervisord: sh -c SCRIPT sh CONFIG
+// PIDFILE. The relay loop ignores a failed write, and SIGPIPE is ignored:
+// when the test process dies, supervisord can still log, and so stop its
+// programs before it exits, instead of dying of a broken pipe.
+const supervisordScript = `trap '' PIPE
+supervisord -c "$1" 2>&1 3>&- | while IFS= read -r line; do printf '%s\n' "$line" >&3 2>/dev/null; done &
+relay=$!
+exec 3>&-
+read -r _
+while kill -0 "$relay" 2>/dev/null; do
+	kill -TERM "$(cat "$2" 2>/dev/null)" 2>/dev/null && break
+	sleep 1
+done
+wait
+`
 
 func currentUser(t *testing.T) string {
 	u := os.Getenv("USER")

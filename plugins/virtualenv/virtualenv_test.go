@@ -18,12 +18,22 @@ import (
 	"github.com/porter-deploy/porter/portertest"
 )
 
-// needVenv skips the test on a host without python3 and its venv module.
+// needVenv skips the test on a host without python3 and its venv module,
+// and otherwise keeps pip hermetic until the test ends: the portertest
+// server gives commands a HOME of its own, but the pip that python3 -m venv
+// and the plugin run would still follow the user's pip configuration and
+// cache settings (PIP_CACHE_DIR, XDG_CACHE_HOME) and check the network for
+// a newer pip.
 func needVenv(t *testing.T) {
 	t.Helper()
 	if err := exec.Command("python3", "-c", "import venv, ensurepip").Run(); err != nil {
 		t.Skip("python3 with venv and ensurepip is not installed: apt-get install python3-venv")
 	}
+	t.Setenv("PIP_CONFIG_FILE", os.DevNull)
+	t.Setenv("PIP_NO_CACHE_DIR", "1")
+	t.Setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+	t.Setenv("PIP_NO_INPUT", "1")
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 }
 
 // wheel writes a pure-Python wheel of package name (version 1.0) into dir:
@@ -75,7 +85,6 @@ func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) 
 	return err
 }
 
-// last returns the commands run after the source sync (the first command).
 // last returns the commands the plugin ran: those that name a virtualenv
 // (the source sync runs its own commands first).
 func last(srv *portertest.Server) []string {
