@@ -31,18 +31,20 @@ const maxJumps = 8
 // The user defaults to ssh_config's User, then to the local user; the port to
 // ssh_config's Port, then 22. ProxyJump hosts ("[user@]host[:port]", comma
 // separated, each resolved through ssh_config too) are dialled first and the
-// connection is tunnelled through them.
+// connection is tunnelled through them. Where an ssh binary is installed,
+// each host's settings are those `ssh -G` prints for it (see the package
+// documentation).
 //
 // Errors: a [*HostKeyError] when the host key is unknown or changed,
 // [ErrNoAuthMethod] when there is no key to offer, the context's error when
 // ctx ends first; all wrapped with the address.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Host, error) {
 	c := newConfig(opts)
-	sc, err := loadSSHConfig(c)
+	src, err := loadSSHConfig(c)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	t, err := resolve(addr, sc)
+	t, err := src.resolve(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
@@ -59,7 +61,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Host, error) {
 	for cur := t; cur.proxyJump != ""; {
 		var jumps []*target
 		for _, j := range strings.Split(cur.proxyJump, ",") {
-			jt, err := resolve(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(j), "ssh://")), sc)
+			jt, err := src.resolve(ctx, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(j), "ssh://")))
 			if err != nil {
 				h.closeAll()
 				return nil, fmt.Errorf("dial %s: ProxyJump %q: %w", addr, j, err)
@@ -116,16 +118,7 @@ func (h *Host) closeAll() {
 
 // dialHop opens one SSH connection to t, over TCP or through via.
 func dialHop(ctx context.Context, c *config, t *target, via *ssh.Client, auth *authSet) (*ssh.Client, error) {
-	files := c.knownHosts
-	if !c.knownHostsSet {
-		files = t.knownHosts
-		if len(files) == 0 {
-			if home, err := os.UserHomeDir(); err == nil {
-				files = []string{filepath.Join(home, ".ssh", "known_hosts")}
-			}
-		}
-	}
-	hk := &hostKeys{files: files, acceptNew: c.acceptNew, custom: c.hostKeyCallback}
+	hk := newHostKeys(c, t)
 	var hostKeyErr error
 	check := hk.callback(t.hostKeyAddr())
 	cc := &ssh.ClientConfig{

@@ -6,13 +6,22 @@ import (
 	"fmt"
 	"log"
 
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
 
 func ExampleDial() {
+	// A test server stands in for the host; a deploy dials
+	// "deploy@web1.example.com:2222", "web1", or a Host alias of
+	// ~/.ssh/config, with no options.
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
 	ctx := context.Background()
-	// "deploy@web1.example.com:2222", "web1", or a Host alias of ~/.ssh/config.
-	h, err := remote.Dial(ctx, "deploy@web1.example.com")
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
 	if err != nil {
 		var hke *remote.HostKeyError
 		if errors.As(err, &hke) {
@@ -24,32 +33,53 @@ func ExampleDial() {
 	}
 	defer h.Close()
 
-	out, err := h.Run(ctx, "uname -a")
+	out, err := h.Run(ctx, "echo hello from the host")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s", out.Stdout)
+	// Output: hello from the host
 }
 
 func ExampleHost_Run() {
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
 	ctx := context.Background()
-	h, err := remote.Dial(ctx, "web1")
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer h.Close()
 
-	dir := "/srv/my app/releases/it's new"
-	_, err = h.Run(ctx, "mkdir -p -- "+remote.Quote(dir))
+	// Commands start in the login directory; values go through Quote.
+	dir := "releases/it's new"
+	out, err := h.Run(ctx, "mkdir -p -- "+remote.Quote(dir)+" && ls releases")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s", out.Stdout)
+
+	_, err = h.Run(ctx, "echo 'no space left on device' >&2; exit 28")
 	var exit *remote.ExitError
 	if errors.As(err, &exit) {
-		fmt.Println("mkdir failed with status", exit.Status, "and said:", exit.Stderr)
+		fmt.Printf("status %d: %s", exit.Status, exit.Stderr)
 	}
+	// Output:
+	// it's new
+	// status 28: no space left on device
 }
 
 func ExampleHost_SFTP() {
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
 	ctx := context.Background()
-	h, err := remote.Dial(ctx, "web1", remote.WithAcceptNewHostKeys())
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -59,11 +89,20 @@ func ExampleHost_SFTP() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fi, err := c.Stat("/srv")
+	f, err := c.Create("motd") // relative paths are relative to the login directory
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(fi.Mode())
+	fmt.Fprintln(f, "deployed by porter")
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	out, err := h.Run(ctx, "cat motd")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s", out.Stdout)
+	// Output: deployed by porter
 }
 
 func ExampleQuote() {

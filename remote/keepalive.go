@@ -1,6 +1,9 @@
 package remote
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // keepAliveFailures is how many keepalives in a row may go unanswered before
 // the connection is closed.
@@ -15,6 +18,7 @@ const keepAliveFailures = 3
 func (h *Host) startKeepAlive(interval time.Duration) {
 	h.stopKeepAlive = make(chan struct{})
 	h.keepAliveDone = make(chan struct{})
+	ping := keepAlivePing
 	go func() {
 		defer close(h.keepAliveDone)
 		t := time.NewTicker(interval)
@@ -26,22 +30,10 @@ func (h *Host) startKeepAlive(interval time.Duration) {
 				return
 			case <-t.C:
 			}
-			reply := make(chan error, 1)
-			go func() {
-				_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
-				reply <- err
-			}()
-			timer := time.NewTimer(interval)
-			var err error
-			select {
-			case <-h.stopKeepAlive:
-				timer.Stop()
+			err := ping(h, interval)
+			if errors.Is(err, errStopped) {
 				return
-			case err = <-reply:
-			case <-timer.C:
-				err = errTimeout
 			}
-			timer.Stop()
 			if err == nil {
 				failures = 0
 				continue
@@ -57,8 +49,32 @@ func (h *Host) startKeepAlive(interval time.Duration) {
 	}()
 }
 
+// keepAlivePing sends one keepalive and waits for its reply, at most
+// timeout; errStopped when h is closed meanwhile. Tests replace it (before
+// Dial) to make keepalives fail at will.
+var keepAlivePing = func(h *Host, timeout time.Duration) error {
+	reply := make(chan error, 1)
+	go func() {
+		_, _, err := h.client.SendRequest("keepalive@openssh.com", true, nil)
+		reply <- err
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-h.stopKeepAlive:
+		return errStopped
+	case err := <-reply:
+		return err
+	case <-timer.C:
+		return errTimeout
+	}
+}
+
 type timeoutError struct{}
 
 func (timeoutError) Error() string { return "no reply" }
 
-var errTimeout error = timeoutError{}
+var (
+	errTimeout error = timeoutError{}
+	errStopped       = errors.New("keepalives stopped")
+)

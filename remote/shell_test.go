@@ -25,6 +25,7 @@ import (
 // server is portertest or a real OpenSSH sshd.
 type server struct {
 	name string
+	addr string // the address dial dials
 	dial func(t *testing.T, opts ...remote.Option) *remote.Host
 	pt   *portertest.Server // nil for OpenSSH
 }
@@ -33,11 +34,11 @@ type server struct {
 func servers(t *testing.T, f func(t *testing.T, s server)) {
 	t.Run("portertest", func(t *testing.T) {
 		srv := portertest.NewServer(t)
-		f(t, server{name: "portertest", pt: srv, dial: func(t *testing.T, opts ...remote.Option) *remote.Host { return srv.Dial(t, opts...) }})
+		f(t, server{name: "portertest", addr: srv.Address(), pt: srv, dial: func(t *testing.T, opts ...remote.Option) *remote.Host { return srv.Dial(t, opts...) }})
 	})
 	t.Run("openssh", func(t *testing.T) {
 		srv := sshdtest.Start(t)
-		f(t, server{name: "openssh", dial: func(t *testing.T, opts ...remote.Option) *remote.Host { return srv.Dial(t, opts...) }})
+		f(t, server{name: "openssh", addr: srv.Address(), dial: func(t *testing.T, opts ...remote.Option) *remote.Host { return srv.Dial(t, opts...) }})
 	})
 }
 
@@ -50,7 +51,7 @@ type result struct {
 	Err            string
 }
 
-func runResult(t *testing.T, h *remote.Host, cmd string) result {
+func runResult(t *testing.T, s server, h *remote.Host, cmd string) result {
 	t.Helper()
 	out, err := h.Run(context.Background(), cmd)
 	r := result{Stdout: out.Stdout, Stderr: out.Stderr}
@@ -66,7 +67,7 @@ func runResult(t *testing.T, h *remote.Host, cmd string) result {
 	case errors.As(err, &ee):
 		r.Status, r.Signal, r.ErrStderr, r.Err = ee.Status, ee.Signal, ee.Stderr, ee.Error()
 		assert.Equal(t, cmd, ee.Cmd)
-		assert.Equal(t, h.Name(), ee.Host)
+		assert.Equal(t, s.addr, ee.Host)
 	case err != nil:
 		t.Fatalf("run %q: %v", cmd, err)
 	}
@@ -108,8 +109,8 @@ func TestSharedShellSameAsSession(t *testing.T) {
 		session := s.dial(t, remote.WithoutSharedShell())
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				got := runResult(t, shared, c.cmd)
-				want := runResult(t, session, c.cmd)
+				got := runResult(t, s, shared, c.cmd)
+				want := runResult(t, s, session, c.cmd)
 				assert.Equal(t, want, got, "shared shell vs a session")
 				if c.want != nil {
 					exp := *c.want

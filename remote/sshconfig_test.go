@@ -84,10 +84,11 @@ Host web1
 
 func TestSSHConfigHostKeyAlias(t *testing.T) {
 	srv := portertest.NewServer(t)
-	// known_hosts names the host "myalias" (port kept), not 127.0.0.1.
+	// known_hosts names the host "myalias", not [127.0.0.1]:port: OpenSSH
+	// stores an alias as it is, whatever the port.
 	kh, err := os.ReadFile(srv.KnownHostsFile())
 	require.NoError(t, err)
-	khAlias := writeFile(t, "known_hosts", strings.Replace(string(kh), "[127.0.0.1]", "[myalias]", 1))
+	khAlias := writeFile(t, "known_hosts", strings.Replace(string(kh), "[127.0.0.1]:"+port(srv), "myalias", 1))
 	cfg := writeFile(t, "config", fmt.Sprintf(`
 Host web1
   HostName 127.0.0.1
