@@ -56,10 +56,13 @@ const (
 
 type cliRun struct {
 	*CLI
+	// The global flags, given before the command or after it.
 	project   string
 	verbose   bool
 	acceptNew bool
-	log       *slog.Logger
+	// Made from the global flags by applyGlobalFlags.
+	log  *slog.Logger
+	dial []remote.Option // CLI.Dial, and what the flags add
 }
 
 // Exec runs the command line with a context that Ctrl-C or SIGTERM cancels,
@@ -87,10 +90,7 @@ func (c *CLI) Run(ctx context.Context) int {
 		}
 		return ExitUsage
 	}
-	r.log = slog.New(clilog.New(r.Stderr, r.verbose))
-	if r.acceptNew {
-		r.Dial = append(append([]remote.Option(nil), r.Dial...), remote.WithAcceptNewHostKeys())
-	}
+	r.applyGlobalFlags()
 	args := fs.Args()
 	if len(args) == 0 {
 		fs.Usage()
@@ -123,7 +123,7 @@ var commands = map[string]command{
 	"unlock": {"unlock --host H MODULE...                                  remove the lock of a deploy that died",
 		(*cliRun).unlock},
 	"hosts": {"hosts                                                      list the project's hosts",
-		func(r *cliRun, _ context.Context, _ []string) error { return r.hosts() }},
+		func(r *cliRun, _ context.Context, args []string) error { return r.hostsCommand(args) }},
 	"create-project": {"create-project NAME                                        make a new project directory NAME",
 		func(r *cliRun, _ context.Context, args []string) error { return r.createProject(args) }},
 }
@@ -147,24 +147,79 @@ func (c *CLI) defaults() *cliRun {
 	if r.ProjectDir == "" {
 		r.ProjectDir = "."
 	}
+	r.project = r.ProjectDir
 	return r
 }
 
 func (r *cliRun) globalFlags() *flag.FlagSet {
 	fs := flag.NewFlagSet("porter", flag.ContinueOnError)
 	fs.SetOutput(r.Stderr)
-	fs.StringVar(&r.project, "project", r.ProjectDir, "the project `DIR`ectory (holding project.ini)")
-	fs.BoolVar(&r.verbose, "v", false, "verbose: debug logs with times")
-	fs.BoolVar(&r.acceptNew, "accept-new-host-keys", false, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")
+	r.addGlobalFlags(fs, nil)
 	fs.Usage = func() {
-		fmt.Fprintf(r.Stderr, "usage: %s [--project DIR] [-v] [--accept-new-host-keys] COMMAND [flags]\n\ncommands:\n", progName())
+		fmt.Fprintf(r.Stderr, "usage: %s [global flags] COMMAND [flags]\n\ncommands:\n", progName())
 		for _, name := range commandOrder {
 			fmt.Fprintln(r.Stderr, "  "+commands[name].usage)
 		}
-		fmt.Fprintln(r.Stderr, "\nflags:")
+		fmt.Fprintln(r.Stderr, "\nglobal flags, before the command or after it (but for create-project):")
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// globalFlagNames are the flags of every command but create-project, given
+// before the command or after it.
+var globalFlagNames = []string{"project", "v", "accept-new-host-keys"}
+
+// addGlobalFlags adds the global flags to fs but those that taken says a
+// plugin has, with their values so far as defaults: a command's flag set
+// takes them after the command (deploy -v), the global one before it.
+func (r *cliRun) addGlobalFlags(fs *flag.FlagSet, taken map[string]string) {
+	if taken["project"] == "" {
+		fs.StringVar(&r.project, "project", r.project, "the project `DIR`ectory (holding project.ini)")
+	}
+	if taken["v"] == "" {
+		fs.BoolVar(&r.verbose, "v", r.verbose, "verbose: debug logs with times")
+	}
+	if taken["accept-new-host-keys"] == "" {
+		fs.BoolVar(&r.acceptNew, "accept-new-host-keys", r.acceptNew, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")
+	}
+}
+
+// applyGlobalFlags makes the logger and the SSH options of the run from the
+// global flags; a command calls it again once it has parsed its own flags.
+func (r *cliRun) applyGlobalFlags() {
+	r.log = slog.New(clilog.New(r.Stderr, r.verbose))
+	r.dial = append([]remote.Option(nil), r.Dial...)
+	if r.acceptNew {
+		r.dial = append(r.dial, remote.WithAcceptNewHostKeys())
+	}
+}
+
+// projectFlag returns the value of the last --project in args (before any
+// "--"): deploy must load the project to know its plugins' flags before it
+// can parse its arguments.
+func projectFlag(args []string) (string, bool) {
+	dir, found := "", false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		name, ok := strings.CutPrefix(a, "--")
+		if !ok {
+			name, ok = strings.CutPrefix(a, "-")
+		}
+		if !ok {
+			continue
+		}
+		if v, ok := strings.CutPrefix(name, "project="); ok {
+			dir, found = v, true
+		} else if name == "project" && i+1 < len(args) {
+			dir, found = args[i+1], true
+			i++
+		}
+	}
+	return dir, found
 }
 
 // exitStatus prints err, if any, as one line and returns the exit status.
@@ -174,10 +229,11 @@ func (r *cliRun) exitStatus(err error) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(r.Stderr, "%s: %v\n", progName(), err)
+		fmt.Fprintf(r.Stderr, "%s: %s\n", progName(), remote.Printable(err.Error()))
 		return ExitUsage
 	default:
-		fmt.Fprintf(r.Stderr, "%s: %v\n", progName(), err)
+		// An error may quote a host: a lock's holder, a record, stderr.
+		fmt.Fprintf(r.Stderr, "%s: %s\n", progName(), remote.Printable(err.Error()))
 		return ExitError
 	}
 }
@@ -191,6 +247,23 @@ func progName() string { return filepath.Base(os.Args[0]) }
 
 func (r *cliRun) loadProject() (*Project, error) {
 	return LoadProject(r.project)
+}
+
+func (r *cliRun) hostsCommand(args []string) error {
+	fs := flag.NewFlagSet("hosts", flag.ContinueOnError)
+	fs.SetOutput(r.Stderr)
+	r.addGlobalFlags(fs, nil)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{msg: fmt.Sprintf("hosts: unexpected argument %q", fs.Arg(0))}
+	}
+	r.applyGlobalFlags()
+	return r.hosts()
 }
 
 func (r *cliRun) hosts() error {
@@ -243,15 +316,19 @@ func (f *forceFlag) Set(v string) error {
 }
 
 func (r *cliRun) deploy(ctx context.Context, args []string) error {
-	p, err := r.loadProject()
+	dir := r.project
+	if d, ok := projectFlag(args); ok {
+		dir = d // deploy --project DIR: the project says which plugin flags there are
+	}
+	p, err := LoadProject(dir)
 	if err != nil {
 		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
-			fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags]\n(run it in a project, or pass --project DIR, to see the plugins' flags)\n", progName())
+			fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags] [global flags]\n(run it in a project, or pass --project DIR, to see the plugins' flags)\n", progName())
 			return flag.ErrHelp
 		}
 		return err
 	}
-	opts := Options{Logger: r.log, Dial: r.Dial}
+	var opts Options
 	var force forceFlag
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	fs.SetOutput(r.Stderr)
@@ -263,6 +340,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// After the plugins' flags: a plugin's -v, had one declared it before
+	// -v was taken after the command too, stays the plugin's.
+	r.addGlobalFlags(fs, groups.owner)
 	fs.Usage = func() { r.deployUsage(fs, groups) }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -270,6 +350,12 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 		return &usageError{msg: err.Error()}
 	}
+	if r.project != dir {
+		// A --project that was another flag's value, or a plugin's flag.
+		return &usageError{msg: "deploy: which --project? put --project DIR before deploy"}
+	}
+	r.applyGlobalFlags()
+	opts.Logger, opts.Dial = r.log, r.dial
 	if fs.NArg() > 0 {
 		hint := ""
 		if force.set {
@@ -338,12 +424,13 @@ func addPluginFlags(fs *flag.FlagSet, p *Project) (flagGroups, error) {
 }
 
 func (r *cliRun) deployUsage(fs *flag.FlagSet, g flagGroups) {
-	fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags]\n\n", progName())
+	fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags] [global flags]\n\n", progName())
 	plugin := map[string]bool{}
 	for f := range g.owner {
 		plugin[f] = true
 	}
-	printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return !plugin[f.Name] })
+	global := func(f *flag.Flag) bool { return slices.Contains(globalFlagNames, f.Name) && !plugin[f.Name] }
+	printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return !plugin[f.Name] && !global(f) })
 	for _, name := range g.order {
 		fmt.Fprintf(r.Stderr, "\nplugin %s:\n", name)
 		mine := map[string]bool{}
@@ -352,6 +439,8 @@ func (r *cliRun) deployUsage(fs *flag.FlagSet, g flagGroups) {
 		}
 		printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return mine[f.Name] })
 	}
+	fmt.Fprintln(r.Stderr, "\nglobal flags (before or after deploy):")
+	printFlags(r.Stderr, fs, global)
 }
 
 func printFlags(w io.Writer, fs *flag.FlagSet, keep func(*flag.Flag) bool) {

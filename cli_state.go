@@ -19,12 +19,14 @@ func (r *cliRun) hostFlags(name string, args []string, extra func(*flag.FlagSet)
 	if extra != nil {
 		extra(fs)
 	}
+	r.addGlobalFlags(fs, nil)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil, "", err
 		}
 		return nil, "", &usageError{msg: err.Error()}
 	}
+	r.applyGlobalFlags()
 	if host == "" {
 		return nil, "", &usageError{msg: name + ": pass --host NAME"}
 	}
@@ -48,7 +50,7 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 		return err
 	}
 	rep, err := Status(ctx, p, StatusOptions{Host: host, Address: r.Addresses[host], Release: release,
-		Config: config, Dial: r.Dial, Logger: r.log})
+		Config: config, Dial: r.dial, Logger: r.log})
 	if rep != nil {
 		printStatus(r, rep)
 	}
@@ -61,22 +63,25 @@ func printStatus(r *cliRun, rep *StatusReport) {
 	for _, m := range rep.Modules {
 		state := string(m.State)
 		if m.Lock != nil {
-			state = fmt.Sprintf("locked by %s for %s (pid %d)", orUnknown(m.Lock.By), m.Lock.Age(), m.Lock.PID)
+			state = fmt.Sprintf("locked by %s for %s (pid %d)", oneLine(orUnknown(m.Lock.By)), m.Lock.Age(), m.Lock.PID)
 		}
 		if m.RecordErr != nil {
 			state += " (corrupt record)"
 		}
+		// The record's fields come from the host: escaped.
 		dep, rel, cfg, when, by := "-", "-", "-", "-", "-"
 		if rec := m.Record; rec != nil {
-			dep, rel, cfg, by = shortVersion(rec.Version), rec.Release, rec.Config, rec.DeployedBy
+			dep, rel, cfg, by = oneLine(shortVersion(rec.Version)), oneLine(rec.Release), oneLine(rec.Config), oneLine(rec.DeployedBy)
 			when = rec.DeployedAt.Local().Format(time.DateTime)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Module, state, dep, rel, cfg, when, by, shortVersion(m.Version))
 	}
 	tw.Flush()
 	for _, m := range rep.Modules {
-		if m.RecordErr != nil {
-			fmt.Fprintf(r.Stderr, "%s: %v\n", m.Module, m.RecordErr)
+		for _, err := range []error{m.RecordErr, m.LockErr} {
+			if err != nil {
+				fmt.Fprintf(r.Stderr, "%s: %s\n", m.Module, remote.Printable(err.Error()))
+			}
 		}
 	}
 }
@@ -115,7 +120,7 @@ func (r *cliRun) unlock(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	h, err := remote.Dial(ctx, addr, append([]remote.Option{remote.WithLogger(r.log)}, r.Dial...)...)
+	h, err := remote.Dial(ctx, addr, append([]remote.Option{remote.WithLogger(r.log)}, r.dial...)...)
 	if err != nil {
 		return fmt.Errorf("unlock on %s: %w", host, err)
 	}
@@ -133,7 +138,7 @@ func (r *cliRun) unlock(ctx context.Context, args []string) error {
 		if !held.Since.IsZero() {
 			since = held.Since.Local().Format(time.DateTime) + ", " + held.Age() + " ago"
 		}
-		fmt.Fprintf(r.Stdout, "unlocked %s (held by %s since %s, pid %d)\n", name, orUnknown(held.By), since, held.PID)
+		fmt.Fprintf(r.Stdout, "unlocked %s (held by %s since %s, pid %d)\n", name, oneLine(orUnknown(held.By)), since, held.PID)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@
 //	use_rsync = true              ; false: don't send the source
 //	exclude = *.log, tmp/         ; never sent (.git* never is)
 //	delete = false                ; true: remove files the source no longer has
+//	config = settings.ini         ; files of config/<--config>/ copied into path
 //
 //	[scm]
 //	url = git://git@example.com:app.git   ; git://, dir://path or none://
@@ -47,6 +48,18 @@
 //
 // When a handler fails, the module's [SigDeployFailed] handlers run so that
 // plugins can undo what they did, and the deploy stops.
+//
+// # Config files
+//
+// [module] config lists files of the module's config/<--config>/ directory,
+// as plain relative paths (no "..", not absolute). A deploy checks that each
+// exists before it connects; once the source is sent, the first handler of
+// SigSourcePostSend (before the hook's and the plugins') copies each to the
+// same relative name under the module's path, atomically (a temporary name,
+// then a rename) and with the local file's mode, so a 0600 secret stays
+// 0600. The source sync neither sends a file of the source under one of
+// these names nor deletes one. Every file of the config directory counts in
+// the record's settings hash, so changing one redeploys the module.
 //
 // # What a host runs
 //

@@ -11,7 +11,6 @@ import (
 	"path"
 	"time"
 
-	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -41,12 +40,11 @@ type LockedError struct {
 	Host   string // the [hosts] name, for the unlock command
 }
 
-// Error says who holds the lock, since when, and how to remove it.
+// Error says who holds the lock, since when, and how to remove it. The
+// holder, as the host's lock file names it, is shown with its control
+// characters escaped.
 func (e *LockedError) Error() string {
-	by := e.Lock.By
-	if by == "" {
-		by = "an unknown deploy"
-	}
+	by := oneLine(orUnknown(e.Lock.By))
 	since := "an unknown time"
 	if !e.Lock.Since.IsZero() {
 		since = fmt.Sprintf("%s, %s ago", e.Lock.Since.Local().Format(time.TimeOnly), e.Lock.Age())
@@ -84,6 +82,9 @@ func acquireLock(ctx context.Context, m *Module, who string) (release func() err
 		if rerr == nil && held != nil {
 			return nil, &LockedError{Lock: *held, Path: p, Module: m.Name(), Host: m.hostName}
 		}
+		if errors.Is(rerr, ErrTooLarge) {
+			return nil, fmt.Errorf("%w: if no deploy of %s runs, run: %s unlock --host %s %s", rerr, m.Name(), progName(), m.hostName, m.Name())
+		}
 		if rerr == nil {
 			// The holder let go between the create and the read: try once more.
 			f, err = c.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
@@ -110,18 +111,20 @@ func acquireLock(ctx context.Context, m *Module, who string) (release func() err
 
 // ReadLock returns who holds the lock of the module deployed at modulePath,
 // or nil when nobody does. A lock file still being written reads as held by
-// an unknown deploy.
+// an unknown deploy. A lock file larger than MaxStateFileSize is not read:
+// the error wraps ErrTooLarge and names the host and the file.
 func ReadLock(ctx context.Context, h *remote.Host, module, modulePath string) (*LockInfo, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b, err := sftpx.ReadFile(c, lockPath(module, modulePath))
+	p := lockPath(module, modulePath)
+	b, err := readStateFile(c, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock %s on %s: %w", p, h.Name(), err)
 	}
 	var l LockInfo
 	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&l); err != nil {
@@ -131,10 +134,14 @@ func ReadLock(ctx context.Context, h *remote.Host, module, modulePath string) (*
 }
 
 // Unlock removes the lock of the module deployed at modulePath and returns
-// who held it (nil when nobody did). Use it only when the deploy that held
-// it is dead.
+// who held it (nil when nobody did; an empty LockInfo when the lock file
+// does not say, or is too large to read). Use it only when the deploy that
+// held it is dead.
 func Unlock(ctx context.Context, h *remote.Host, module, modulePath string) (*LockInfo, error) {
 	held, err := ReadLock(ctx, h, module, modulePath)
+	if errors.Is(err, ErrTooLarge) {
+		held, err = &LockInfo{}, nil
+	}
 	if err != nil || held == nil {
 		return nil, err
 	}

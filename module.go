@@ -68,8 +68,9 @@ func WithLogger(l *slog.Logger) ModuleOption { return func(m *Module) { m.log = 
 
 // LoadModule binds the module name of p and registers its handlers: first
 // the defaults (SigDeploy runs the procedure, SigSourceSend syncs the
-// source), then the module's Deployment hook, then each plugin's, in the
-// order of the ini's sections.
+// source, and for a module with a [module] config key SigSourcePostSend
+// copies those config files), then the module's Deployment hook, then each
+// plugin's, in the order of the ini's sections.
 func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) {
 	def, ok := p.modules[name]
 	if !ok {
@@ -93,6 +94,11 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 	}
 	m.PushSignalHandler(SigDeploy, deployProcedure)
 	m.PushSignalHandler(SigSourceSend, sendSource)
+	if names, err := m.configNames(); err != nil {
+		return nil, err
+	} else if len(names) > 0 {
+		m.PushSignalHandler(SigSourcePostSend, copyConfigFiles)
+	}
 	if hook := lookupDeployment(name); hook != nil {
 		if err := hook(m); err != nil {
 			return nil, fmt.Errorf("module %s: deployment hook: %w", name, err)

@@ -162,6 +162,13 @@ func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
 		if err != nil {
 			return nil, err
 		}
+		if needConfig {
+			// A missing [module] config file stops the deploy before
+			// anything connects, not after the source is sent.
+			if _, err := m.configFiles(); err != nil {
+				return nil, err
+			}
+		}
 		mods = append(mods, m)
 	}
 	return mods, nil

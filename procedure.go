@@ -27,9 +27,9 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 }
 
 // sendSource is the default handler of SigSourceSend: sync the checkout to
-// the module's path, skipping .git* and [module] exclude, deleting what the
-// source no longer has only when [module] delete is true. [module]
-// use_rsync = false skips it.
+// the module's path, skipping .git*, [module] exclude and the files of
+// [module] config, deleting what the source no longer has only when
+// [module] delete is true. [module] use_rsync = false skips it.
 func sendSource(ctx context.Context, m *Module, _ any) error {
 	s := m.Settings()
 	use, err := s.Bool("use_rsync", true)
@@ -41,6 +41,12 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		return nil
 	}
 	del, err := s.Bool("delete", false)
+	if err != nil {
+		return err
+	}
+	// The files of [module] config are the config's: never sent from the
+	// source, never deleted.
+	configs, err := m.configExcludes()
 	if err != nil {
 		return err
 	}
@@ -56,7 +62,7 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		return fmt.Errorf("module %s is not connected to a host", m.Name())
 	}
 	opts := rsync.Options{
-		Exclude: append([]string{".git*"}, s.List("exclude")...),
+		Exclude: append(append([]string{".git*"}, s.List("exclude")...), configs...),
 		Delete:  del,
 		Logger:  m.log,
 	}

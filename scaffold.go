@@ -44,6 +44,8 @@ path-testing = /srv/%s-testing/app
 ; depends = other,modules
 ; exclude = *.log, tmp/
 ; delete = false
+; files of config/<--config>/ copied into path once the source is sent
+config = settings.ini
 
 [scm]
 ; git://<repository url>, dir://<local directory>, or none://

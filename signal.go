@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+
+	"github.com/porter-deploy/porter/remote"
 )
 
 // Signal names a moment of a module's deploy. Handlers are kept per signal,
@@ -46,13 +48,15 @@ type SignalError struct {
 	Err    error
 }
 
-// Error reads "deploy MODULE to HOST: SIGNAL: the handler's error".
+// Error reads "deploy MODULE to HOST: SIGNAL: the handler's error", with
+// the control characters of the handler's error (which may quote a host's
+// stderr) escaped as remote.Printable does.
 func (e *SignalError) Error() string {
 	where := "deploy " + e.Module
 	if e.Host != "" {
 		where += " to " + e.Host
 	}
-	return fmt.Sprintf("%s: %s: %v", where, e.Signal, e.Err)
+	return fmt.Sprintf("%s: %s: %s", where, e.Signal, remote.Printable(fmt.Sprint(e.Err)))
 }
 
 // Unwrap returns the handler's error.

@@ -1,7 +1,6 @@
 package porter
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/user"
@@ -16,6 +16,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"time"
+
+	"github.com/pkg/sftp"
 
 	"github.com/porter-deploy/porter/internal/localfs"
 	"github.com/porter-deploy/porter/internal/sftpx"
@@ -47,16 +49,33 @@ type Record struct {
 	Host          string    `json:"host"`           // the [hosts] name
 }
 
+// MaxStateFileSize is the most porter reads from a host of a state.json or
+// a lock.json, and of the end of a history.jsonl: porter never writes more,
+// so a larger file is not porter's, and reading it whole could exhaust the
+// deploy program's memory.
+const MaxStateFileSize = 1 << 20
+
+// ErrTooLarge is wrapped by the error for a state.json or lock.json on a
+// host that is larger than MaxStateFileSize.
+var ErrTooLarge = errors.New("too large")
+
 // CorruptRecordError reports a state.json that is not a porter record of
 // the module: the module is then treated as never deployed.
 type CorruptRecordError struct {
 	Path string
+	Host string // the address of the host, as dialed ("" if unknown)
 	Err  error
 }
 
-// Error names the file and why it is not a record.
+// Error names the file and why it is not a record. What comes from the
+// host is shown with its control characters escaped.
 func (e *CorruptRecordError) Error() string {
-	return fmt.Sprintf("%s is not a porter record (%v): treating the module as never deployed; the next deploy replaces it", e.Path, e.Err)
+	where := e.Path
+	if e.Host != "" {
+		where += " on " + e.Host
+	}
+	return fmt.Sprintf("%s is not a porter record (%s): treating the module as never deployed; the next deploy replaces it",
+		where, remote.Printable(fmt.Sprint(e.Err)))
 }
 
 // Unwrap returns why the record could not be read.
@@ -75,20 +94,23 @@ func ReadRecord(ctx context.Context, h *remote.Host, module, modulePath string) 
 		return nil, err
 	}
 	p := statePath(module, modulePath, "state.json")
-	b, err := sftpx.ReadFile(c, p)
+	b, err := readStateFile(c, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if errors.Is(err, ErrTooLarge) {
+		return nil, &CorruptRecordError{Path: p, Host: h.Name(), Err: err}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, fmt.Errorf("read %s on %s: %w", p, h.Name(), err)
 	}
 	var rec Record
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&rec); err != nil {
-		return nil, &CorruptRecordError{Path: p, Err: err}
+		return nil, &CorruptRecordError{Path: p, Host: h.Name(), Err: err}
 	}
 	if rec.Module != module {
-		return nil, &CorruptRecordError{Path: p, Err: fmt.Errorf("it records module %q, not %q", rec.Module, module)}
+		return nil, &CorruptRecordError{Path: p, Host: h.Name(), Err: fmt.Errorf("it records module %q, not %q", rec.Module, module)}
 	}
 	return &rec, nil
 }
@@ -116,24 +138,19 @@ func writeRecord(ctx context.Context, h *remote.Host, modulePath string, rec Rec
 		return err
 	}
 	hist := statePath(rec.Module, modulePath, "history.jsonl")
-	old, err := sftpx.ReadFile(c, hist)
+	old, err := readStateTail(c, hist)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read %s: %w", hist, err)
+		return fmt.Errorf("read %s on %s: %w", hist, h.Name(), err)
 	}
 	var lines [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(old))
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		if l := bytes.TrimSpace(sc.Bytes()); len(l) > 0 {
-			lines = append(lines, append([]byte(nil), l...))
+	for _, l := range bytes.Split(old, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			lines = append(lines, l)
 		}
 	}
 	lines = append(lines, line)
 	if len(lines) > HistoryLimit {
 		lines = lines[len(lines)-HistoryLimit:]
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w: move the file away to start a new history", hist, err)
 	}
 	// state.json first: a history line never names a deploy without a record.
 	pretty, _ := json.MarshalIndent(rec, "", "  ")
@@ -145,18 +162,21 @@ func writeRecord(ctx context.Context, h *remote.Host, modulePath string, rec Rec
 }
 
 // History reads the deploy history of the module deployed at modulePath,
-// oldest first; lines that are not records are skipped.
+// oldest first; lines that are not records are skipped. Only the last
+// MaxStateFileSize bytes of history.jsonl are read (far more than
+// HistoryLimit records of porter's take).
 func History(ctx context.Context, h *remote.Host, module, modulePath string) ([]Record, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b, err := sftpx.ReadFile(c, statePath(module, modulePath, "history.jsonl"))
+	p := statePath(module, modulePath, "history.jsonl")
+	b, err := readStateTail(c, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read %s on %s: %w", p, h.Name(), err)
 	}
 	var out []Record
 	for _, l := range bytes.Split(b, []byte("\n")) {
@@ -166,6 +186,59 @@ func History(ctx context.Context, h *remote.Host, module, modulePath string) ([]
 		}
 	}
 	return out, nil
+}
+
+// readStateFile reads the file name from the host, at most
+// MaxStateFileSize bytes of it: a larger file is an error that wraps
+// ErrTooLarge.
+func readStateFile(c *sftp.Client, name string) ([]byte, error) {
+	f, err := c.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxStateFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxStateFileSize {
+		return nil, fmt.Errorf("%w: more than %d bytes, more than porter ever writes there", ErrTooLarge, MaxStateFileSize)
+	}
+	return b, nil
+}
+
+// readStateTail reads the end of the file name from the host: its last
+// MaxStateFileSize bytes at most, starting at a line.
+func readStateTail(c *sftp.Client, name string) ([]byte, error) {
+	f, err := c.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	cut := st.Size() > MaxStateFileSize
+	if cut {
+		// One byte more, to see whether the tail starts at a line.
+		if _, err := f.Seek(st.Size()-MaxStateFileSize-1, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxStateFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if cut {
+		// Drop the line the cut went through.
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil, nil
+		}
+		b = b[i+1:]
+	}
+	return b, nil
 }
 
 // SettingsHash returns a hash of everything of the module that a deploy

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/porter-deploy/porter/remote"
 )
@@ -40,6 +41,7 @@ type ModuleStatus struct {
 	Record    *Record   // nil when never deployed (or the record is corrupt)
 	RecordErr error     // a *CorruptRecordError, if any
 	Lock      *LockInfo // non-nil when a deploy holds the module
+	LockErr   error     // why Lock says nothing: the lock file is too large (ErrTooLarge)
 	Version   string    // what would be deployed now
 }
 
@@ -100,6 +102,10 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 	}
 	st.Version = want.Version
 	st.Lock, err = ReadLock(ctx, m.host, m.Name(), m.Path())
+	if errors.Is(err, ErrTooLarge) {
+		// Not porter's lock, but a deploy would stop at it all the same.
+		st.Lock, st.LockErr, err = &LockInfo{}, err, nil
+	}
 	if err != nil {
 		return st, err
 	}
@@ -115,3 +121,13 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 	}
 	return st, nil
 }
+
+// oneLine returns text that comes from a host (a record's field, a lock's
+// holder) made safe to show on one line of a terminal: its control
+// characters escaped as remote.Printable does, and tabs and newlines too, so
+// that it can neither act on the terminal nor add a line or a column.
+func oneLine(s string) string {
+	return lineBreaks.Replace(remote.Printable(s))
+}
+
+var lineBreaks = strings.NewReplacer("\t", `\t`, "\n", `\n`)

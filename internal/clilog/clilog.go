@@ -6,12 +6,14 @@ package clilog
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/porter-deploy/porter/remote"
 )
 
 // Handler writes records as plain lines.
@@ -70,17 +72,21 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		collect(a)
 	}
 	r.Attrs(collect)
+	// What is logged may come from a host (a record's field, a command's
+	// output): its control characters are escaped, and a value that holds
+	// any, or a line break, is quoted, so that it can neither act on the
+	// terminal nor start a line of its own.
 	if host != "" {
-		b.WriteString("[" + host + "] ")
+		b.WriteString("[" + remote.Printable(host) + "] ")
 	}
 	if module != "" {
-		b.WriteString(module + ": ")
+		b.WriteString(remote.Printable(module) + ": ")
 	}
-	b.WriteString(r.Message)
+	b.WriteString(remote.Printable(r.Message))
 	for _, a := range rest {
 		v := a.Value.String()
-		if strings.ContainsAny(v, " \t\"=") || v == "" {
-			v = fmt.Sprintf("%q", v)
+		if strings.ContainsAny(v, " \t\n\"=") || v == "" || remote.Printable(v) != v {
+			v = strconv.Quote(v)
 		}
 		b.WriteString(" " + h.prefix + a.Key + "=" + v)
 	}

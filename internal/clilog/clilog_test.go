@@ -23,3 +23,10 @@ func TestVerboseShowsDebugWithTimes(t *testing.T) {
 	slog.New(New(&b, true)).Debug("dialing")
 	assert.Regexp(t, `^\d\d:\d\d:\d\d DEBUG dialing\n$`, b.String())
 }
+
+func TestHostTextIsEscapedAndCannotStartALine(t *testing.T) {
+	var b bytes.Buffer
+	log := slog.New(New(&b, false)).With("host", "demo\x1b[31m", "module", "api")
+	log.Info("unchanged\x1b[2J\r", "by", "eve\x1b[2J\x1b[31m\rbob", "note", "one\nforged", "bidi", "a\u202eb", "ok", "plain")
+	assert.Equal(t, `[demo\x1b[31m] api: unchanged\x1b[2J\x0d by="eve\x1b[2J\x1b[31m\rbob" note="one\nforged" bidi="a\u202eb" ok=plain`+"\n", b.String())
+}
