@@ -6,6 +6,11 @@
 // directory of its own, listens on 127.0.0.1 on a free port, and lets the
 // current OS user log in with the client key only. SFTP is sshd's
 // internal-sftp.
+//
+// Options change that: [AllowUser] lets another user log in instead (sshd
+// must then run as root: the test runs as root), [WithoutSFTP] leaves the
+// Subsystem line out, [WithConfig] adds sshd_config lines (SetEnv...), and
+// [Server.AuthorizeKey] accepts one more client key.
 package sshdtest
 
 import (
@@ -46,6 +51,36 @@ const startTimeout = 15 * time.Second
 // the chosen one between our probe and sshd's bind.
 const maxBindTries = 5
 
+// Option configures a server.
+type Option func(*options)
+
+type options struct {
+	user   string // the login user; "" is the current OS user
+	noSFTP bool
+	extra  []string
+}
+
+// AllowUser makes name the one user that may log in, instead of the current
+// OS user. Only sshd running as root can log in another user: [Start]
+// skips the test when the test does not run as root. The user's
+// authorized_keys is the server's file (AuthorizedKeysFile, StrictModes
+// no), which sshd reads as that user: the server's directory is then made
+// traversable by all (0711; its keys stay 0600), so [StartProcess]'s dir
+// must have traversable parents (Start makes such a directory itself).
+func AllowUser(name string) Option { return func(o *options) { o.user = name } }
+
+// WithoutSFTP leaves the Subsystem line out of sshd_config: the server
+// refuses the sftp subsystem, as a server whose admin removed it.
+func WithoutSFTP() Option { return func(o *options) { o.noSFTP = true } }
+
+// WithConfig adds lines to sshd_config, before the defaults: sshd keeps the
+// first value of an option, so a line given here replaces the default
+// (LogLevel DEBUG1, SetEnv PATH=...). No Match block: it would take the
+// defaults in.
+func WithConfig(lines ...string) Option {
+	return func(o *options) { o.extra = append(o.extra, lines...) }
+}
+
 // Server is a running sshd.
 type Server struct {
 	dir        string
@@ -54,6 +89,7 @@ type Server struct {
 	keyFile    string
 	knownHosts string
 	hostKey    ssh.PublicKey
+	opts       options
 
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the sshd process has been waited for
@@ -69,12 +105,34 @@ type Server struct {
 
 // Start starts sshd for the test and stops it when the test ends. It skips
 // the test when sshd is not installed, and fails it when sshd does not start.
-func Start(tb testing.TB) *Server {
+//
+// With [AllowUser] naming another user than the current one, it skips the
+// test when it does not run as root, and when that user does not exist.
+func Start(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	if _, err := sshdBinary(); err != nil {
 		tb.Skip("sshd not installed: apt-get install openssh-server")
 	}
-	s, err := StartProcess(tb.TempDir())
+	o := collect(opts)
+	dir := tb.TempDir()
+	if o.user != "" && o.user != currentUser() {
+		if os.Geteuid() != 0 {
+			tb.Skipf("sshd must run as root to log in user %s (a non-root sshd logs in only its own user): run the test as root", o.user)
+		}
+		if _, err := user.Lookup(o.user); err != nil {
+			tb.Skipf("no user %s (%v): create it as root, e.g. useradd --create-home --password '*' %s", o.user, err, o.user)
+		}
+		// sshd reads authorized_keys as the user: its directory and that
+		// directory's parents must let the user through. TempDir's parent
+		// is 0700: use a directory of our own, under os.TempDir.
+		d, err := os.MkdirTemp("", "sshdtest-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { os.RemoveAll(d) })
+		dir = d
+	}
+	s, err := StartProcess(dir, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -82,9 +140,17 @@ func Start(tb testing.TB) *Server {
 	return s
 }
 
+func collect(opts []Option) options {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
 // StartProcess starts sshd with its files in dir (which must exist), for
 // programs that are not tests (benchmarks). Call Close when done.
-func StartProcess(dir string) (*Server, error) {
+func StartProcess(dir string, opts ...Option) (*Server, error) {
 	bin, err := sshdBinary()
 	if err != nil {
 		return nil, err
@@ -93,7 +159,20 @@ func StartProcess(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, user: currentUser()}
+	o := collect(opts)
+	s := &Server{dir: dir, user: currentUser(), opts: o}
+	if o.user != "" && o.user != s.user {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("sshdtest: sshd must run as root to log in user %s", o.user)
+		}
+		if _, err := user.Lookup(o.user); err != nil {
+			return nil, fmt.Errorf("sshdtest: user %s: %w", o.user, err)
+		}
+		s.user = o.user
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("sshdtest: %w", err)
+		}
+	}
 	if err := s.writeKeys(); err != nil {
 		return nil, fmt.Errorf("sshdtest: %w", err)
 	}
@@ -109,7 +188,7 @@ func StartProcess(dir string) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sshdtest: %w", err)
 		}
-		run := &Server{dir: s.dir, user: s.user, keyFile: s.keyFile, hostKey: s.hostKey}
+		run := &Server{dir: s.dir, user: s.user, keyFile: s.keyFile, hostKey: s.hostKey, opts: s.opts}
 		err = run.start(bin, port)
 		if err == nil {
 			return run, nil
@@ -230,8 +309,16 @@ func (s *Server) readLog() {
 }
 
 func (s *Server) config(port int) string {
+	sftp := "Subsystem sftp internal-sftp\n"
+	if s.opts.noSFTP {
+		sftp = "# no Subsystem line: no SFTP (sshdtest.WithoutSFTP)\n"
+	}
+	extra := ""
+	for _, l := range s.opts.extra {
+		extra += l + "\n"
+	}
 	return fmt.Sprintf(`# written by porter's internal/sshdtest
-Port %d
+%sPort %d
 ListenAddress 127.0.0.1
 HostKey %s
 AuthorizedKeysFile %s
@@ -243,11 +330,10 @@ AllowUsers %s
 StrictModes no
 UsePAM no
 PidFile %s
-Subsystem sftp internal-sftp
-MaxSessions 64
+%sMaxSessions 64
 MaxStartups 64:30:128
 LogLevel INFO
-`, port, filepath.Join(s.dir, "host_key"), filepath.Join(s.dir, "authorized_keys"), s.user, filepath.Join(s.dir, "sshd.pid"))
+`, extra, port, filepath.Join(s.dir, "host_key"), filepath.Join(s.dir, "authorized_keys"), s.user, filepath.Join(s.dir, "sshd.pid"), sftp)
 }
 
 // writeKeys makes the host key, the client key and authorized_keys.
@@ -274,7 +360,32 @@ func (s *Server) writeKeys() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(s.dir, "authorized_keys"), ssh.MarshalAuthorizedKey(cpub), 0o600)
+	return s.writeAuthorizedKeys(ssh.MarshalAuthorizedKey(cpub))
+}
+
+// writeAuthorizedKeys replaces authorized_keys. sshd reads it as the login
+// user: for another user than the current one it is readable by all (it
+// holds public keys only).
+func (s *Server) writeAuthorizedKeys(b []byte) error {
+	p := filepath.Join(s.dir, "authorized_keys")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		return err
+	}
+	if s.user != currentUser() {
+		return os.Chmod(p, 0o644)
+	}
+	return nil
+}
+
+// AuthorizeKey makes sshd accept key too (for a key of the test's own, in
+// an ssh-agent or passphrase-protected): sshd reads authorized_keys at each
+// login.
+func (s *Server) AuthorizeKey(key ssh.PublicKey) error {
+	b, err := os.ReadFile(filepath.Join(s.dir, "authorized_keys"))
+	if err != nil {
+		return err
+	}
+	return s.writeAuthorizedKeys(append(b, ssh.MarshalAuthorizedKey(key)...))
 }
 
 func writePrivateKey(path string, key ed25519.PrivateKey) error {
@@ -288,7 +399,8 @@ func writePrivateKey(path string, key ed25519.PrivateKey) error {
 // Addr returns "127.0.0.1:PORT".
 func (s *Server) Addr() string { return s.addr }
 
-// User returns the user that may log in: the current OS user.
+// User returns the user that may log in: the current OS user, or the one of
+// [AllowUser].
 func (s *Server) User() string { return s.user }
 
 // Address returns "user@127.0.0.1:PORT", the address to give remote.Dial.
