@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 
@@ -181,6 +183,64 @@ func (a *agent) send(program string) error {
 	a.mark = a.sh.StderrMark()
 	a.busy = true
 	return a.sh.Send("( D=" + remote.Quote(a.dst) + "; " + program + " )")
+}
+
+// sendLast hands the shell its last program, run in the shell itself (not
+// in a subshell): an exit in it ends the shell, and nothing the shell
+// reads after it is ever taken for a program.
+func (a *agent) sendLast(program string) error {
+	a.mark = a.sh.StderrMark()
+	a.busy = true
+	return a.sh.Send("D=" + remote.Quote(a.dst) + "; " + program)
+}
+
+// maxProgramStderr bounds what a failed program's reply carries of its
+// stderr.
+const maxProgramStderr = 4 << 10
+
+// captured wraps a program so that its reply is an end record ("X",
+// status) followed, when the status is not 0, by a record of the start of
+// what it wrote on stderr: the shell's stderr travels apart from its
+// stdout, and may not have arrived when the status has. $d is the shell's
+// own temporary directory.
+func captured(program string) string {
+	return `{ ` + program + `; } 2>"$d/e"; s=$?; printf 'X\0%s\0' "$s"; ` +
+		`if [ "$s" != 0 ]; then head -c ` + strconv.Itoa(maxProgramStderr) + ` "$d/e" | tr -d '\000'; printf '\0'; fi; rm -f -- "$d/e"`
+}
+
+// result reads the reply of a program wrapped by captured. failed is the
+// program's own error (read whole, the shell is back in its loop): nil for
+// status 0; for statusRefused, one that wraps ErrChanged; else one with
+// the status and what the program wrote on stderr. err is a reply that
+// could not be read.
+func (a *agent) result(what string) (failed, err error) {
+	x, err := a.field()
+	if err == nil && string(x) != "X" {
+		err = fmt.Errorf("%w: unexpected output from the remote shell: %s", remote.ErrShellBroken, remote.Printable(fmt.Sprintf("%.80q", x)))
+	}
+	var st []byte
+	if err == nil {
+		st, err = a.field()
+	}
+	if err != nil || string(st) == "0" {
+		return nil, err
+	}
+	status := string(st)
+	msg, err := a.field()
+	if err != nil {
+		return nil, err
+	}
+	return programError(what, status, string(msg)), nil
+}
+
+// programError is the error of a program that ended with status st and
+// wrote stderr.
+func programError(what, st, stderr string) error {
+	stderr = remote.Printable(strings.TrimSpace(stderr))
+	if st == strconv.Itoa(statusRefused) {
+		return fmt.Errorf("%s: %s: %w", what, stderr, ErrChanged)
+	}
+	return fmt.Errorf("%s: exit status %s: %s", what, remote.Printable(st), stderr)
 }
 
 // replied marks the current program's reply as read whole.

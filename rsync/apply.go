@@ -213,29 +213,24 @@ func (a *applier) layout() {
 	}
 }
 
-// prepareScript makes dst, removes what must go and makes the staging
-// directory.
+// prepareScript makes dst, removes what must go (each name from inside its
+// parent, entered and checked: see enterDir) and makes the staging
+// directory, then enters it: what the program does next is relative to it.
+// It stops at the first failure (set -e), with statusRefused where a
+// directory is not the one listed.
 func (a *applier) prepareScript() string {
 	c := a.c
 	var b strings.Builder
-	b.WriteString("set -e; D=" + quote(c.dst) + "; mkdir -p -- \"$D\"; cd -- \"$D\"")
-	rm := append(append([]string(nil), c.stale...), c.remove...)
-	for len(rm) > 0 {
-		b.WriteString("; rm -rf --")
-		for n := 0; len(rm) > 0 && n < maxArgs; rm = rm[1:] {
-			q := " " + quote("./"+rm[0])
-			b.WriteString(q)
-			n += len(q)
-		}
-	}
+	b.WriteString("set -e; " + shRefuse + "; " + shEnterDst)
+	c.removeSteps(&b, append(append([]string(nil), c.stale...), c.remove...))
 	if a.stage != "" {
-		b.WriteString("; mkdir -m 700 -- " + quote(a.stage))
+		b.WriteString(`; cd -P -- "${R:-/}"; mkdir -m 700 -- ` + quote("./"+a.stage) + "; " + a.enterStage())
 	}
 	return b.String()
 }
 
 // shellWrites is the part of the prepare script that, without tar, makes
-// the new directories and the links under the staging directory (SFTP
+// the new directories and the links in the staging directory (SFTP
 // servers do not all store a symlink's target as given).
 func (a *applier) shellWrites() string {
 	var b strings.Builder
@@ -243,7 +238,7 @@ func (a *applier) shellWrites() string {
 		if n == 0 {
 			b.WriteString("; mkdir --")
 		}
-		q := " " + quote("./"+a.dirAt[a.newDirs[i].path])
+		q := " " + quote("./"+a.inStage(a.dirAt[a.newDirs[i].path]))
 		b.WriteString(q)
 		if n += len(q); n > maxArgs {
 			n = 0
@@ -251,7 +246,7 @@ func (a *applier) shellWrites() string {
 	}
 	for i, e := range a.staged {
 		if e.typ == typeSymlink {
-			b.WriteString("; ln -s -- " + quote(e.link) + " " + quote("./"+a.stagedAt[i]))
+			b.WriteString("; ln -s -- " + quote(e.link) + " " + quote("./"+a.inStage(a.stagedAt[i])))
 		}
 	}
 	return b.String()
@@ -359,17 +354,18 @@ func (a *applier) prepare(ctx context.Context, ag *agent) error {
 	what := "prepare " + c.dst
 	script := a.prepareScript() + a.shellWrites()
 	defer ag.release()
-	if err := ag.send(script + `; printf 'X\0'`); err != nil {
+	if err := ag.send(captured("( " + script + " )")); err != nil {
 		return ag.fail(what, err)
 	}
-	if _, err := ag.field(); err != nil {
+	failed, err := ag.result(what)
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return ag.fail(what, err)
 	}
 	ag.replied()
-	return nil
+	return failed
 }
 
 // Limits of a change set written without a remote shell.

@@ -24,7 +24,11 @@ func (a *applier) prepareSFTP(ctx context.Context) error {
 	if err := a.sc.MkdirAll(c.dst); err != nil {
 		return fmt.Errorf("mkdir %s: %w", c.dst, err)
 	}
+	g := newGuard(a.sc, c.dst)
 	if err := group(ctx, len(c.remove), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		if err := g.parents(c.remove[i]); err != nil {
+			return err
+		}
 		p := joinRemote(c.dst, c.remove[i])
 		if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", p, err)
@@ -128,8 +132,12 @@ func (a *applier) renameAll(ctx context.Context) error {
 	}
 	c := a.c
 	_, posix := a.sc.HasExtension("posix-rename@openssh.com")
+	g := newGuard(a.sc, c.dst)
 	return group(ctx, len(a.renames), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
 		r := &a.renames[i]
+		if err := g.parents(r.to); err != nil {
+			return err
+		}
 		from, to := joinRemote(c.dst, r.from), joinRemote(c.dst, r.to)
 		var err error
 		if posix {
@@ -156,12 +164,18 @@ func (a *applier) renameAll(ctx context.Context) error {
 // setAttrs sets the mode and/or mtime of files whose content is up to date.
 func (a *applier) setAttrs(ctx context.Context) error {
 	c := a.c
+	g := newGuard(a.sc, c.dst)
 	return group(ctx, len(c.attrs), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
-		return a.setAttr(&c.attrs[i])
+		return a.setAttr(g, &c.attrs[i])
 	})
 }
 
-func (a *applier) setAttr(f *attrFix) error {
+// setAttr sets f's mode and/or mtime, once g found its path to be what
+// was listed.
+func (a *applier) setAttr(g *guard, f *attrFix) error {
+	if err := g.entry(f.e.path, f.e.typ); err != nil {
+		return err
+	}
 	p := joinRemote(a.c.dst, f.e.path)
 	if f.mode {
 		if err := a.sc.Chmod(p, fileMode(f.e.mode)); err != nil {
@@ -189,10 +203,11 @@ func (a *applier) setDirAttrs(ctx context.Context, useTar bool) error {
 		}
 		dirs = append(dirs, f)
 	}
+	g := newGuard(a.sc, c.dst)
 	err := group(ctx, len(dirs), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
 		f := dirs[i]
 		f.mode = false
-		return a.setAttr(&f)
+		return a.setAttr(g, &f)
 	})
 	if err != nil {
 		return err
@@ -209,7 +224,7 @@ func (a *applier) setDirAttrs(ctx context.Context, useTar bool) error {
 	for d := maxDepth; d >= 0; d-- {
 		l := levels[d]
 		if err := group(ctx, len(l), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
-			return a.setAttr(&l[i])
+			return a.setAttr(g, &l[i])
 		}); err != nil {
 			return err
 		}
@@ -235,15 +250,11 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 			return nil // made by the prepare script
 		}
 		from := c.localPath(e.path)
-		f, err := os.Open(from)
+		f, fi, err := openListed(from, e)
 		if err != nil {
-			return fmt.Errorf("send %s: %w", from, err)
+			return fmt.Errorf("send %w", err)
 		}
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return fmt.Errorf("send %s: %w", from, err)
-		}
 		rf, err := a.sc.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
 			return fmt.Errorf("send %s: create %s: %w", from, to, err)

@@ -58,6 +58,47 @@
 // POSIX shell; find -printf (else the walk), tar (else SFTP writes) and
 // sha256sum -z (else hashing over SFTP) make it faster.
 //
+// # Symlinks swapped in
+//
+// A host is not trusted to stay as it was listed: between the listing and
+// the change, anyone who can write in a directory under dst (a web app's
+// upload directory, another local user) can put a symlink in place of a
+// listed file or directory. No change goes through one:
+//
+//   - Removals run in the remote shell, each name from inside its parent
+//     directory, entered with `cd -P` and checked: its physical path must
+//     be dst's followed by the listed path, so no directory on the way is a
+//     symlink, and the shell then holds that directory whatever is renamed
+//     along the path. `rm -rf -- ./name` removes a symlink put at name,
+//     never what it points to.
+//   - The staging directory is made (mode 0700) and entered the same way,
+//     and must belong to the SSH user; tar extracts into it, and links and
+//     directories are made in it, by names relative to it.
+//   - Renames, modes and mtimes are SFTP requests, which name paths: there
+//     is no directory to hold. Right before a step, each directory below
+//     dst on the way of its requests is checked with lstat (a directory,
+//     not a symlink), once per step; right before each chmod or chtimes,
+//     the entry itself (of its listed type, not a symlink). A rename never
+//     follows a symlink at the last name: it replaces the link. What is
+//     left is the time between the check and the request (one round trip):
+//     an attacker who wins that race makes porter set a mode or mtime, or
+//     rename a new file, through the link. The shell could hold the
+//     directory for those too, but at a process per file.
+//   - A refusal is an error wrapping ErrChanged that names the path; what
+//     was renamed before it stays, the rest goes with the staging
+//     directory, as for any error.
+//   - Locally, every file is opened without following a symlink
+//     (O_NOFOLLOW) and must be the file the walk listed (same device and
+//     inode), so that a directory above it swapped for a symlink is caught
+//     too: a swap is an error wrapping ErrChanged, and nothing of what the
+//     link points to is read.
+//   - Names in a remote listing with "..", a leading "/", a NUL or an
+//     empty element are refused.
+//
+// dst itself and the directories above it are trusted: dst may be a
+// symlink (a release's "current"), and whoever can write in its parent can
+// replace it.
+//
 // # Excludes
 //
 // Options.Exclude holds gitignore-like patterns, checked against every entry

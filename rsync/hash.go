@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,20 +15,22 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/porter-deploy/porter/internal/localfs"
 	"github.com/porter-deploy/porter/remote"
 )
 
 // hashLocal returns the SHA-256 (hex) of each file under src, hashed in
-// parallel.
-func hashLocal(ctx context.Context, src string, paths []string, conc int) (map[string]string, error) {
-	sums := make([]string, len(paths))
+// parallel. Each is opened as the walk listed it (see openListed).
+func hashLocal(ctx context.Context, src string, files []*entry, conc int) (map[string]string, error) {
+	sums := make([]string, len(files))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(min(conc, runtime.GOMAXPROCS(0)))
-	for i, p := range paths {
+	for i, e := range files {
+		p := e.path
 		g.Go(func() error {
-			f, err := os.Open(filepath.Join(src, filepath.FromSlash(p)))
+			f, _, err := openListed(filepath.Join(src, filepath.FromSlash(p)), e)
 			if err != nil {
-				return fmt.Errorf("hash %s: %w", p, err)
+				return fmt.Errorf("hash %w", err)
 			}
 			defer f.Close()
 			s, err := hashReader(gctx, f)
@@ -41,11 +44,20 @@ func hashLocal(ctx context.Context, src string, paths []string, conc int) (map[s
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	out := make(map[string]string, len(paths))
-	for i, p := range paths {
-		out[p] = sums[i]
+	out := make(map[string]string, len(files))
+	for i, e := range files {
+		out[e.path] = sums[i]
 	}
 	return out, nil
+}
+
+// openListed opens the local file of e without following a symlink and
+// checks that it is the file the walk listed (same device and inode): a
+// file or a directory above it swapped for a symlink since the walk is an
+// error wrapping [localfs.ErrChanged], and nothing of what is there now is
+// read.
+func openListed(path string, e *entry) (*os.File, fs.FileInfo, error) {
+	return localfs.OpenListed(path, localfs.Listed{ID: e.id, Size: e.size, MTime: e.mtime})
 }
 
 func hashReader(ctx context.Context, r io.Reader) (string, error) {

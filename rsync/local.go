@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/porter-deploy/porter/internal/localfs"
 )
 
 type ftype uint8
@@ -39,6 +41,7 @@ type entry struct {
 	size  int64
 	mtime int64 // Unix seconds
 	link  string
+	id    localfs.ID // local files: device and inode the walk saw (zero for remote entries)
 }
 
 // unixPerm converts a FileMode's permission bits to Unix mode bits.
@@ -72,7 +75,7 @@ func fileMode(p uint32) fs.FileMode {
 }
 
 func entryFromInfo(rel string, fi fs.FileInfo) entry {
-	e := entry{path: rel, mode: unixPerm(fi.Mode()), mtime: fi.ModTime().Unix()}
+	e := entry{path: rel, mode: unixPerm(fi.Mode()), mtime: fi.ModTime().Unix(), id: localfs.IDOf(fi)}
 	switch {
 	case fi.Mode().IsRegular():
 		e.typ = typeFile

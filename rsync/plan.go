@@ -314,7 +314,7 @@ func (c *Changes) compareChecksums(ctx context.Context, cands []*entry, rt *remo
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		localSums, localErr = hashLocal(ctx, c.src, paths, c.opts.concurrency())
+		localSums, localErr = hashLocal(ctx, c.src, cands, c.opts.concurrency())
 	}()
 	remoteSums, err := c.hashRemote(ctx, paths)
 	<-done

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,8 +16,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/porter-deploy/porter/remote"
 )
 
 // sendTar runs the prepare script followed by a remote `tar -x` through
@@ -32,9 +29,11 @@ func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 	if compress {
 		flags = "-x -z -p --no-same-owner -f -"
 	}
-	prog := a.prepareScript() + "; exec tar " + flags
+	// The shell's last program: tar reads the rest of its input, and an
+	// exit (a refusal) ends the shell.
+	prog := a.prepareScript() + "; tar " + flags + "; exit 0"
 	what := "extract files into " + c.dst + " with tar"
-	if err := ag.send(prog); err != nil {
+	if err := ag.sendLast(prog); err != nil {
 		ag.abort()
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -72,8 +71,12 @@ func (a *applier) sendTar(ctx context.Context, ag *agent) error {
 		return err
 	}
 	var xe *ssh.ExitError
+	var le *localError
+	if errors.As(werr, &le) {
+		return werr // the remote tar's complaint about the cut archive follows from it
+	}
 	if errors.As(waitErr, &xe) {
-		return fmt.Errorf("%s: exit status %d: %s", what, xe.ExitStatus(), ag.stderr())
+		return programError(what, strconv.Itoa(xe.ExitStatus()), ag.sh.StderrSince(ag.mark))
 	}
 	if werr != nil {
 		return werr
@@ -101,22 +104,16 @@ func (a *applier) sendTarShared(ctx context.Context, ag *agent) error {
 	// Whatever happens, head reads the whole archive and cat drains what
 	// tar leaves: no byte of it is ever read as the shell's next program.
 	// Nothing but the status goes to stdout.
-	prog := "( " + a.prepareScript() + " ) </dev/null >&2; s=$?; head -c " + strconv.Itoa(buf.Len()) +
-		" | ( if [ \"$s\" -eq 0 ]; then cd -P -- \"$D\" && tar -x -p --no-same-owner -f -; r=$?; else r=$s; fi; cat >/dev/null; exit \"$r\" ) >&2; " +
-		`printf 'X\0%s\0' "$?"`
+	prog := captured("( " + a.prepareScript() + " ) </dev/null >&2; s=$?; head -c " + strconv.Itoa(buf.Len()) +
+		` | ( if [ "$s" -eq 0 ]; then ( set -e; ` + shRefuse + "; " + shEnterDst + "; " + a.enterStage() +
+		`; exec tar -x -p --no-same-owner -f - ); r=$?; else r=$s; fi; cat >/dev/null; exit "$r" ) >&2`)
 	err := ag.send(prog)
 	if err == nil {
 		_, err = ag.sh.Write(buf.Bytes())
 	}
-	var st []byte
+	var failed error
 	if err == nil {
-		var x []byte
-		if x, err = ag.field(); err == nil && string(x) != "X" {
-			err = fmt.Errorf("%w: unexpected output from the remote shell: %s", remote.ErrShellBroken, remote.Printable(fmt.Sprintf("%.80q", x)))
-		}
-		if err == nil {
-			st, err = ag.field()
-		}
+		failed, err = ag.result(what)
 	}
 	if err != nil {
 		ag.abort()
@@ -127,10 +124,7 @@ func (a *applier) sendTarShared(ctx context.Context, ag *agent) error {
 	}
 	ag.replied()
 	ag.release()
-	if string(st) != "0" {
-		return fmt.Errorf("%s: exit status %s: %s", what, remote.Printable(string(st)), ag.stderr())
-	}
-	return nil
+	return failed
 }
 
 // writeTar writes the archive: new directories at their place, then the
@@ -157,7 +151,7 @@ func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) erro
 			}
 			hdr := &tar.Header{
 				Typeflag: tar.TypeDir,
-				Name:     a.dirAt[e.path] + "/",
+				Name:     a.inStage(a.dirAt[e.path]) + "/",
 				Mode:     int64(mode), // tar sets it once the directory is filled
 				ModTime:  time.Unix(e.mtime, 0),
 			}
@@ -167,7 +161,7 @@ func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) erro
 			continue
 		}
 		e := &a.staged[it.i]
-		name := a.stagedAt[it.i]
+		name := a.inStage(a.stagedAt[it.i])
 		if e.typ == typeSymlink {
 			hdr := &tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: e.link, Mode: 0o777, ModTime: time.Unix(e.mtime, 0)}
 			if err := tw.WriteHeader(hdr); err != nil {
@@ -195,18 +189,11 @@ func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) erro
 
 func (a *applier) tarFile(ctx context.Context, tw *tar.Writer, name string, e *entry, buf []byte) error {
 	from := a.c.localPath(e.path)
-	f, err := os.Open(from)
+	f, fi, err := openListed(from, e)
 	if err != nil {
-		return fmt.Errorf("send %s: %w", from, err)
+		return &localError{fmt.Errorf("send %w", err)}
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("send %s: %w", from, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("send %s: no longer a regular file: run the sync again", from)
-	}
 	// What is sent is the file as it is now.
 	size := fi.Size()
 	hdr := &tar.Header{
@@ -232,6 +219,14 @@ func (a *applier) tarFile(ctx context.Context, tw *tar.Writer, name string, e *e
 	}
 	return nil
 }
+
+// localError is an error of the local side while an archive is written
+// (a source file that changed): it comes first, whatever the remote tar
+// says of the archive cut short.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
 
 type tarItem struct {
 	dir bool // a.newDirs[i], else a.staged[i]

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -34,7 +35,36 @@ const maxLinks = 16
 //
 // A key must be non-empty and must not contain "__". A missing file is an
 // error that wraps fs.ErrNotExist.
+//
+// ReplacePlaceholders edits whatever file the path reaches on the host; for
+// a file of a module's tree, use ReplaceModulePlaceholders, which never
+// writes outside the module's path.
 func ReplacePlaceholders(ctx context.Context, h *remote.Host, file string, values map[string]string) error {
+	return replace(ctx, h, file, values, "")
+}
+
+// ReplaceModulePlaceholders is ReplacePlaceholders for a file of m: file
+// is relative to m's Path, or absolute. A file in the module's path stays
+// in it: the file edited (its symlinks followed) must be in the path once
+// the host resolves every symlink on the way, so a file shipped as a
+// symlink to elsewhere, or in a directory that is one, is refused with an
+// error wrapping ErrOutsideModule, and nothing is written. A path outside
+// the module's (absolute, or with "..") is the caller's explicit choice
+// and is edited as ReplacePlaceholders does.
+func ReplaceModulePlaceholders(ctx context.Context, m *porter.Module, file string, values map[string]string) error {
+	if !path.IsAbs(file) {
+		file = path.Join(m.Path(), file)
+	}
+	root := ""
+	if underRoot(m.Path(), file) {
+		root = m.Path()
+	}
+	return replace(ctx, m.Host(), file, values, root)
+}
+
+// replace is ReplacePlaceholders; with a root, the file edited must be
+// below root once its symlinks are resolved (see checkWithin).
+func replace(ctx context.Context, h *remote.Host, file string, values map[string]string, root string) error {
 	where := file
 	if h != nil {
 		where = h.Name() + ":" + file
@@ -74,6 +104,11 @@ func ReplacePlaceholders(ctx context.Context, h *remote.Host, file string, value
 	}
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("replace placeholders in %s: not a regular file (%s)", where, info.Mode().Type())
+	}
+	if root != "" {
+		if err := checkWithin(c, root, target); err != nil {
+			return fmt.Errorf("replace placeholders in %s: %w", where, err)
+		}
 	}
 	old, err := sftpx.ReadFile(c, target)
 	if err != nil {

@@ -35,6 +35,12 @@ var ErrOutsideConfigDir = errors.New("name leaves the config directory")
 // dangling link is an error); every local file is checked before anything
 // is written.
 func CopyFile(ctx context.Context, h *remote.Host, local, remotePath string) error {
+	return copyTree(ctx, h, local, remotePath, "")
+}
+
+// copyTree is CopyFile; with a root, every directory written in must stay
+// below root once the host resolves its symlinks (see checkWithin).
+func copyTree(ctx context.Context, h *remote.Host, local, remotePath, root string) error {
 	files, err := plan(local, remotePath)
 	if err != nil {
 		return err
@@ -47,7 +53,7 @@ func CopyFile(ctx context.Context, h *remote.Host, local, remotePath string) err
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("copy %s: %w", f.local, err)
 		}
-		if err := f.copy(ctx, client); err != nil {
+		if err := f.copy(ctx, client, root); err != nil {
 			return fmt.Errorf("copy %s to %s:%s: %w", f.local, h.Name(), f.remote, err)
 		}
 	}
@@ -63,6 +69,14 @@ func CopyFile(ctx context.Context, h *remote.Host, local, remotePath string) err
 // A missing config directory or file, or a name that leaves the config
 // directory (absolute or with ".."; errors.Is ErrOutsideConfigDir), is an
 // error before anything is written.
+//
+// A destination in the module's Path stays in it: where a directory on the
+// way is a symlink (one the source tree shipped, or one swapped in) that
+// leads out of the Path, nothing is written there and the error wraps
+// ErrOutsideModule. A file of the same name shipped as a symlink is
+// replaced by the copy, never written through. A dest outside the Path
+// (absolute, or with "..") is the caller's explicit choice and is not
+// checked.
 func CopyConfigFile(ctx context.Context, m *porter.Module, name string, dest ...string) error {
 	local, err := ConfigFile(m, name)
 	if err != nil {
@@ -78,7 +92,11 @@ func CopyConfigFile(ctx context.Context, m *porter.Module, name string, dest ...
 	if m.Host() == nil {
 		return fmt.Errorf("copy config %q: module %s is not connected to a host", name, m.Name())
 	}
-	if err := CopyFile(ctx, m.Host(), local, path.Join(dir, filepath.Base(local))); err != nil {
+	root := ""
+	if underRoot(m.Path(), dir) {
+		root = m.Path() // a file shipped as a symlink must not take the copy elsewhere
+	}
+	if err := copyTree(ctx, m.Host(), local, path.Join(dir, filepath.Base(local)), root); err != nil {
 		return fmt.Errorf("copy config %q: %w", name, err)
 	}
 	m.Log().Info("config copied", "file", name, "to", dir)
@@ -127,15 +145,28 @@ func plan(local, remotePath string) ([]file, error) {
 	return files, nil
 }
 
-func (f file) copy(ctx context.Context, c *sftp.Client) error {
+func (f file) copy(ctx context.Context, c *sftp.Client, root string) error {
+	dir := path.Dir(f.remote)
 	if f.mode.IsDir() {
-		if err := c.MkdirAll(f.remote); err != nil {
+		dir = f.remote
+	}
+	if root != "" {
+		// Before MkdirAll, which would follow a symlink on the way, and
+		// again once the directory exists.
+		if err := checkWithin(c, root, dir); err != nil {
 			return err
 		}
-		return c.Chmod(f.remote, f.mode.Perm())
 	}
-	if err := c.MkdirAll(path.Dir(f.remote)); err != nil {
+	if err := c.MkdirAll(dir); err != nil {
 		return err
+	}
+	if root != "" {
+		if err := checkWithin(c, root, dir); err != nil {
+			return err
+		}
+	}
+	if f.mode.IsDir() {
+		return c.Chmod(f.remote, f.mode.Perm())
 	}
 	return WriteFile(ctx, c, f.remote, f.local, f.info)
 }

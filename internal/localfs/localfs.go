@@ -1,6 +1,10 @@
 // Package localfs walks local trees the way porter ships them: symlinks
 // are followed (a config file may be a link to a shared one), loops are an
 // error, and the walk is in lexical order so that hashes are stable.
+//
+// [OpenListed] opens a file that a walk listed without following a symlink
+// swapped in since, for the sync of package rsync, which never follows
+// one.
 package localfs
 
 import (

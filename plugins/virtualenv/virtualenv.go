@@ -184,7 +184,7 @@ func (p *Plugin) fillLauncher(ctx context.Context, m *porter.Module, payload any
 	if lu.Path == "" {
 		return errors.New("virtualenv: " + string(supervisor.SigLauncherUpdated) + ": the payload names no launcher")
 	}
-	err := scp.ReplacePlaceholders(ctx, m.Host(), lu.Path, map[string]string{"env": Dir(m), "project": m.Path()})
+	err := scp.ReplaceModulePlaceholders(ctx, m, lu.Path, map[string]string{"env": Dir(m), "project": m.Path()})
 	if err != nil {
 		return fmt.Errorf("virtualenv: fill the launcher in: %w", err)
 	}
