@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/porter-deploy/porter/internal/clilog"
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -63,6 +64,7 @@ type cliRun struct {
 	// Made from the global flags by applyGlobalFlags.
 	log  *slog.Logger
 	dial []remote.Option // CLI.Dial, and what the flags add
+	host string          // the --host of the command, for hints
 }
 
 // Exec runs the command line with a context that Ctrl-C or SIGTERM cancels,
@@ -233,9 +235,25 @@ func (r *cliRun) exitStatus(err error) int {
 		return ExitUsage
 	default:
 		// An error may quote a host: a lock's holder, a record, stderr.
-		fmt.Fprintf(r.Stderr, "%s: %s\n", progName(), remote.Printable(err.Error()))
+		fmt.Fprintf(r.Stderr, "%s: %s%s\n", progName(), remote.Printable(err.Error()), r.hint(err))
 		return ExitError
 	}
+}
+
+// hint is what the CLI adds to a library error: the command that helps.
+func (r *cliRun) hint(err error) string {
+	var le *ledger.LockedError
+	if errors.As(err, &le) {
+		host := r.host
+		if host == "" {
+			host = "HOST"
+		}
+		if le.Err != nil {
+			return fmt.Sprintf(": if no deploy of %s runs, run: %s unlock --host %s %s", le.Module, progName(), host, le.Module)
+		}
+		return fmt.Sprintf(": if that deploy is dead, run: %s unlock --host %s %s", progName(), host, le.Module)
+	}
+	return ""
 }
 
 // usageError is a command line that cannot run as written.
@@ -370,6 +388,7 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 		return &usageError{msg: "deploy: pass --host NAME, one of: " + strings.Join(p.HostNames(), ", ")}
 	}
+	r.host = opts.Host
 	opts.Force = force.value
 	opts.Flags = map[string]string{}
 	fs.Visit(func(f *flag.Flag) {

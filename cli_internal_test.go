@@ -3,9 +3,12 @@ package porter
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/porter-deploy/porter/ledger"
 )
 
 func TestCLIPrintsErrorsWithControlCharactersEscaped(t *testing.T) {
@@ -23,6 +26,16 @@ func TestOneLineEscapesControlsTabsAndNewlines(t *testing.T) {
 }
 
 func TestCorruptRecordErrorEscapesWhatTheHostWrote(t *testing.T) {
-	err := &CorruptRecordError{Path: "/srv/a/.porter/a/state.json", Host: "u@h", Err: errors.New("field \x1b[2J\r")}
+	err := &ledger.CorruptRecordError{Path: "/srv/a/.porter/a/state.json", Host: "u@h", Err: errors.New("field \x1b[2J\r")}
 	assert.Equal(t, `/srv/a/.porter/a/state.json on u@h is not a porter record (field \x1b[2J\x0d): treating the module as never deployed; the next deploy replaces it`, err.Error())
+}
+
+func TestCLIAddsTheUnlockHintToALockedError(t *testing.T) {
+	var errb bytes.Buffer
+	r := (&CLI{Args: []string{}, Stderr: &errb}).defaults()
+	r.host = "prod"
+	err := fmt.Errorf("deploy app to prod: %w", &ledger.LockedError{Module: "app", Lock: ledger.LockInfo{By: "a@b", PID: 7}})
+	assert.Equal(t, ExitError, r.exitStatus(err))
+	assert.Regexp(t, `^\S+: deploy app to prod: app is locked by a@b \(pid 7\) since an unknown time: if that deploy is dead, run: \S+ unlock --host prod app\n$`, errb.String())
+	assert.NotContains(t, (&ledger.LockedError{Module: "app"}).Error(), "unlock", "the library's error has no CLI words")
 }

@@ -30,6 +30,7 @@ func (r *cliRun) hostFlags(name string, args []string, extra func(*flag.FlagSet)
 	if host == "" {
 		return nil, "", &usageError{msg: name + ": pass --host NAME"}
 	}
+	r.host = host
 	return fs, host, nil
 }
 
@@ -105,31 +106,9 @@ func (r *cliRun) unlock(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	addr, err := p.HostAddress(host)
-	if err != nil {
-		return err
-	}
-	if a := r.Addresses[host]; a != "" {
-		addr = a
-	}
-	paths := map[string]string{}
-	for _, name := range fs.Args() {
-		// Only the path: unlocking must work when a hook or plugin of the
-		// module cannot load (no --config here).
-		if paths[name], err = p.ModulePath(name, host); err != nil {
-			return err
-		}
-	}
-	h, err := remote.Dial(ctx, addr, append([]remote.Option{remote.WithLogger(r.log)}, r.dial...)...)
-	if err != nil {
-		return fmt.Errorf("unlock on %s: %w", host, err)
-	}
-	defer h.Close()
-	for _, name := range fs.Args() {
-		held, err := Unlock(ctx, h, name, paths[name])
-		if err != nil {
-			return fmt.Errorf("unlock %s on %s: %w", name, host, err)
-		}
+	done, err := Unlock(ctx, p, UnlockOptions{Host: host, Address: r.Addresses[host], Modules: fs.Args(), Dial: r.dial, Logger: r.log})
+	for _, u := range done {
+		name, held := u.Module, u.Held
 		if held == nil {
 			fmt.Fprintf(r.Stdout, "%s was not locked\n", name)
 			continue
@@ -140,5 +119,5 @@ func (r *cliRun) unlock(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(r.Stdout, "unlocked %s (held by %s since %s, pid %d)\n", name, oneLine(orUnknown(held.By)), since, held.PID)
 	}
-	return nil
+	return err
 }

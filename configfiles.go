@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/porter-deploy/porter/internal/sftpx"
+	"github.com/porter-deploy/porter/ledger"
 )
 
 // The [module] config key names files of the module's config/<--config>/
@@ -52,8 +53,8 @@ func checkConfigName(name string) error {
 		}
 	}
 	first, _, _ := strings.Cut(name, "/")
-	if first == StateDir || strings.HasPrefix(first, StateDir+"-tmp-") {
-		return fmt.Errorf("%q is under %s, where porter keeps its state on the host", name, StateDir)
+	if first == ledger.Dir || strings.HasPrefix(first, ledger.Dir+"-tmp-") {
+		return fmt.Errorf("%q is under %s, where porter keeps its state on the host", name, ledger.Dir)
 	}
 	return nil
 }

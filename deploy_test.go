@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/scm"
@@ -189,7 +190,7 @@ func readTree(t *testing.T, root string) map[string]string {
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		require.NoError(t, err)
 		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() && rel == porter.StateDir {
+		if d.IsDir() && rel == ledger.Dir {
 			return filepath.SkipDir // porter's record, checked by the state tests
 		}
 		if d.IsDir() || rel == "." {

@@ -65,13 +65,18 @@
 //
 // Before it touches a module's path, a deploy gets the source and hashes the
 // module's settings locally, then takes the module's lock on the host
-// (<path>/.porter/<module>/lock.json, created exclusively; a second deploy
-// gets a [*LockedError]). The host's [Record] (state.json there) says what
-// it runs; a module whose record matches is skipped as [Unchanged] unless
-// [Options.Force] names it. A successful deploy writes the record and a
-// line of history.jsonl last; a failed one writes nothing, so the next run
-// retries it. The lock is released in every case, Ctrl-C included. [Status]
-// compares records with what a deploy would ship, without changing anything.
+// (<path>/.porter/<module>/lock.json, created exclusively, with a lease the
+// deploy renews; a second deploy gets a [*ledger.LockedError] naming the
+// holder, or takes the lock over with a warning when its holder is provably
+// gone: a dead process of the same machine, or an expired lease). The host's
+// [ledger.Record] (state.json there) says what it runs; a module whose
+// record matches is skipped as [Unchanged] unless [Options.Force] names it.
+// A successful deploy writes the record and a line of history.jsonl last; a
+// failed one writes nothing, so the next run retries it. The lock is
+// released in every case, Ctrl-C included, and never when another deploy
+// holds it. Package ledger keeps this bookkeeping; [Status] compares records
+// with what a deploy would ship, without changing anything, and [Unlock]
+// removes a lock a person knows to be dead.
 //
 // # Signals, hooks and plugins
 //

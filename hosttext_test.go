@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/portertest"
 )
 
@@ -83,7 +84,7 @@ func TestHostTextIsEscapedInStatusUnlockAndDeploy(t *testing.T) {
 	// Every field of the record, and the holder of b's lock.
 	rec.Version, rec.Release, rec.Config = hostile, hostile, hostile
 	writeJSON(t, f, "a/.porter/a/state.json", rec)
-	writeJSON(t, f, "b/.porter/b/lock.json", porter.LockInfo{By: hostile, PID: 7})
+	writeJSON(t, f, "b/.porter/b/lock.json", ledger.LockInfo{By: hostile, PID: 7})
 	code, out, errOut := run("status", "--host", "test")
 	require.Equal(t, porter.ExitOK, code, errOut)
 	assert.Contains(t, out, escaped)
@@ -94,10 +95,10 @@ func TestHostTextIsEscapedInStatusUnlockAndDeploy(t *testing.T) {
 	// A deploy that meets the lock: the error, as the library returns it
 	// and as the CLI prints it.
 	_, err = f.deploy(t, porter.Options{})
-	var le *porter.LockedError
+	var le *ledger.LockedError
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, hostile, le.Lock.By, "the struct keeps the raw value")
-	assert.Contains(t, err.Error(), "b is locked by "+escaped+" since an unknown time (pid 7)")
+	assert.Contains(t, err.Error(), "b is locked by "+escaped+" (pid 7) since an unknown time")
 	assertNoRawControls(t, err.Error(), "LockedError")
 	code, _, errOut = run("deploy", "--host", "test", "--config", "testing")
 	assert.Equal(t, porter.ExitError, code)
@@ -202,7 +203,7 @@ func TestOversizedLockIsAClearErrorAndUnlockRemovesIt(t *testing.T) {
 
 	n = allocated(func() { _, _, errOut = run("deploy", "--host", "test", "--config", "testing") })
 	assert.Less(t, n, uint64(bounded), "deploy read the whole lock file")
-	assert.Contains(t, lastLine(errOut), "deploy b to test: lock "+lock+" on "+f.srv.Address()+": too large")
+	assert.Contains(t, lastLine(errOut), "deploy b to test: b: lock "+lock+" on "+f.srv.Address()+": too large")
 	assert.Contains(t, lastLine(errOut), "if no deploy of b runs, run: porter.test unlock --host test b")
 	assert.FileExists(t, lock, "a deploy never removes a lock it does not hold")
 
@@ -225,7 +226,7 @@ func TestOversizedRecordIsCorruptAndTheDeployReplacesIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Less(t, n, uint64(bounded), "status read the whole record")
 	assert.Equal(t, porter.StateNeverDeployed, st.Modules[0].State)
-	assert.ErrorIs(t, st.Modules[0].RecordErr, porter.ErrTooLarge)
+	assert.ErrorIs(t, st.Modules[0].RecordErr, ledger.ErrTooLarge)
 	assert.EqualError(t, st.Modules[0].RecordErr, f.remote+"/a/.porter/a/state.json on "+f.srv.Address()+
 		" is not a porter record (too large: more than 1048576 bytes, more than porter ever writes there): treating the module as never deployed; the next deploy replaces it")
 
@@ -255,7 +256,7 @@ func TestOversizedHistoryIsReadFromItsEnd(t *testing.T) {
 	assert.Equal(t, `{"module":"a","version":"v0"}`, lines[0])
 
 	host := f.srv.Dial(t)
-	recs, err := porter.History(context.Background(), host, "a", f.remote+"/a")
+	recs, err := ledger.Place{Host: host, Module: "a", Path: f.remote + "/a"}.History(context.Background())
 	require.NoError(t, err)
 	require.Len(t, recs, 6)
 	assert.Equal(t, "v4", recs[4].Version)

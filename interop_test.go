@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/internal/sshdtest"
+	"github.com/porter-deploy/porter/ledger"
 )
 
 // TestInteropExampleDeploysToRealOpenSSH builds the example deploy program
@@ -134,7 +134,7 @@ func treeOf(t *testing.T, root string, skip *regexp.Regexp) map[string]string {
 	require.NoError(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		require.NoError(t, err)
 		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() && rel == porter.StateDir {
+		if d.IsDir() && rel == ledger.Dir {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || (skip != nil && skip.MatchString(rel)) {

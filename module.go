@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/rsync"
 	"github.com/porter-deploy/porter/scm"
@@ -35,7 +36,7 @@ type Module struct {
 	plugins     []string
 	pluginFlags []Flag // the flags the module's plugins declare, in order
 
-	previous *Record // what the host ran before this deploy, if known
+	previous *ledger.Record // what the host ran before this deploy, if known
 
 	mu       sync.Mutex
 	checkout *scm.Checkout

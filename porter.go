@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/rsync"
 )
@@ -199,24 +200,32 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}
 	mr.Version = want.Version
-	release, err := acquireLock(ctx, m, opts.Who)
+	pl := m.place()
+	lock, err := pl.Lock(ctx, ledger.Holder{By: opts.Who, Host: m.hostName})
 	if err != nil {
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}
+	if lock.TookOver != nil {
+		m.log.Warn("took over the lock of a deploy that is gone", "holder", ledger.OneLine(lock.TookOver.By),
+			"pid", lock.TookOver.PID, "since", lock.TookOver.Since.Local().Format(time.DateTime), "why", lock.TookOverWhy)
+	}
 	defer func() {
-		if rerr := release(); rerr != nil {
+		// The release runs even after ctx is cancelled (Ctrl-C).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := lock.Release(rctx); rerr != nil {
 			m.log.Error("could not release the lock", "error", rerr)
 			err = errors.Join(err, rerr)
 		}
 	}()
-	rec, err := ReadRecord(ctx, m.host, m.Name(), m.Path())
-	var corrupt *CorruptRecordError
+	rec, err := pl.Record(ctx)
+	var corrupt *ledger.CorruptRecordError
 	switch {
 	case errors.As(err, &corrupt):
 		m.log.Warn(corrupt.Error())
 	case err != nil:
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
-	case rec.upToDate(want) && !opts.Force.Forces(m.Name()):
+	case upToDate(rec, want) && !opts.Force.Forces(m.Name()):
 		mr.Outcome = Unchanged
 		m.log.Info("unchanged", "version", want.Version, "deployed", rec.DeployedAt.Local().Format(time.DateTime), "by", rec.DeployedBy)
 		return nil
@@ -227,7 +236,7 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return err
 	}
 	want.DeployedAt = time.Now().UTC().Truncate(time.Second)
-	if err := writeRecord(context.WithoutCancel(ctx), m.host, m.Path(), want); err != nil {
+	if err := pl.WriteRecord(context.WithoutCancel(ctx), want); err != nil {
 		return fmt.Errorf("deploy %s to %s: deployed, but the record could not be written (the next deploy redoes it): %w", m.Name(), m.hostName, err)
 	}
 	mr.Outcome = Deployed
@@ -236,16 +245,16 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 }
 
 // wantRecord is the record the module will have once deployed.
-func (m *Module) wantRecord(ctx context.Context, who string) (Record, error) {
+func (m *Module) wantRecord(ctx context.Context, who string) (ledger.Record, error) {
 	co, err := m.Checkout(ctx)
 	if err != nil {
-		return Record{}, err
+		return ledger.Record{}, err
 	}
 	hash, err := m.SettingsHash()
 	if err != nil {
-		return Record{}, err
+		return ledger.Record{}, err
 	}
-	return Record{Module: m.Name(), Version: co.Version, Release: m.release, Config: m.config,
+	return ledger.Record{Module: m.Name(), Version: co.Version, Release: m.release, Config: m.config,
 		SettingsHash: hash, DeployedBy: who, PorterVersion: Version(), Host: m.hostName}, nil
 }
 
@@ -262,4 +271,9 @@ func runProcedure(ctx context.Context, m *Module) error {
 		err = errors.Join(err, ferr)
 	}
 	return err
+}
+
+// place names the module on its host, for its bookkeeping.
+func (m *Module) place() ledger.Place {
+	return ledger.Place{Host: m.host, Module: m.Name(), Path: m.Path()}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/ledger"
 )
 
 // gates lets a test hold a deploy inside a signal: the e2e-gate module's
@@ -77,11 +78,11 @@ func twoModules() map[string]string {
 	}
 }
 
-func readRecord(t *testing.T, path, module string) porter.Record {
+func readRecord(t *testing.T, path, module string) ledger.Record {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(path, ".porter", module, "state.json"))
 	require.NoError(t, err)
-	var rec porter.Record
+	var rec ledger.Record
 	require.NoError(t, json.Unmarshal(b, &rec))
 	return rec
 }
@@ -149,7 +150,7 @@ func TestFailedDeployKeepsTheOldRecordAndARetryDeploys(t *testing.T) {
 	files["e2e-fails/src/f"] = "one"
 	f := newFixture(t, files)
 	// An old record, as a successful deploy of another version left it.
-	old := porter.Record{Module: "e2e-fails", Version: "sha256:old", Release: "stable", Config: "testing"}
+	old := ledger.Record{Module: "e2e-fails", Version: "sha256:old", Release: "stable", Config: "testing"}
 	b, _ := json.Marshal(old)
 	portertest.WriteFiles(t, f.remote, map[string]string{"m/.porter/e2e-fails/state.json": string(b)})
 
@@ -184,12 +185,12 @@ func TestConcurrentDeploysOfOneModuleOneWinsTheOtherChangesNothing(t *testing.T)
 	<-g.reached // alice holds the lock and waits inside source-pre-send
 
 	rep, err := f.deploy(t, porter.Options{Who: "bob@desk"})
-	var le *porter.LockedError
+	var le *ledger.LockedError
 	require.ErrorAs(t, err, &le)
-	assert.ErrorIs(t, err, porter.ErrLocked)
+	assert.ErrorIs(t, err, ledger.ErrLocked)
 	assert.Equal(t, "alice@laptop", le.Lock.By)
 	assert.Equal(t, os.Getpid(), le.Lock.PID)
-	assert.Regexp(t, `^deploy e2e-gate to test: e2e-gate is locked by alice@laptop since \d\d:\d\d:\d\d, \d+s ago \(pid \d+\): if that deploy is dead, run: \S+ unlock --host test e2e-gate$`, err.Error())
+	assert.Regexp(t, `^deploy e2e-gate to test: e2e-gate is locked by alice@laptop \(pid \d+ on \S+\) since \d\d:\d\d:\d\d, \d+s ago; its lease runs until \d\d:\d\d:\d\d unless renewed$`, err.Error())
 	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
 	entries, _ := os.ReadDir(f.remote + "/g")
 	assert.Equal(t, []string{".porter"}, names(entries), "bob sent nothing")
@@ -245,7 +246,7 @@ func TestCorruptOrForeignRecordCountsAsNeverDeployed(t *testing.T) {
 				Address: f.srv.Address(), Dial: f.srv.DialOptions()})
 			require.NoError(t, err)
 			assert.Equal(t, porter.StateNeverDeployed, st.Modules[0].State)
-			var ce *porter.CorruptRecordError
+			var ce *ledger.CorruptRecordError
 			require.ErrorAs(t, st.Modules[0].RecordErr, &ce)
 			assert.Contains(t, ce.Error(), "is not a porter record")
 
@@ -295,7 +296,7 @@ func TestHistoryKeepsTheLastHundred(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	require.Len(t, lines, 100, "the last 100 deploys")
 	assert.Equal(t, `{"module":"a","version":"v1"}`, lines[0])
-	var last porter.Record
+	var last ledger.Record
 	require.NoError(t, json.Unmarshal([]byte(lines[99]), &last))
 	assert.Equal(t, "a", last.Module)
 	assert.Equal(t, hashDir(t, f.local+"/a/src"), last.Version, "the new deploy is the last line")

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -38,11 +38,11 @@ type ModuleStatus struct {
 	Module    string
 	Path      string
 	State     State
-	Record    *Record   // nil when never deployed (or the record is corrupt)
-	RecordErr error     // a *CorruptRecordError, if any
-	Lock      *LockInfo // non-nil when a deploy holds the module
-	LockErr   error     // why Lock says nothing: the lock file is too large (ErrTooLarge)
-	Version   string    // what would be deployed now
+	Record    *ledger.Record   // nil when never deployed (or the record is corrupt)
+	RecordErr error            // a *ledger.CorruptRecordError, if any
+	Lock      *ledger.LockInfo // non-nil when a deploy holds the module
+	LockErr   error            // why Lock says nothing: the lock file is too large (ledger.ErrTooLarge)
+	Version   string           // what would be deployed now
 }
 
 // StatusReport is Status's answer, in deploy order.
@@ -79,8 +79,9 @@ func Status(ctx context.Context, p *Project, opts StatusOptions) (*StatusReport,
 
 func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, error) {
 	st := ModuleStatus{Module: m.Name(), Path: m.Path()}
-	rec, err := ReadRecord(ctx, m.host, m.Name(), m.Path())
-	var corrupt *CorruptRecordError
+	pl := m.place()
+	rec, err := pl.Record(ctx)
+	var corrupt *ledger.CorruptRecordError
 	if errors.As(err, &corrupt) {
 		st.RecordErr = err
 	} else if err != nil {
@@ -88,7 +89,7 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 	}
 	if rec != nil && config == "" && !validConfigName(rec.Config) {
 		// Never walk a path a foreign record names.
-		st.RecordErr = &CorruptRecordError{Path: statePath(m.Name(), m.Path(), "state.json"),
+		st.RecordErr = &ledger.CorruptRecordError{Path: pl.File("state.json"),
 			Err: fmt.Errorf("config %q is not a config name", rec.Config)}
 		rec = nil
 	}
@@ -101,10 +102,10 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 		return st, err
 	}
 	st.Version = want.Version
-	st.Lock, err = ReadLock(ctx, m.host, m.Name(), m.Path())
-	if errors.Is(err, ErrTooLarge) {
+	st.Lock, err = pl.ReadLock(ctx)
+	if errors.Is(err, ledger.ErrTooLarge) {
 		// Not porter's lock, but a deploy would stop at it all the same.
-		st.Lock, st.LockErr, err = &LockInfo{}, err, nil
+		st.Lock, st.LockErr, err = &ledger.LockInfo{}, err, nil
 	}
 	if err != nil {
 		return st, err
@@ -114,7 +115,7 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 		st.State = StateLocked
 	case rec == nil:
 		st.State = StateNeverDeployed
-	case rec.upToDate(want):
+	case upToDate(rec, want):
 		st.State = StateUpToDate
 	default:
 		st.State = StateWouldDeploy
@@ -122,12 +123,6 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 	return st, nil
 }
 
-// oneLine returns text that comes from a host (a record's field, a lock's
-// holder) made safe to show on one line of a terminal: its control
-// characters escaped as remote.Printable does, and tabs and newlines too, so
-// that it can neither act on the terminal nor add a line or a column.
-func oneLine(s string) string {
-	return lineBreaks.Replace(remote.Printable(s))
-}
-
-var lineBreaks = strings.NewReplacer("\t", `\t`, "\n", `\n`)
+// oneLine returns text that comes from a host made safe to show on one
+// line (see ledger.OneLine).
+func oneLine(s string) string { return ledger.OneLine(s) }
