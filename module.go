@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,6 +38,9 @@ type Module struct {
 	pluginFlags []Flag // the flags the module's plugins declare, in order
 
 	previous *ledger.Record // what the host ran before this deploy, if known
+	who      string         // who deploys, for records and releases
+	rel      releaseSettings
+	build    *releaseBuild // the release being built or rolled back to
 
 	mu       sync.Mutex
 	checkout *scm.Checkout
@@ -91,6 +95,9 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 		}
 	}
 	if err := m.loadPath(); err != nil {
+		return nil, err
+	}
+	if err := m.loadReleaseSettings(); err != nil {
 		return nil, err
 	}
 	m.PushSignalHandler(SigDeploy, deployProcedure)
@@ -160,7 +167,17 @@ func (m *Module) ReleaseName() string { return m.release }
 // Path returns where the module's source goes on the host: [module] path
 // with the host's override, cleaned. A relative path is relative to the
 // login directory of the SSH user, as with scp and rsync.
-func (m *Module) Path() string { return m.path }
+//
+// With [module] strategy = releases, during a deploy it is the release
+// being built (<path>/releases/<id>), and during a rollback the release
+// rolled back to; use [Module.CurrentPath] for the live one and
+// [Module.Base] for [module] path itself.
+func (m *Module) Path() string {
+	if m.build != nil {
+		return path.Join(m.path, ledger.ReleasesDir, m.build.id)
+	}
+	return m.path
+}
 
 // Section returns the settings of a section of the module's ini.
 func (m *Module) Section(name string) Settings { return m.project.settings(m.def, name, m.hostName) }

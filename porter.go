@@ -230,17 +230,28 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		m.log.Info("unchanged", "version", want.Version, "deployed", rec.DeployedAt.Local().Format(time.DateTime), "by", rec.DeployedBy)
 		return nil
 	}
-	m.previous = rec
-	m.log.Info("deploying", "path", m.Path(), "release", m.ReleaseName(), "config", m.ConfigName())
+	m.previous, m.who = rec, opts.Who
+	m.log.Info("deploying", "path", m.Path(), "release", m.ReleaseName(), "config", m.ConfigName(), "strategy", m.Strategy())
 	if err := runProcedure(ctx, m); err != nil {
 		return err
+	}
+	if m.build != nil {
+		if err := m.saveBuild(context.WithoutCancel(ctx), ledger.Good); err != nil {
+			return fmt.Errorf("deploy %s to %s: release %s is live, but could not be marked good: %w", m.Name(), m.hostName, m.build.id, err)
+		}
+		want.ReleaseID = m.build.id
 	}
 	want.DeployedAt = time.Now().UTC().Truncate(time.Second)
 	if err := pl.WriteRecord(context.WithoutCancel(ctx), want); err != nil {
 		return fmt.Errorf("deploy %s to %s: deployed, but the record could not be written (the next deploy redoes it): %w", m.Name(), m.hostName, err)
 	}
 	mr.Outcome = Deployed
-	m.log.Info("deployed", "version", want.Version)
+	m.log.Info("deployed", "version", want.Version, "release", want.ReleaseID)
+	if m.build != nil {
+		if err := m.pruneReleases(context.WithoutCancel(ctx)); err != nil {
+			m.log.Warn("could not remove old releases: the next deploy tries again", "error", err)
+		}
+	}
 	return nil
 }
 
@@ -264,16 +275,23 @@ func runProcedure(ctx context.Context, m *Module) error {
 	if err == nil {
 		return nil
 	}
-	// The undo handlers run even when ctx was cancelled (Ctrl-C): they
-	// restore services, which matters most then.
-	if ferr := m.Signal(context.WithoutCancel(ctx), SigDeployFailed, &DeployFailed{Err: err}); ferr != nil {
+	// The undo runs even when ctx was cancelled (Ctrl-C): it restores
+	// current and services, which matters most then.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if aerr := m.abortRelease(uctx); aerr != nil {
+		m.log.Error("could not put the release back", "error", aerr)
+		err = errors.Join(err, aerr)
+	}
+	if ferr := m.Signal(uctx, SigDeployFailed, &DeployFailed{Err: err}); ferr != nil {
 		m.log.Error("undo after failure failed too", "error", ferr)
 		err = errors.Join(err, ferr)
 	}
+	m.removeFailedRelease(uctx)
 	return err
 }
 
 // place names the module on its host, for its bookkeeping.
 func (m *Module) place() ledger.Place {
-	return ledger.Place{Host: m.host, Module: m.Name(), Path: m.Path()}
+	return ledger.Place{Host: m.host, Module: m.Name(), Path: m.path}
 }

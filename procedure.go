@@ -18,7 +18,23 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 		return err
 	}
 	m.log.Info("source", "version", co.Version, "ref", co.Ref)
+	releases := m.Strategy() == Releases
+	if releases {
+		if err := m.beginRelease(ctx, co.Version, m.who); err != nil {
+			return err
+		}
+	}
 	for _, sig := range []Signal{SigSourcePreSend, SigSourceSend, SigSourcePostSend, SigDeployFinish} {
+		if sig == SigSourcePostSend && releases {
+			if err := m.linkShared(ctx); err != nil {
+				return err
+			}
+		}
+		if sig == SigDeployFinish && releases {
+			if err := m.activateRelease(ctx); err != nil {
+				return err
+			}
+		}
 		if err := m.Signal(ctx, sig, nil); err != nil {
 			return err
 		}
@@ -65,6 +81,16 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		Exclude: append(append([]string{".git*"}, s.List("exclude")...), configs...),
 		Delete:  del,
 		Logger:  m.log,
+	}
+	if m.build != nil {
+		// A release is exactly the source: what the seed copied from the
+		// current release and the source no longer has goes. The shared
+		// names are links to shared/, never sent or deleted.
+		if err := m.checkSharedNotShipped(co.Dir); err != nil {
+			return err
+		}
+		opts.Delete = true
+		opts.Exclude = append(opts.Exclude, m.sharedExcludes()...)
 	}
 	if m.previous != nil {
 		// Files changed within the second the last deploy read them look

@@ -1,0 +1,316 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/porter-deploy/porter/internal/sftpx"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// ReleaseState is where a release is in its life.
+type ReleaseState string
+
+// The states of a release. A release is good only once the whole deploy
+// procedure succeeded.
+const (
+	Building ReleaseState = "building" // being made, or left by a deploy that died
+	Good     ReleaseState = "good"
+	Failed   ReleaseState = "failed"
+)
+
+// A Release is one directory of <path>/releases/, as releases.json records
+// it.
+type Release struct {
+	ID       string       `json:"id"` // the directory's name: UTC timestamp and short version
+	Version  string       `json:"version"`
+	State    ReleaseState `json:"state"`
+	Started  time.Time    `json:"started"`
+	Finished time.Time    `json:"finished,omitzero"`
+	By       string       `json:"by"`
+	// RolledBack is when a rollback switched current away from it: a
+	// rollback never chooses it again unless named.
+	RolledBack time.Time `json:"rolled_back,omitzero"`
+	// Current is true for the release <path>/current points to (not
+	// stored: read from the link).
+	Current bool `json:"-"`
+}
+
+// Layout of a module deployed as releases, under its path.
+const (
+	ReleasesDir = "releases" // <path>/releases/<id>/
+	CurrentLink = "current"  // <path>/current -> releases/<id>
+	SharedDir   = "shared"   // <path>/shared/<name>, linked into each release
+)
+
+// ReleasePath returns the directory of release id on the host.
+func (p Place) ReleasePath(id string) string { return path.Join(p.Path, ReleasesDir, id) }
+
+// CurrentPath returns the path of the current link on the host.
+func (p Place) CurrentPath() string { return path.Join(p.Path, CurrentLink) }
+
+// NewReleaseID returns the id of a release of version started at t: its
+// UTC timestamp, then the version's first 12 characters of letters and
+// digits ("20261202T150405Z-3f2a9c1b7d4e").
+func NewReleaseID(t time.Time, version string) string {
+	v := version
+	if i := strings.IndexByte(v, ':'); i >= 0 {
+		v = v[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range v {
+		if b.Len() == 12 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	id := t.UTC().Format("20060102T150405Z")
+	if b.Len() > 0 {
+		id += "-" + b.String()
+	}
+	return id
+}
+
+// validID reports whether id can name a release directory.
+func validID(id string) bool {
+	if id == "" || len(id) > 100 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return id != "." && id != ".."
+}
+
+// byAge sorts releases oldest first: by start, then id (a directory that
+// releases.json does not name has no start: it comes first).
+func byAge(rs []Release) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		if !rs[i].Started.Equal(rs[j].Started) {
+			return rs[i].Started.Before(rs[j].Started)
+		}
+		return rs[i].ID < rs[j].ID
+	})
+}
+
+// Releases lists the module's releases, oldest first, with the one current
+// points to marked. A release directory that releases.json does not name
+// is listed as building (left by a deploy that died before recording it);
+// a recorded release whose directory is gone is left out.
+func (p Place) Releases(ctx context.Context) ([]Release, error) {
+	recs, err := p.readReleases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir := path.Join(p.Path, ReleasesDir)
+	entries, err := c.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list %s on %s: %w", dir, p.hostName(), err)
+	}
+	if len(entries) > 10000 {
+		return nil, fmt.Errorf("list %s on %s: more than 10000 entries: %w", dir, p.hostName(), ErrTooLarge)
+	}
+	byID := map[string]Release{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	current, err := p.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Release
+	for _, e := range entries {
+		id := e.Name()
+		if !e.IsDir() || !validID(id) {
+			continue
+		}
+		r, ok := byID[id]
+		if !ok {
+			r = Release{ID: id, State: Building}
+		}
+		r.Current = id == current
+		out = append(out, r)
+	}
+	byAge(out)
+	return out, nil
+}
+
+// Current returns the id of the release <path>/current points to, or ""
+// when there is no current link. A current that is not a link to
+// releases/<id> is an error that says what it is.
+func (p Place) Current(ctx context.Context) (string, error) {
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return "", err
+	}
+	cur := p.CurrentPath()
+	fi, err := c.Lstat(cur)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("lstat %s on %s: %w", cur, p.hostName(), err)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		return "", fmt.Errorf("%s on %s is a %s, not the link to the current release: move it away (the module was deployed in place before?)",
+			cur, p.hostName(), strings.ToLower(fileKind(fi.Mode())))
+	}
+	target, err := c.ReadLink(cur)
+	if err != nil {
+		return "", fmt.Errorf("read link %s on %s: %w", cur, p.hostName(), err)
+	}
+	id, ok := strings.CutPrefix(path.Clean(target), ReleasesDir+"/")
+	if !ok || !validID(id) {
+		return "", fmt.Errorf("%s on %s points to %s, not to a release (%s/<id>)", cur, p.hostName(), remote.Printable(target), ReleasesDir)
+	}
+	return id, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "file"
+	}
+	return "special file"
+}
+
+// readReleases reads releases.json (none: no releases).
+func (p Place) readReleases(ctx context.Context) ([]Release, error) {
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := p.File("releases.json")
+	b, err := readFile(c, f)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w", f, p.hostName(), err)
+	}
+	var out []Release
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("read %s on %s: not porter's releases file (%s): remove it to start afresh", f, p.hostName(), remote.Printable(err.Error()))
+	}
+	valid := out[:0]
+	for _, r := range out {
+		if validID(r.ID) {
+			valid = append(valid, r)
+		}
+	}
+	return valid, nil
+}
+
+// SaveRelease records r in releases.json (replacing the release of the
+// same id), atomically. Only the releases whose directories exist are
+// kept.
+func (p Place) SaveRelease(ctx context.Context, r Release) error {
+	if !validID(r.ID) {
+		return fmt.Errorf("release id %q: letters, digits, '-', '_' and '.' only", r.ID)
+	}
+	recs, err := p.readReleases(ctx)
+	if err != nil {
+		return err
+	}
+	c, err := p.mkdir(ctx)
+	if err != nil {
+		return err
+	}
+	out := []Release{r}
+	for _, old := range recs {
+		if old.ID == r.ID {
+			continue
+		}
+		if _, err := c.Lstat(p.ReleasePath(old.ID)); err == nil {
+			out = append(out, old)
+		}
+	}
+	byAge(out)
+	b, _ := json.MarshalIndent(out, "", "  ")
+	return sftpx.WriteAtomic(ctx, c, p.File("releases.json"), bytes.NewReader(append(b, '\n')), 0o644, time.Time{})
+}
+
+// Activate switches <path>/current to release id atomically: a new link
+// under a temporary name, renamed over current, so that a reader sees the
+// old release or the new one, never no current.
+func (p Place) Activate(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("activate release %q: not a release id", id)
+	}
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Current(ctx); err != nil {
+		return err // current is a directory or a foreign link: not replaced
+	}
+	if fi, err := c.Lstat(p.ReleasePath(id)); err != nil || !fi.IsDir() {
+		return fmt.Errorf("activate release %s on %s: %s is not a directory", id, p.hostName(), p.ReleasePath(id))
+	}
+	tmp := path.Join(p.Path, ".porter-current-"+newToken()[:12])
+	// The link is made by the host's ln: SFTP servers do not all store a
+	// link's target as given.
+	cmd := "cd -P -- " + remote.Quote(p.Path) + " && ln -s -- " + remote.Quote(ReleasesDir+"/"+id) + " " + remote.Quote(path.Base(tmp))
+	if _, err := p.Host.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("activate release %s on %s: %w", id, p.hostName(), err)
+	}
+	if err := c.PosixRename(tmp, p.CurrentPath()); err != nil {
+		c.Remove(tmp)
+		return fmt.Errorf("activate release %s on %s: rename %s over %s: %w", id, p.hostName(), tmp, p.CurrentPath(), err)
+	}
+	return nil
+}
+
+// RemoveRelease removes the directory of release id and its entry in
+// releases.json; the current release is refused.
+func (p Place) RemoveRelease(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("remove release %q: not a release id", id)
+	}
+	cur, err := p.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == id {
+		return fmt.Errorf("remove release %s on %s: it is the current release", id, p.hostName())
+	}
+	cmd := "cd -P -- " + remote.Quote(path.Join(p.Path, ReleasesDir)) + " && { chmod -R u+w -- " + remote.Quote("./"+id) + " 2>/dev/null; rm -rf -- " + remote.Quote("./"+id) + "; }"
+	if _, err := p.Host.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("remove release %s on %s: %w", id, p.hostName(), err)
+	}
+	recs, err := p.readReleases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.ID != id {
+			return p.SaveRelease(ctx, r) // rewrites the file without id's entry
+		}
+	}
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Remove(p.File("releases.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,254 @@
+package porter_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/ledger"
+)
+
+// relSeen records, per deploy path, what the rel-app hook saw: m.Path()
+// and m.CurrentPath() during SigSourcePostSend.
+var relSeen sync.Map // base path -> []string
+
+func init() {
+	porter.RegisterDeployment("rel-app", func(m *porter.Module) error {
+		m.PushSignalHandler(porter.SigSourcePostSend, func(ctx context.Context, m *porter.Module, _ any) error {
+			v, _ := relSeen.LoadOrStore(m.Base(), &[]string{})
+			*(v.(*[]string)) = append(*(v.(*[]string)), m.Path()+" "+m.CurrentPath())
+			// A handler that appends to a file of the new release and
+			// deletes a file there: the older releases keep theirs.
+			if _, err := m.Host().Run(ctx, "cd "+m.Path()+" && echo appended >> log.txt && rm -f cache.pyc"); err != nil {
+				return err
+			}
+			if m.Flag("fail-at") == "post-send" {
+				return errors.New("post-send fails")
+			}
+			return nil
+		})
+		m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
+			if m.Flag("fail-at") == "finish" {
+				return errors.New("finish fails")
+			}
+			return nil
+		})
+		return nil
+	})
+	porter.RegisterPlugin("rel-flags", func() porter.Plugin { return relFlags{} })
+}
+
+// relFlags declares the rel-app module's fail-at flag.
+type relFlags struct{}
+
+func (relFlags) RegisterSignalHandlers(*porter.Module) error { return nil }
+func (relFlags) Flags() []porter.Flag {
+	return []porter.Flag{{Name: "fail-at", Usage: "where the test hook fails"}}
+}
+
+func releasesProject(extra string) map[string]string {
+	return map[string]string{
+		"project.ini":           "[project]\ndepends = rel-app\n[hosts]\ntest = x@y\n",
+		"rel-app/rel-app.ini":   "[module]\npath = $REMOTE/app\nstrategy = releases\nkeep_releases = 2\nshared = media, .env, logs/\n" + extra + "[scm]\nurl = dir://src\n[plugin:rel-flags]\n",
+		"rel-app/src/app.py":    "v1\n",
+		"rel-app/src/log.txt":   "shipped\n",
+		"rel-app/src/cache.pyc": "pyc\n",
+		"rel-app/src/gone.txt":  "only in v1\n",
+	}
+}
+
+func currentRelease(t *testing.T, base string) string {
+	t.Helper()
+	target, err := os.Readlink(filepath.Join(base, "current"))
+	require.NoError(t, err)
+	id, ok := strings.CutPrefix(target, "releases/")
+	require.True(t, ok, target)
+	return id
+}
+
+func releaseDirs(t *testing.T, base string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(base, "releases"))
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestReleasesDeploy(t *testing.T) {
+	f := newFixture(t, releasesProject(""))
+	base := filepath.Join(f.remote, "app")
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+
+	id1 := currentRelease(t, base)
+	r1 := filepath.Join(base, "releases", id1)
+	assert.Equal(t, []string{id1}, releaseDirs(t, base))
+	assert.Equal(t, "v1\n", read(t, filepath.Join(r1, "app.py")))
+	assert.Equal(t, "shipped\nappended\n", read(t, filepath.Join(r1, "log.txt")))
+	assert.NoFileExists(t, filepath.Join(r1, "cache.pyc"))
+	v, _ := relSeen.Load(base)
+	assert.Equal(t, []string{r1 + " " + filepath.Join(base, "current")}, *(v.(*[]string)), "m.Path() is the release being built")
+
+	// Shared names: links to shared/, made on first use.
+	for name, dir := range map[string]bool{"media": true, ".env": false, "logs": true} {
+		link, err := os.Readlink(filepath.Join(r1, name))
+		require.NoError(t, err, name)
+		assert.Equal(t, "../../shared/"+name, link)
+		st, err := os.Stat(filepath.Join(base, "shared", name))
+		require.NoError(t, err)
+		assert.Equal(t, dir, st.IsDir(), name)
+		if !dir {
+			assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "a shared file is private until the team fills it")
+		}
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(base, "shared", "media", "upload.jpg"), []byte("jpg"), 0o644))
+
+	rec := readRecord(t, base, "rel-app")
+	assert.Equal(t, id1, rec.ReleaseID)
+
+	// Second deploy: a change, a removal. Only the new release changes.
+	portertest := filepath.Join(f.local, "rel-app", "src")
+	require.NoError(t, os.WriteFile(filepath.Join(portertest, "app.py"), []byte("v2\n"), 0o644))
+	require.NoError(t, os.Remove(filepath.Join(portertest, "gone.txt")))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id2 := currentRelease(t, base)
+	require.NotEqual(t, id1, id2)
+	r2 := filepath.Join(base, "releases", id2)
+	assert.Equal(t, "v2\n", read(t, filepath.Join(r2, "app.py")))
+	assert.NoFileExists(t, filepath.Join(r2, "gone.txt"), "a release is exactly the source")
+	assert.Equal(t, "shipped\nappended\n", read(t, filepath.Join(r2, "log.txt")))
+	assert.Equal(t, "jpg", read(t, filepath.Join(r2, "media", "upload.jpg")), "shared survives releases")
+	assert.Equal(t, "v1\n", read(t, filepath.Join(r1, "app.py")), "the older release is untouched")
+	assert.Equal(t, "shipped\nappended\n", read(t, filepath.Join(r1, "log.txt")), "no hard link shares a file between releases")
+	assert.FileExists(t, filepath.Join(r1, "gone.txt"))
+
+	var rels []ledger.Release
+	require.NoError(t, json.Unmarshal([]byte(read(t, filepath.Join(base, ".porter", "rel-app", "releases.json"))), &rels))
+	require.Len(t, rels, 2)
+	assert.Equal(t, []string{id1, id2}, []string{rels[0].ID, rels[1].ID})
+	for _, r := range rels {
+		assert.Equal(t, ledger.Good, r.State)
+	}
+
+	// Third: keep_releases = 2 removes the oldest.
+	require.NoError(t, os.WriteFile(filepath.Join(portertest, "app.py"), []byte("v3\n"), 0o644))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id3 := currentRelease(t, base)
+	assert.ElementsMatch(t, []string{id2, id3}, releaseDirs(t, base))
+	assert.Empty(t, findTemps(t, base))
+}
+
+// findTemps lists porter's temporary names left under root.
+func findTemps(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(root, func(p string, de os.DirEntry, err error) error {
+		if err == nil && (strings.Contains(de.Name(), "porter-tmp") || strings.Contains(de.Name(), "porter-current")) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestReleasesFailureLeavesCurrentAsItWas(t *testing.T) {
+	for _, at := range []string{"post-send", "finish"} {
+		t.Run(at, func(t *testing.T) {
+			f := newFixture(t, releasesProject(""))
+			base := filepath.Join(f.remote, "app")
+			_, err := f.deploy(t, porter.Options{})
+			require.NoError(t, err)
+			id1 := currentRelease(t, base)
+			before := readRecord(t, base, "rel-app")
+
+			require.NoError(t, os.WriteFile(filepath.Join(f.local, "rel-app", "src", "app.py"), []byte("v2\n"), 0o644))
+			_, err = f.deploy(t, porter.Options{Flags: map[string]string{"fail-at": at}})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "deploy rel-app to test")
+			assert.Equal(t, id1, currentRelease(t, base), "current is as it was")
+			assert.Equal(t, "v1\n", read(t, filepath.Join(base, "current", "app.py")))
+			assert.Equal(t, []string{id1}, releaseDirs(t, base), "the failed release is removed")
+			assert.Equal(t, before, readRecord(t, base, "rel-app"), "the record is unchanged")
+			assert.NoFileExists(t, filepath.Join(base, ".porter", "rel-app", "lock.json"))
+			assert.Empty(t, findTemps(t, base))
+
+			// A plain re-run succeeds.
+			_, err = f.deploy(t, porter.Options{})
+			require.NoError(t, err)
+			assert.Equal(t, "v2\n", read(t, filepath.Join(base, "current", "app.py")))
+		})
+	}
+}
+
+func TestReleasesFirstDeployFailingLeavesNoCurrent(t *testing.T) {
+	f := newFixture(t, releasesProject(""))
+	base := filepath.Join(f.remote, "app")
+	_, err := f.deploy(t, porter.Options{Flags: map[string]string{"fail-at": "finish"}})
+	require.Error(t, err)
+	_, err = os.Lstat(filepath.Join(base, "current"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.Empty(t, releaseDirs(t, base))
+}
+
+func TestReleasesLeftoverOfADeadDeployIsRemoved(t *testing.T) {
+	f := newFixture(t, releasesProject(""))
+	base := filepath.Join(f.remote, "app")
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	half := filepath.Join(base, "releases", "20200101T000000Z-half")
+	require.NoError(t, os.MkdirAll(filepath.Join(half, "sub"), 0o555))
+	require.NoError(t, os.WriteFile(filepath.Join(f.local, "rel-app", "src", "app.py"), []byte("v2\n"), 0o644))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	assert.NoDirExists(t, half)
+}
+
+func TestReleasesSharedNameShippedBySourceIsAnError(t *testing.T) {
+	files := releasesProject("")
+	files["rel-app/src/.env"] = "SECRET=1\n"
+	f := newFixture(t, files)
+	_, err := f.deploy(t, porter.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "[module] shared names .env, but the source ships .env too")
+	_, err = os.Lstat(filepath.Join(f.remote, "app", "current"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestReleaseSettingsAreChecked(t *testing.T) {
+	for _, tc := range []struct{ ini, want string }{
+		{"strategy = atomic\n", `strategy = "atomic": want inplace or releases`},
+		{"strategy = releases\nkeep_releases = 0\n", "keep_releases"},
+		{"strategy = releases\nshared = ../etc\n", "shared"},
+	} {
+		f := newFixture(t, map[string]string{
+			"project.ini": "[project]\ndepends = a\n[hosts]\ntest = x@y\n",
+			"a/a.ini":     "[module]\npath = $REMOTE/a\n" + tc.ini,
+		})
+		_, err := f.deploy(t, porter.Options{})
+		require.Error(t, err, tc.ini)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}
