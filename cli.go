@@ -124,13 +124,17 @@ var commands = map[string]command{
 		(*cliRun).status},
 	"unlock": {"unlock --host H MODULE...                                  remove the lock of a deploy that died",
 		(*cliRun).unlock},
+	"releases": {"releases --host H [MODULE...]                              the releases of modules deployed with strategy = releases",
+		(*cliRun).releases},
+	"rollback": {"rollback --host H [MODULE...] [--to ID]                    switch modules back to the release live before",
+		(*cliRun).rollback},
 	"hosts": {"hosts                                                      list the project's hosts",
 		func(r *cliRun, _ context.Context, args []string) error { return r.hostsCommand(args) }},
 	"create-project": {"create-project NAME                                        make a new project directory NAME",
 		func(r *cliRun, _ context.Context, args []string) error { return r.createProject(args) }},
 }
 
-var commandOrder = []string{"deploy", "status", "unlock", "hosts", "create-project"}
+var commandOrder = []string{"deploy", "status", "releases", "rollback", "unlock", "hosts", "create-project"}
 
 // defaults returns the run of c with its defaults filled in; the caller's
 // CLI stays as it was.

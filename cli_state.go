@@ -75,6 +75,9 @@ func printStatus(r *cliRun, rep *StatusReport) {
 			dep, rel, cfg, by = oneLine(shortVersion(rec.Version)), oneLine(rec.Release), oneLine(rec.Config), oneLine(rec.DeployedBy)
 			when = rec.DeployedAt.Local().Format(time.DateTime)
 		}
+		if m.Current != "" {
+			dep += " (release " + m.Current + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Module, state, dep, rel, cfg, when, by, shortVersion(m.Version))
 	}
 	tw.Flush()

@@ -18,7 +18,7 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 		return err
 	}
 	m.log.Info("source", "version", co.Version, "ref", co.Ref)
-	releases := m.Strategy() == Releases
+	releases := m.Strategy() == StrategyReleases
 	if releases {
 		if err := m.beginRelease(ctx, co.Version, m.who); err != nil {
 			return err

@@ -20,12 +20,12 @@ type Strategy string
 
 // The strategies.
 const (
-	// InPlace syncs the source into the module's path itself (the default).
-	InPlace Strategy = "inplace"
-	// Releases builds each deploy in <path>/releases/<id>/, seeded on the
+	// StrategyInPlace syncs the source into the module's path itself (the default).
+	StrategyInPlace Strategy = "inplace"
+	// StrategyReleases builds each deploy in <path>/releases/<id>/, seeded on the
 	// host from the current release so that only changes travel, then
 	// switches the link <path>/current to it atomically.
-	Releases Strategy = "releases"
+	StrategyReleases Strategy = "releases"
 )
 
 // DefaultKeepReleases is how many releases [module] keep_releases keeps by
@@ -44,8 +44,8 @@ type releaseSettings struct {
 // bad value.
 func (m *Module) loadReleaseSettings() error {
 	s := m.Settings()
-	rs := releaseSettings{strategy: Strategy(strings.ToLower(s.String("strategy", string(InPlace))))}
-	if rs.strategy != InPlace && rs.strategy != Releases {
+	rs := releaseSettings{strategy: Strategy(strings.ToLower(s.String("strategy", string(StrategyInPlace))))}
+	if rs.strategy != StrategyInPlace && rs.strategy != StrategyReleases {
 		return &SettingError{Where: s.Where(), Key: "strategy", Value: string(rs.strategy), Want: "inplace or releases"}
 	}
 	keep, err := s.Int("keep_releases", DefaultKeepReleases)
@@ -81,7 +81,7 @@ func (m *Module) Base() string { return m.path }
 // CurrentPath returns the path of what runs on the host: <path>/current
 // with strategy = releases (a link to the live release), else the path.
 func (m *Module) CurrentPath() string {
-	if m.rel.strategy == Releases {
+	if m.rel.strategy == StrategyReleases {
 		return path.Join(m.path, ledger.CurrentLink)
 	}
 	return m.path

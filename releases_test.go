@@ -1,6 +1,7 @@
 package porter_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,14 @@ func init() {
 			}
 			return nil
 		})
+		for _, sig := range []porter.Signal{porter.SigRollbackStart, porter.SigRollbackFinish} {
+			m.PushSignalHandler(sig, func(ctx context.Context, m *porter.Module, payload any) error {
+				info := payload.(*porter.RollbackInfo)
+				v, _ := relSeen.LoadOrStore(m.Base(), &[]string{})
+				*(v.(*[]string)) = append(*(v.(*[]string)), string(sig)+" "+info.From.ID+" -> "+info.To.ID+" in "+m.Path())
+				return nil
+			})
+		}
 		m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
 			if m.Flag("fail-at") == "finish" {
 				return errors.New("finish fails")
@@ -251,4 +260,93 @@ func TestReleaseSettingsAreChecked(t *testing.T) {
 		require.Error(t, err, tc.ini)
 		assert.Contains(t, err.Error(), tc.want)
 	}
+}
+
+func (f *fixture) cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
+		Addresses: map[string]string{"test": f.srv.Address()}, Dial: f.srv.DialOptions()}
+	return cli.Run(context.Background()), out.String(), errb.String()
+}
+
+func TestRollback(t *testing.T) {
+	f := newFixture(t, releasesProject(""))
+	base := filepath.Join(f.remote, "app")
+	src := filepath.Join(f.local, "rel-app", "src")
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id1 := currentRelease(t, base)
+	v1 := readRecord(t, base, "rel-app")
+	require.NoError(t, os.WriteFile(filepath.Join(src, "app.py"), []byte("v2\n"), 0o644))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id2 := currentRelease(t, base)
+	relSeen.Delete(base)
+
+	code, out, errOut := f.cli(t, "rollback", "--host", "test")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	assert.Equal(t, "rel-app: rolled back from "+id2+" to "+id1+"\n", out)
+	assert.Equal(t, id1, currentRelease(t, base))
+	assert.Equal(t, "v1\n", read(t, filepath.Join(base, "current", "app.py")))
+	v, _ := relSeen.Load(base)
+	r1 := filepath.Join(base, "releases", id1)
+	assert.Equal(t, []string{
+		"rollback-start " + id2 + " -> " + id1 + " in " + r1,
+		"rollback-finish " + id2 + " -> " + id1 + " in " + r1,
+	}, *(v.(*[]string)), "the rollback signals, in the release rolled back to")
+
+	rec := readRecord(t, base, "rel-app")
+	assert.Equal(t, v1.Version, rec.Version)
+	assert.Equal(t, v1.SettingsHash, rec.SettingsHash)
+	assert.Equal(t, id1, rec.ReleaseID)
+	assert.Equal(t, "rollback", rec.Event)
+	assert.NoFileExists(t, filepath.Join(base, ".porter", "rel-app", "lock.json"))
+
+	// The release rolled back from is never chosen again; nothing is left.
+	code, _, errOut = f.cli(t, "rollback", "--host", "test", "rel-app")
+	require.Equal(t, porter.ExitError, code)
+	assert.Contains(t, errOut, "rollback rel-app on test: nothing to roll back to: the history names no good release before "+id1+
+		" (releases: "+id1+" good current, "+id2+" good rolled back from)")
+	assert.Equal(t, id1, currentRelease(t, base))
+
+	// --to picks any good one.
+	code, out, errOut = f.cli(t, "rollback", "--host", "test", "--to", id2, "rel-app")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	assert.Equal(t, id2, currentRelease(t, base))
+	code, _, errOut = f.cli(t, "rollback", "--host", "test", "--to", "nope", "rel-app")
+	require.Equal(t, porter.ExitError, code)
+	assert.Contains(t, errOut, "nothing to roll back to: no release nope (releases: ")
+
+	code, out, errOut = f.cli(t, "releases", "--host", "test")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	assert.Regexp(t, `(?m)^MODULE\s+RELEASE\s+VERSION\s+STATE\s+STARTED\s+BY\s+CURRENT$`, out)
+	assert.Regexp(t, `(?m)^rel-app\s+`+id1+`\s+\S+\s+good, rolled back from\s+.*root\S*\s*$`, out)
+	assert.Regexp(t, `(?m)^rel-app\s+`+id2+`\s+\S+\s+good\s+.*current$`, out)
+
+	code, out, errOut = f.cli(t, "status", "--host", "test")
+	require.Equal(t, porter.ExitOK, code, errOut)
+	assert.Contains(t, out, "(release "+id2+")")
+}
+
+func TestRollbackRefusesAnInPlaceModule(t *testing.T) {
+	f := newFixture(t, twoModules())
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions(), Modules: []string{"a"}})
+	require.ErrorIs(t, err, porter.ErrInPlace)
+	assert.Contains(t, err.Error(), "rollback a on test: deployed in place (strategy = inplace)")
+}
+
+func TestRollbackWithNothingBeforeSaysWhatExists(t *testing.T) {
+	f := newFixture(t, releasesProject(""))
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	require.ErrorIs(t, err, porter.ErrNothingToRollBackTo)
+	assert.Regexp(t, `releases: \S+ good current\)$`, err.Error())
 }

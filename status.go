@@ -43,6 +43,7 @@ type ModuleStatus struct {
 	Lock      *ledger.LockInfo // non-nil when a deploy holds the module
 	LockErr   error            // why Lock says nothing: the lock file is too large (ledger.ErrTooLarge)
 	Version   string           // what would be deployed now
+	Current   string           // with strategy = releases: the release current points to ("" none)
 }
 
 // StatusReport is Status's answer, in deploy order.
@@ -102,6 +103,11 @@ func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, 
 		return st, err
 	}
 	st.Version = want.Version
+	if m.Strategy() == StrategyReleases {
+		if st.Current, err = pl.Current(ctx); err != nil {
+			return st, err
+		}
+	}
 	st.Lock, err = pl.ReadLock(ctx)
 	if errors.Is(err, ledger.ErrTooLarge) {
 		// Not porter's lock, but a deploy would stop at it all the same.

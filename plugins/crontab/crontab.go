@@ -31,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/scp"
 )
@@ -46,6 +47,7 @@ func init() { porter.RegisterPlugin(Name, New) }
 // Plugin is the crontab plugin for one module on one host.
 type Plugin struct {
 	local, remote string
+	base          string // the crontab's file name in the module's path
 	// what crontab -l printed before this deploy installed its crontab
 	installed bool
 	hadOld    bool
@@ -83,17 +85,22 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 		return fmt.Errorf("%s: %s: no such file: create it, or set file = NAME of a NAME.crontab in %s",
 			s.Where(), filepath.Join(m.Name(), "crontab", base), filepath.Join(m.Name(), "crontab"))
 	}
+	p.base = base
 	p.remote = path.Join(m.Path(), base)
 	m.PushSignalHandler(porter.SigSourcePostSend, p.ship)
 	m.PushSignalHandler(porter.SigDeployFinish, p.install)
 	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
+	m.PushSignalHandler(porter.SigRollbackFinish, p.rollback)
 	return nil
 }
 
-// RemotePath returns where the crontab lands on the host.
+// RemotePath returns where the crontab lands on the host: in the module's
+// path (with strategy = releases, in the release being built, once it is
+// shipped).
 func (p *Plugin) RemotePath() string { return p.remote }
 
 func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
+	p.remote = path.Join(m.Path(), p.base) // the release being built, with strategy = releases
 	if m.Host() == nil {
 		return fmt.Errorf("copy crontab: module %s is not connected to a host", m.Name())
 	}
@@ -131,6 +138,35 @@ func (p *Plugin) install(ctx context.Context, m *porter.Module, _ any) error {
 		return fmt.Errorf("install crontab %s: %w: fix the lines crontab names in %s", p.remote, err, filepath.Join(m.Name(), "crontab", filepath.Base(p.local)))
 	}
 	p.installed = true
+	return nil
+}
+
+// rollback installs the crontab of the release rolled back to, when the
+// installed crontab is the one of the release rolled back from (the one a
+// deploy installed); a crontab porter did not install is left alone.
+func (p *Plugin) rollback(ctx context.Context, m *porter.Module, payload any) error {
+	info, ok := payload.(*porter.RollbackInfo)
+	h := m.Host()
+	if !ok || h == nil {
+		return nil
+	}
+	q := remote.Quote
+	from := path.Join(m.Base(), ledger.ReleasesDir, info.From.ID, p.base)
+	to := path.Join(m.Path(), p.base)
+	installed, err := h.Run(ctx, "crontab -l")
+	if err != nil {
+		m.Log().Info("no crontab installed: none reinstalled after the rollback", "file", to)
+		return nil
+	}
+	old, err := h.Run(ctx, "cat -- "+q(from))
+	if err != nil || !bytes.Equal(installed.Stdout, old.Stdout) {
+		m.Log().Info("the installed crontab is not the one of the release rolled back from: left as it is", "release", info.From.ID)
+		return nil
+	}
+	if _, err := h.Run(ctx, "crontab - < "+q(to)); err != nil {
+		return fmt.Errorf("install the crontab of release %s: %w", info.To.ID, err)
+	}
+	m.Log().Info("crontab of the release rolled back to installed", "file", to)
 	return nil
 }
 

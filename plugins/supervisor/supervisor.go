@@ -148,6 +148,7 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	m.PushSignalHandler(porter.SigSourcePostSend, p.copyLauncher)
 	m.PushSignalHandler(porter.SigDeployFinish, p.finish)
 	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
+	m.PushSignalHandler(porter.SigRollbackFinish, p.restart)
 	return nil
 }
 
@@ -407,6 +408,13 @@ func (p *Plugin) finish(ctx context.Context, m *porter.Module, _ any) error {
 	}
 	p.stopped, p.replaced, p.updated = false, nil, false
 	return nil
+}
+
+// restart restarts the group after a rollback switched the module's
+// current release, so that it runs the old code.
+func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
+	_, err := p.run(ctx, m, "restart supervisor group "+p.cfg.group+" after the rollback", "restart", p.groupPattern())
+	return err
 }
 
 // undo puts back the launcher this deploy replaced (or removes the one it

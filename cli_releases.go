@@ -1,0 +1,70 @@
+package porter
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+)
+
+func (r *cliRun) releases(ctx context.Context, args []string) error {
+	fs, host, err := r.hostFlags("releases", args, nil)
+	if err != nil {
+		return err
+	}
+	p, err := r.loadProject()
+	if err != nil {
+		return err
+	}
+	all, err := Releases(ctx, p, ReleasesOptions{Host: host, Address: r.Addresses[host], Modules: fs.Args(), Dial: r.dial, Logger: r.log})
+	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODULE\tRELEASE\tVERSION\tSTATE\tSTARTED\tBY\tCURRENT")
+	for _, mr := range all {
+		if mr.Strategy != StrategyReleases {
+			fmt.Fprintf(tw, "%s\t(deployed in place)\t\t\t\t\t\n", mr.Module)
+			continue
+		}
+		if len(mr.Releases) == 0 {
+			fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\t\n", mr.Module)
+		}
+		for _, rel := range mr.Releases {
+			state := string(rel.State)
+			if !rel.RolledBack.IsZero() {
+				state += ", rolled back from"
+			}
+			started, cur := "-", ""
+			if !rel.Started.IsZero() {
+				started = rel.Started.Local().Format(time.DateTime)
+			}
+			if rel.Current {
+				cur = "current"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mr.Module, rel.ID, oneLine(shortVersion(rel.Version)), state, started, oneLine(rel.By), cur)
+		}
+	}
+	tw.Flush()
+	return err
+}
+
+func (r *cliRun) rollback(ctx context.Context, args []string) error {
+	var to string
+	fs, host, err := r.hostFlags("rollback", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "the release `ID` to go to (default: the one live before the current one)")
+	})
+	if err != nil {
+		return err
+	}
+	if to != "" && fs.NArg() != 1 {
+		return &usageError{msg: "rollback: --to names a release of one module: rollback --host " + host + " --to ID MODULE"}
+	}
+	p, err := r.loadProject()
+	if err != nil {
+		return err
+	}
+	done, err := Rollback(ctx, p, RollbackOptions{Host: host, Address: r.Addresses[host], Modules: fs.Args(), To: to, Dial: r.dial, Logger: r.log})
+	for _, rb := range done {
+		fmt.Fprintf(r.Stdout, "%s: rolled back from %s to %s\n", rb.Module, rb.From, rb.To)
+	}
+	return err
+}

@@ -1,0 +1,305 @@
+package porter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/porter-deploy/porter/ledger"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// The signals of a rollback, sent with a *RollbackInfo payload while the
+// module's Path is the release rolled back to: SigRollbackStart before
+// current is switched (an error stops the rollback, nothing changed),
+// SigRollbackFinish after (restart services on the old code here).
+const (
+	SigRollbackStart  Signal = "rollback-start"
+	SigRollbackFinish Signal = "rollback-finish"
+)
+
+// RollbackInfo is the payload of SigRollbackStart and SigRollbackFinish.
+type RollbackInfo struct {
+	From ledger.Release // the release current pointed to
+	To   ledger.Release // the release it points to after
+}
+
+// ErrNothingToRollBackTo is wrapped by Rollback's error for a module whose
+// history names no good release to go back to; the error lists what
+// exists.
+var ErrNothingToRollBackTo = errors.New("nothing to roll back to")
+
+// ErrInPlace is wrapped by Rollback's error for a module deployed in
+// place: there is no earlier tree on the host to go back to.
+var ErrInPlace = errors.New("deployed in place (strategy = inplace): there is no earlier release on the host to go back to; deploy the older version, or set [module] strategy = releases")
+
+// RollbackOptions says what Rollback rolls back, on which host.
+type RollbackOptions struct {
+	Host    string   // [hosts] name; required
+	Address string   // replaces the [hosts] address
+	Modules []string // default: every module of the host, last deployed first
+	// To names the release to go to (any good one of the module); by
+	// default it is the release that was live before the current one, from
+	// the history, never one that failed, was half-built or was rolled back
+	// from.
+	To     string
+	Who    string // recorded (default Who())
+	Dial   []remote.Option
+	Logger *slog.Logger
+}
+
+// RolledBack is what Rollback did with one module.
+type RolledBack struct {
+	Module   string
+	From, To string // release ids
+}
+
+// Rollback switches the current link of each module back to an earlier
+// release, under the module's lock: it sends SigRollbackStart, switches
+// current, marks the release it left as rolled back from, writes the
+// record of the release it went to (and a history line), then sends
+// SigRollbackFinish. It stops at the first module that fails.
+func Rollback(ctx context.Context, p *Project, opts RollbackOptions) ([]RolledBack, error) {
+	dopts := Options{Host: opts.Host, Address: opts.Address, Dial: opts.Dial, Logger: opts.Logger, Who: opts.Who}
+	mods, err := prepare(p, &dopts, false)
+	if err != nil {
+		return nil, err
+	}
+	mods, err = pick(mods, opts.Modules, opts.Host)
+	if err != nil {
+		return nil, err
+	}
+	if opts.To != "" && len(mods) != 1 {
+		return nil, fmt.Errorf("rollback on %s to %s: name the one module whose release it is", opts.Host, opts.To)
+	}
+	host, err := remote.Dial(ctx, dopts.Address, append([]remote.Option{remote.WithLogger(dopts.Logger)}, dopts.Dial...)...)
+	if err != nil {
+		return nil, fmt.Errorf("rollback on %s: %w", opts.Host, err)
+	}
+	defer host.Close()
+	var out []RolledBack
+	for i := len(mods) - 1; i >= 0; i-- {
+		m := mods[i]
+		m.host, m.who = host, dopts.Who
+		rb, err := rollbackModule(ctx, m, opts.To)
+		if err != nil {
+			return out, fmt.Errorf("rollback %s on %s: %w", m.Name(), opts.Host, err)
+		}
+		out = append(out, rb)
+	}
+	return out, nil
+}
+
+// pick keeps the named modules (all when none is named), in deploy order.
+func pick(mods []*Module, names []string, host string) ([]*Module, error) {
+	if len(names) == 0 {
+		return mods, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []*Module
+	for _, m := range mods {
+		if want[m.Name()] {
+			out = append(out, m)
+			delete(want, m.Name())
+		}
+	}
+	for n := range want {
+		return nil, fmt.Errorf("%w %q: not deployed to %s", ErrUnknownModule, n, host)
+	}
+	return out, nil
+}
+
+func rollbackModule(ctx context.Context, m *Module, to string) (rb RolledBack, err error) {
+	rb.Module = m.Name()
+	if m.Strategy() != StrategyReleases {
+		return rb, ErrInPlace
+	}
+	pl := m.place()
+	lock, err := pl.Lock(ctx, ledger.Holder{By: m.who, Host: m.hostName})
+	if err != nil {
+		return rb, err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := lock.Release(rctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	rels, err := pl.Releases(ctx)
+	if err != nil {
+		return rb, err
+	}
+	hist, err := pl.History(ctx)
+	if err != nil {
+		return rb, err
+	}
+	from, target, err := chooseRollback(rels, hist, to)
+	if err != nil {
+		return rb, err
+	}
+	rb.From, rb.To = from.ID, target.ID
+	rec := recordOf(hist, target)
+	if rec.Config != "" && validConfigName(rec.Config) {
+		m.config = rec.Config
+	}
+	info := &RollbackInfo{From: from, To: target}
+	m.build = &releaseBuild{id: target.ID, previous: from.ID}
+	defer func() { m.build = nil }()
+	m.log.Info("rolling back", "from", from.ID, "to", target.ID)
+	if err := m.Signal(ctx, SigRollbackStart, info); err != nil {
+		return rb, err
+	}
+	if err := pl.Activate(ctx, target.ID); err != nil {
+		return rb, err
+	}
+	wctx := context.WithoutCancel(ctx)
+	from.RolledBack = time.Now().UTC().Truncate(time.Second)
+	if err := pl.SaveRelease(wctx, from); err != nil {
+		return rb, fmt.Errorf("current is %s now, but %s could not be marked rolled back from: %w", target.ID, from.ID, err)
+	}
+	if !target.RolledBack.IsZero() { // chosen by name: live again
+		target.RolledBack = time.Time{}
+		if err := pl.SaveRelease(wctx, target); err != nil {
+			return rb, err
+		}
+	}
+	rec.Module, rec.ReleaseID, rec.Event = m.Name(), target.ID, "rollback"
+	rec.DeployedAt, rec.DeployedBy, rec.Host = time.Now().UTC().Truncate(time.Second), m.who, m.hostName
+	if err := pl.WriteRecord(wctx, rec); err != nil {
+		return rb, fmt.Errorf("current is %s now, but the record could not be written: %w", target.ID, err)
+	}
+	if err := m.Signal(ctx, SigRollbackFinish, info); err != nil {
+		return rb, err
+	}
+	m.log.Info("rolled back", "from", from.ID, "to", target.ID)
+	return rb, nil
+}
+
+// chooseRollback returns the current release and the one to go to: to
+// when named (any good release), else the newest release of the history
+// before current that is still there, good and never rolled back from.
+func chooseRollback(rels []ledger.Release, hist []ledger.Record, to string) (from, target ledger.Release, err error) {
+	byID := map[string]ledger.Release{}
+	for _, r := range rels {
+		byID[r.ID] = r
+		if r.Current {
+			from = r
+		}
+	}
+	if from.ID == "" {
+		return from, target, fmt.Errorf("%w: no current release (%s)", ErrNothingToRollBackTo, listReleases(rels))
+	}
+	if to != "" {
+		r, ok := byID[to]
+		switch {
+		case !ok:
+			return from, target, fmt.Errorf("%w: no release %s (%s)", ErrNothingToRollBackTo, remote.Printable(to), listReleases(rels))
+		case r.Current:
+			return from, target, fmt.Errorf("%w: %s is the current release already", ErrNothingToRollBackTo, to)
+		case r.State != ledger.Good:
+			return from, target, fmt.Errorf("%w: release %s is %s, not good (%s)", ErrNothingToRollBackTo, to, r.State, listReleases(rels))
+		}
+		return from, r, nil
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		id := hist[i].ReleaseID
+		if id == "" || id == from.ID {
+			continue
+		}
+		if r, ok := byID[id]; ok && r.State == ledger.Good && r.RolledBack.IsZero() {
+			return from, r, nil
+		}
+	}
+	return from, target, fmt.Errorf("%w: the history names no good release before %s (%s)", ErrNothingToRollBackTo, from.ID, listReleases(rels))
+}
+
+// listReleases says what releases exist, for a refusal.
+func listReleases(rels []ledger.Release) string {
+	if len(rels) == 0 {
+		return "no releases on the host"
+	}
+	var b strings.Builder
+	b.WriteString("releases: ")
+	for i, r := range rels {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r.ID + " " + string(r.State))
+		if r.Current {
+			b.WriteString(" current")
+		}
+		if !r.RolledBack.IsZero() {
+			b.WriteString(" rolled back from")
+		}
+	}
+	return b.String()
+}
+
+// recordOf is the newest history record of release r (what the host ran
+// with it), or one made of the release itself.
+func recordOf(hist []ledger.Record, r ledger.Release) ledger.Record {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].ReleaseID == r.ID && hist[i].Event != "rollback" {
+			return hist[i]
+		}
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].ReleaseID == r.ID {
+			return hist[i]
+		}
+	}
+	return ledger.Record{Version: r.Version}
+}
+
+// ReleasesOptions says whose releases Releases lists.
+type ReleasesOptions struct {
+	Host    string   // [hosts] name; required
+	Address string   // replaces the [hosts] address
+	Modules []string // default: every module of the host
+	Dial    []remote.Option
+	Logger  *slog.Logger
+}
+
+// ModuleReleases are the releases of one module on a host, oldest first.
+type ModuleReleases struct {
+	Module   string
+	Strategy Strategy
+	Releases []ledger.Release
+}
+
+// Releases lists the releases of each module on a host (none for a module
+// deployed in place), without changing anything.
+func Releases(ctx context.Context, p *Project, opts ReleasesOptions) ([]ModuleReleases, error) {
+	dopts := Options{Host: opts.Host, Address: opts.Address, Dial: opts.Dial, Logger: opts.Logger}
+	mods, err := prepare(p, &dopts, false)
+	if err != nil {
+		return nil, err
+	}
+	if mods, err = pick(mods, opts.Modules, opts.Host); err != nil {
+		return nil, err
+	}
+	host, err := remote.Dial(ctx, dopts.Address, append([]remote.Option{remote.WithLogger(dopts.Logger)}, dopts.Dial...)...)
+	if err != nil {
+		return nil, fmt.Errorf("releases on %s: %w", opts.Host, err)
+	}
+	defer host.Close()
+	var out []ModuleReleases
+	for _, m := range mods {
+		m.host = host
+		mr := ModuleReleases{Module: m.Name(), Strategy: m.Strategy()}
+		if m.Strategy() == StrategyReleases {
+			if mr.Releases, err = m.place().Releases(ctx); err != nil {
+				return out, fmt.Errorf("releases of %s on %s: %w", m.Name(), opts.Host, err)
+			}
+		}
+		out = append(out, mr)
+	}
+	return out, nil
+}
