@@ -321,7 +321,7 @@ func TestRollback(t *testing.T) {
 	code, out, errOut = f.cli(t, "releases", "--host", "test")
 	require.Equal(t, porter.ExitOK, code, errOut)
 	assert.Regexp(t, `(?m)^MODULE\s+RELEASE\s+VERSION\s+STATE\s+STARTED\s+BY\s+CURRENT$`, out)
-	assert.Regexp(t, `(?m)^rel-app\s+`+id1+`\s+\S+\s+good, rolled back from\s+.*root\S*\s*$`, out)
+	assert.Regexp(t, `(?m)^rel-app\s+`+id1+`\s+\S+\s+good, rolled back from\s+\S+ \S+\s+\S+@\S+\s*$`, out)
 	assert.Regexp(t, `(?m)^rel-app\s+`+id2+`\s+\S+\s+good\s+.*current$`, out)
 
 	code, out, errOut = f.cli(t, "status", "--host", "test")
