@@ -35,6 +35,19 @@ func underRoot(root, p string) bool {
 // lstat per name, because SFTP servers do not all resolve them in
 // realpath requests.
 func checkWithin(c *sftp.Client, root, p string) error {
+	if !path.IsAbs(root) || !path.IsAbs(p) {
+		// Relative to the login directory, as SFTP takes them.
+		wd, err := c.Getwd()
+		if err != nil {
+			return fmt.Errorf("resolve %s: the login directory: %w", remote.Printable(p), err)
+		}
+		if !path.IsAbs(root) {
+			root = path.Join(wd, root)
+		}
+		if !path.IsAbs(p) {
+			p = path.Join(wd, p)
+		}
+	}
 	realRoot, err := realPath(c, root)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", remote.Printable(root), err)

@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/scp"
 )
 
@@ -89,4 +91,29 @@ func TestReplaceModulePlaceholdersStaysInTheModule(t *testing.T) {
 	b, err = os.ReadFile(victim)
 	require.NoError(t, err)
 	assert.Equal(t, "key=value\n", string(b))
+}
+
+// TestCopyConfigFileToARelativeModulePath: a module path relative to the
+// login directory (as the demo's) is checked from there.
+func TestCopyConfigFileToARelativeModulePath(t *testing.T) {
+	home := t.TempDir()
+	srv := portertest.NewServer(t, portertest.WithHome(home))
+	local := t.TempDir()
+	write(t, filepath.Join(local, "project.ini"), "[project]\ndepends = app\n[hosts]\ntest = x@y\n", 0o644)
+	write(t, filepath.Join(local, "app", "app.ini"), "[module]\npath = deploy/app\n", 0o644)
+	write(t, filepath.Join(local, "app", "config", "production", "settings.ini"), "x=1\n", 0o600)
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	m, err := porter.LoadModule(p, "app", porter.OnHost("test"), porter.WithConfig("production"), porter.WithConnection(srv.Dial(t)))
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Join(home, "deploy", "app"), 0o755))
+	require.NoError(t, scp.CopyConfigFile(context.Background(), m, "settings.ini"))
+	b, err := os.ReadFile(filepath.Join(home, "deploy", "app", "settings.ini"))
+	require.NoError(t, err)
+	assert.Equal(t, "x=1\n", string(b))
+
+	outside := t.TempDir()
+	require.NoError(t, os.Symlink(outside, filepath.Join(home, "deploy", "app", "etc")))
+	err = scp.CopyConfigFile(context.Background(), m, "settings.ini", "etc")
+	require.ErrorIs(t, err, scp.ErrOutsideModule)
 }
