@@ -246,7 +246,11 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return fmt.Errorf("deploy %s to %s: deployed, but the record could not be written (the next deploy redoes it): %w", m.Name(), m.hostName, err)
 	}
 	mr.Outcome = Deployed
-	m.log.Info("deployed", "version", want.Version, "release", want.ReleaseID)
+	if want.ReleaseID != "" {
+		m.log.Info("deployed", "version", want.Version, "release", want.ReleaseID)
+	} else {
+		m.log.Info("deployed", "version", want.Version)
+	}
 	if m.build != nil {
 		if err := m.pruneReleases(context.WithoutCancel(ctx)); err != nil {
 			m.log.Warn("could not remove old releases: the next deploy tries again", "error", err)
