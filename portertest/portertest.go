@@ -74,6 +74,8 @@ func WithUser(name string) ServerOption { return func(o *options) { o.user = nam
 
 // Server is a running SSH+SFTP server on loopback.
 type Server struct {
+	faults faults // what FailCommands, CutAfter, StallSFTP... armed
+
 	ln        net.Listener
 	dir       string // the server's own temp dir: keys, known_hosts, default home
 	home      string

@@ -30,16 +30,18 @@ func (s *Server) serve() {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.handleConn(c)
+		go s.handleConn(&faultConn{Conn: c, s: s}, c)
 	}
 }
 
-func (s *Server) handleConn(c net.Conn) {
+// handleConn serves the connection c (raw is c without the fault
+// injection, as s.conns knows it).
+func (s *Server) handleConn(c, raw net.Conn) {
 	defer s.wg.Done()
 	defer func() {
 		c.Close()
 		s.mu.Lock()
-		delete(s.conns, c)
+		delete(s.conns, raw)
 		s.mu.Unlock()
 	}()
 	sconn, chans, reqs, err := ssh.NewServerConn(c, s.config)
@@ -124,7 +126,7 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 				r.Reply(false, nil)
 				continue
 			}
-			srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.home))
+			srv, err := sftp.NewServer(sftpChannel{stallReader{ch, s}, ch}, sftp.WithServerWorkingDirectory(s.home))
 			if err != nil {
 				r.Reply(false, nil)
 				return
@@ -226,7 +228,7 @@ func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*pr
 		// stdin: copy until the client's EOF, then close the pipe. Not waited
 		// for by Wait: a command that does not read its input still ends.
 		defer s.wg.Done()
-		io.Copy(stdin, ch)
+		s.commandFilter(stdin, ch) // FailCommands, HangCommands
 		stdin.Close()
 	}()
 	return p, nil

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package portertest
+
+import "errors"
+
+func mountTmpfs(string, int64) error { return errors.New("tmpfs is Linux's") }
+
+func unmount(string) error { return nil }
