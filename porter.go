@@ -215,7 +215,7 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		defer cancel()
 		if rerr := lock.Release(rctx); rerr != nil {
 			m.log.Error("could not release the lock", "error", rerr)
-			err = errors.Join(err, rerr)
+			err = also(err, rerr)
 		}
 	}()
 	rec, err := pl.Record(ctx)
@@ -285,11 +285,11 @@ func runProcedure(ctx context.Context, m *Module) error {
 	defer cancel()
 	if aerr := m.abortRelease(uctx); aerr != nil {
 		m.log.Error("could not put the release back", "error", aerr)
-		err = errors.Join(err, aerr)
+		err = also(err, aerr)
 	}
 	if ferr := m.Signal(uctx, SigDeployFailed, &DeployFailed{Err: err}); ferr != nil {
 		m.log.Error("undo after failure failed too", "error", ferr)
-		err = errors.Join(err, ferr)
+		err = also(err, ferr)
 	}
 	m.removeFailedRelease(uctx)
 	return err

@@ -2,7 +2,6 @@ package porter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -218,22 +217,21 @@ func (m *Module) abortRelease(ctx context.Context) error {
 		return nil
 	}
 	pl := m.place()
-	var errs []error
+	var err error
 	if b.switched {
 		if b.previous != "" {
-			errs = append(errs, pl.Activate(ctx, b.previous))
-		} else if c, err := m.host.SFTP(ctx); err != nil {
-			errs = append(errs, err)
-		} else if err := c.Remove(pl.CurrentPath()); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s: %w", pl.CurrentPath(), err))
+			err = pl.Activate(ctx, b.previous)
+		} else if c, serr := m.host.SFTP(ctx); serr != nil {
+			err = serr
+		} else if rerr := c.Remove(pl.CurrentPath()); rerr != nil {
+			err = fmt.Errorf("remove %s: %w", pl.CurrentPath(), rerr)
 		}
-		if errors.Join(errs...) == nil {
+		if err == nil {
 			b.switched = false
 			m.log.Info("current switched back", "release", orNone(b.previous))
 		}
 	}
-	errs = append(errs, m.saveBuild(ctx, ledger.Failed))
-	return errors.Join(errs...)
+	return also(err, m.saveBuild(ctx, ledger.Failed))
 }
 
 // removeFailedRelease removes the failed release's directory after the
@@ -261,6 +259,9 @@ func (m *Module) saveBuild(ctx context.Context, st ledger.ReleaseState) error {
 			r.Finished = time.Now().UTC().Truncate(time.Second)
 			return pl.SaveRelease(ctx, r)
 		}
+	}
+	if st == ledger.Failed {
+		return nil // never made: nothing to mark
 	}
 	return fmt.Errorf("release %s on %s: gone from %s", m.build.id, m.hostName, path.Join(m.path, ledger.ReleasesDir))
 }

@@ -228,7 +228,10 @@ func TestReleasesLeftoverOfADeadDeployIsRemoved(t *testing.T) {
 	_, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	half := filepath.Join(base, "releases", "20200101T000000Z-half")
-	require.NoError(t, os.MkdirAll(filepath.Join(half, "sub"), 0o555))
+	require.NoError(t, os.MkdirAll(filepath.Join(half, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(half, "sub", "f"), []byte("x"), 0o644))
+	require.NoError(t, os.Chmod(filepath.Join(half, "sub"), 0o555)) // a read-only directory, as a build may leave
+	t.Cleanup(func() { os.Chmod(filepath.Join(half, "sub"), 0o755) })
 	require.NoError(t, os.WriteFile(filepath.Join(f.local, "rel-app", "src", "app.py"), []byte("v2\n"), 0o644))
 	_, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)

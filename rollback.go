@@ -129,7 +129,7 @@ func rollbackModule(ctx context.Context, m *Module, to string) (rb RolledBack, e
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if rerr := lock.Release(rctx); rerr != nil {
-			err = errors.Join(err, rerr)
+			err = also(err, rerr)
 		}
 	}()
 	rels, err := pl.Releases(ctx)

@@ -172,6 +172,13 @@ func (l *Lock) Err() error {
 	return l.lost
 }
 
+// held is the registry of the locks this process holds, by token: a lock
+// of this pid whose token is not in it was left by a deploy of this
+// process that has ended (its connection was lost before the release).
+var held sync.Map
+
+func heldHere(token string) bool { _, ok := held.Load(token); return ok }
+
 // self is this machine and process, as a lock records them.
 type self struct {
 	machine, bootID string
@@ -204,6 +211,15 @@ func (p Place) Lock(ctx context.Context, h Holder) (*Lock, error) {
 		BootID: me.bootID, Token: newToken(), Renewed: now, Lease: int(lease / time.Second)}
 	l := &Lock{place: p, c: c, lease: lease, info: info, stop: make(chan struct{}), stopped: make(chan struct{})}
 	f := p.File("lock.json")
+	// Known as this process's before the file exists: another deploy of
+	// this process that reads it must not take it for a dead one's.
+	held.Store(info.Token, struct{}{})
+	ok := false
+	defer func() {
+		if !ok {
+			held.Delete(info.Token)
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		err := l.create()
 		if err == nil {
@@ -239,6 +255,7 @@ func (p Place) Lock(ctx context.Context, h Holder) (*Lock, error) {
 		l.TookOver, l.TookOverWhy = held, why
 		break
 	}
+	ok = true
 	go l.renewLoop()
 	return l, nil
 }
@@ -320,8 +337,10 @@ func gone(held *LockInfo, me self, now time.Time) string {
 		switch {
 		case held.BootID != "" && me.bootID != "" && held.BootID != me.bootID:
 			return fmt.Sprintf("this machine (%s) restarted since it was taken", OneLine(machine))
-		case held.PID > 0 && !processAlive(held.PID):
+		case held.PID > 0 && held.PID != me.pid && !processAlive(held.PID):
 			return fmt.Sprintf("its process %d on this machine is gone", held.PID)
+		case held.PID == me.pid && held.Token != "" && !heldHere(held.Token):
+			return "it was taken by an earlier deploy of this process, which lost its connection before it could release it"
 		}
 	}
 	if exp := held.Expires(); !exp.IsZero() && now.After(exp.Add(ClockSkew)) {
@@ -407,6 +426,7 @@ func (l *Lock) stillMine() error {
 func (l *Lock) Release(ctx context.Context) error {
 	l.once.Do(func() { close(l.stop) })
 	<-l.stopped
+	defer held.Delete(l.info.Token) // released or not, this hold has ended
 	f := l.place.File("lock.json")
 	err := l.stillMine()
 	if err == nil {

@@ -292,7 +292,11 @@ func (p Place) RemoveRelease(ctx context.Context, id string) error {
 	if cur == id {
 		return fmt.Errorf("remove release %s on %s: it is the current release", id, p.hostName())
 	}
-	cmd := "cd -P -- " + remote.Quote(path.Join(p.Path, ReleasesDir)) + " && { chmod -R u+w -- " + remote.Quote("./"+id) + " 2>/dev/null; rm -rf -- " + remote.Quote("./"+id) + "; }"
+	// A tar of a deploy whose connection was cut may still be writing in
+	// it for a moment (until the host ends the session): try again.
+	d := remote.Quote("./" + id)
+	rm := "chmod -R u+w -- " + d + " 2>/dev/null; rm -rf -- " + d
+	cmd := "cd -P -- " + remote.Quote(path.Join(p.Path, ReleasesDir)) + " && { " + rm + " 2>/dev/null || { sleep 1; " + rm + " 2>/dev/null; } || { sleep 3; " + rm + "; }; }"
 	if _, err := p.Host.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("remove release %s on %s: %w", id, p.hostName(), err)
 	}

@@ -118,6 +118,15 @@ func SmallDisk(tb testing.TB, size int64) string {
 	return dir
 }
 
+// ResizeDisk gives a directory of SmallDisk a new size (free space again,
+// for a re-run).
+func ResizeDisk(tb testing.TB, dir string, size int64) {
+	tb.Helper()
+	if err := remountTmpfs(dir, size); err != nil {
+		tb.Fatalf("portertest.ResizeDisk %s: %v", dir, err)
+	}
+}
+
 // faultConn counts what a client sends, for CutAfter.
 type faultConn struct {
 	net.Conn

@@ -236,11 +236,26 @@ func (a *agent) result(what string) (failed, err error) {
 // programError is the error of a program that ended with status st and
 // wrote stderr.
 func programError(what, st, stderr string) error {
-	stderr = remote.Printable(strings.TrimSpace(stderr))
+	stderr = summarize(stderr)
 	if st == strconv.Itoa(statusRefused) {
 		return fmt.Errorf("%s: %s: %w", what, stderr, ErrChanged)
 	}
 	return fmt.Errorf("%s: exit status %s: %s", what, remote.Printable(st), stderr)
+}
+
+// summarize makes what a program wrote on stderr fit an error's one line:
+// its first two lines, escaped, and how many more there were.
+func summarize(stderr string) string {
+	var lines []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, remote.Printable(l))
+		}
+	}
+	if len(lines) <= 2 {
+		return strings.Join(lines, "; ")
+	}
+	return fmt.Sprintf("%s; %s (and %d more lines)", lines[0], lines[1], len(lines)-2)
 }
 
 // replied marks the current program's reply as read whole.

@@ -333,7 +333,7 @@ PidFile %s
 %sMaxSessions 64
 MaxStartups 64:30:128
 LogLevel INFO
-`, extra, port, filepath.Join(s.dir, "host_key"), filepath.Join(s.dir, "authorized_keys"), s.user, filepath.Join(s.dir, "sshd.pid"), sftp)
+`, extra, port, filepath.Join(s.dir, "host_key"), strings.ReplaceAll(filepath.Join(s.dir, "authorized_keys"), "%", "%%"), s.user, filepath.Join(s.dir, "sshd.pid"), sftp)
 }
 
 // writeKeys makes the host key, the client key and authorized_keys.

@@ -1,0 +1,431 @@
+package porter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/sshdtest"
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// faultPlans holds, by module base path, what the "fm" module's hook does
+// at each signal of the deploy under test.
+var faultPlans sync.Map // base path -> *faultPlan
+
+type faultPlan struct {
+	failAt porter.Signal // the handler fails here
+	cutAt  porter.Signal // the connection is cut here (cut)
+	cut    func()
+	undone []porter.Signal // SigDeployFailed seen
+	mu     sync.Mutex
+}
+
+func init() {
+	sigs := []porter.Signal{porter.SigDeployStart, porter.SigSourcePreSend, porter.SigSourceSend, porter.SigSourcePostSend, porter.SigDeployFinish}
+	porter.RegisterDeployment("fm", func(m *porter.Module) error {
+		for _, sig := range sigs {
+			m.PushSignalHandler(sig, func(ctx context.Context, m *porter.Module, _ any) error {
+				v, ok := faultPlans.Load(m.Base())
+				if !ok {
+					return nil
+				}
+				fp := v.(*faultPlan)
+				switch sig {
+				case fp.failAt:
+					return fmt.Errorf("injected failure")
+				case fp.cutAt:
+					fp.cut()
+					// What a plugin does next on the host fails.
+					_, err := m.Host().Run(ctx, "true")
+					return err
+				}
+				return nil
+			})
+		}
+		m.PushSignalHandler(porter.SigDeployFailed, func(ctx context.Context, m *porter.Module, _ any) error {
+			if v, ok := faultPlans.Load(m.Base()); ok {
+				fp := v.(*faultPlan)
+				fp.mu.Lock()
+				fp.undone = append(fp.undone, porter.SigDeployFailed)
+				fp.mu.Unlock()
+			}
+			return nil
+		})
+		return nil
+	})
+}
+
+// faultTree writes version v of a 2 MB tree (64 files of 32 KiB, content
+// that does not compress) under dir.
+func faultTree(t *testing.T, dir string, v int) {
+	t.Helper()
+	r := rand.New(rand.NewSource(int64(v)))
+	buf := make([]byte, 32<<10)
+	for i := range 64 {
+		r.Read(buf)
+		p := filepath.Join(dir, fmt.Sprintf("d%d", i%4), fmt.Sprintf("f%02d.bin", i))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, buf, 0o644))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "VERSION"), []byte(fmt.Sprint(v)), 0o644))
+}
+
+const faultChangeBytes = 64 * 32 << 10
+
+type faultCase struct {
+	name string
+	// arm injects the fault before the second deploy; it may return a
+	// reason to skip.
+	arm func(t *testing.T, fx *faultFixture, fp *faultPlan) string
+	// step is the step the error must name.
+	step string
+	// sent: the fault comes after the whole source was sent.
+	sent bool
+}
+
+type faultFixture struct {
+	srv      *portertest.Server
+	address  string
+	dial     []remote.Option
+	local    string
+	base     string
+	strategy string
+	cutAfter func(n int64) // cuts the connection after n more bytes from the client
+	restore  func()        // undoes the fault before the re-run, if it lasts
+}
+
+// live is the tree that runs: current with releases, the path in place
+// (without porter's state).
+func (fx *faultFixture) live() string {
+	if fx.strategy == "releases" {
+		return filepath.Join(fx.base, "current") + "/" // what the link points to
+	}
+	return fx.base
+}
+
+func (fx *faultFixture) deploy(t *testing.T) error {
+	t.Helper()
+	p, err := porter.LoadProject(fx.local)
+	require.NoError(t, err)
+	_, err = porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing", Address: fx.address, Dial: fx.dial})
+	return err
+}
+
+func newFaultFixture(t *testing.T, strategy, remoteDir string) *faultFixture {
+	t.Helper()
+	fx := &faultFixture{srv: portertest.NewServer(t), local: t.TempDir(), strategy: strategy}
+	if remoteDir == "" {
+		remoteDir = t.TempDir()
+	}
+	fx.base = filepath.Join(remoteDir, "app")
+	fx.address, fx.dial, fx.cutAfter = fx.srv.Address(), fx.srv.DialOptions(), fx.srv.CutAfter
+	portertest.WriteFiles(t, fx.local, map[string]string{
+		"project.ini": "[project]\ndepends = fm\n[hosts]\ntest = x@y\n",
+		"fm/fm.ini":   "[module]\npath = " + fx.base + "\nstrategy = " + strategy + "\n[scm]\nurl = dir://src\n",
+	})
+	faultTree(t, filepath.Join(fx.local, "fm", "src"), 1)
+	return fx
+}
+
+var sshdLog func(*testing.T) string
+
+var faultCases = []faultCase{
+	{name: "fail at deploy-start", step: "deploy-start", arm: failAt(porter.SigDeployStart)},
+	{name: "fail at source-pre-send", step: "source-pre-send", arm: failAt(porter.SigSourcePreSend)},
+	{name: "fail at source-send", step: "source-send", sent: true, arm: failAt(porter.SigSourceSend)},
+	{name: "fail at source-post-send", step: "source-post-send", sent: true, arm: failAt(porter.SigSourcePostSend)},
+	{name: "fail at deploy-finish", step: "deploy-finish", sent: true, arm: failAt(porter.SigDeployFinish)},
+	{name: "cut at 10% of the transfer", step: "source-send", arm: cutAt(0.1)},
+	{name: "cut at 50% of the transfer", step: "source-send", arm: cutAt(0.5)},
+	{name: "cut at 90% of the transfer", step: "source-send", arm: cutAt(0.9)},
+	{name: "cut at source-post-send", step: "source-post-send", sent: true, arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		fp.cutAt, fp.cut = porter.SigSourcePostSend, fx.srv.Cut
+		return ""
+	}},
+	{name: "disk full", step: "source-send", arm: nil}, // see runFaultCase
+	{name: "no write permission", step: "source-send", arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		if os.Geteuid() == 0 {
+			return "root writes whatever the modes say (the plain-user run of .ci/run covers it)"
+		}
+		dir := fx.live()
+		if fx.strategy == "releases" {
+			dir = filepath.Join(fx.base, "releases")
+		}
+		dir, _ = filepath.EvalSymlinks(dir)
+		require.NoError(t, os.Chmod(dir, 0o555))
+		fx.restore = func() { require.NoError(t, os.Chmod(dir, 0o755)) }
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return ""
+	}},
+}
+
+func failAt(sig porter.Signal) func(*testing.T, *faultFixture, *faultPlan) string {
+	return func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		fp.failAt = sig
+		return ""
+	}
+}
+
+func cutAt(frac float64) func(*testing.T, *faultFixture, *faultPlan) string {
+	return func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		fx.cutAfter(int64(frac * faultChangeBytes))
+		return ""
+	}
+}
+
+// TestFaultMatrix deploys version 1, then version 2 with a fault, then
+// version 2 again without it, for each fault and strategy. After the
+// fault: an error of one line naming the host, the module and the step;
+// the live tree as before (in place, a fault after the send leaves the
+// new tree whole: in-place deploys cannot undo a send); the record
+// unchanged; no temporary files; the undo handlers ran. The re-run must
+// succeed with no unlock or clean-up. The matrix is printed at the end.
+func TestFaultMatrix(t *testing.T) {
+	var mu sync.Mutex
+	var rows []string
+	for _, strategy := range []string{"inplace", "releases"} {
+		for _, tc := range faultCases {
+			t.Run(strategy+"/"+tc.name, func(t *testing.T) {
+				outcome := runFaultCase(t, strategy, tc, "portertest")
+				mu.Lock()
+				rows = append(rows, fmt.Sprintf("| %s | %s | portertest | %s |", tc.name, strategy, outcome))
+				mu.Unlock()
+			})
+		}
+		for _, frac := range []float64{0.1, 0.5, 0.9} {
+			tc := faultCase{name: fmt.Sprintf("cut at %d%% of the transfer", int(frac*100)), step: "source-send"}
+			t.Run(strategy+"/openssh/"+tc.name, func(t *testing.T) {
+				outcome := runFaultCase(t, strategy, tc, "openssh", frac)
+				mu.Lock()
+				rows = append(rows, fmt.Sprintf("| %s | %s | OpenSSH through a TCP proxy | %s |", tc.name, strategy, outcome))
+				mu.Unlock()
+			})
+		}
+	}
+	sort.Strings(rows)
+	t.Logf("fault matrix:\n| fault | strategy | server | outcome |\n| --- | --- | --- | --- |\n%s", strings.Join(rows, "\n"))
+}
+
+func runFaultCase(t *testing.T, strategy string, tc faultCase, server string, frac ...float64) (outcome string) {
+	remoteDir := ""
+	if tc.name == "disk full" {
+		remoteDir = portertest.SmallDisk(t, 3<<20) // v1 fits, v1 and v2 do not
+	}
+	fx := newFaultFixture(t, strategy, remoteDir)
+	if server == "openssh" {
+		sshd := sshdtest.Start(t)
+		proxy := newCutProxy(t, sshd.Addr())
+		known := filepath.Join(t.TempDir(), "known_hosts")
+		require.NoError(t, os.WriteFile(known, []byte(knownhosts.Line([]string{knownhosts.Normalize(proxy.Addr())}, sshd.HostKey())+"\n"), 0o600))
+		fx.address = sshd.User() + "@" + proxy.Addr()
+		fx.dial = portertest.TrustOnly(known, sshd.IdentityFile())
+		fx.cutAfter = proxy.CutAfter
+		sshdLog = func(*testing.T) string { return sshd.Log() }
+		tc.arm = cutAt(frac[0])
+	}
+	if err := fx.deploy(t); err != nil {
+		if server == "openssh" {
+			t.Log(sshdLog(t))
+		}
+		require.NoError(t, err, "version 1")
+	}
+	before := treeOf(t, fx.live(), nil)
+	recBefore := readRecord(t, fx.base, "fm")
+
+	faultTree(t, filepath.Join(fx.local, "fm", "src"), 2)
+	fp := &faultPlan{}
+	if tc.arm != nil {
+		if why := tc.arm(t, fx, fp); why != "" {
+			t.Skip(why)
+		}
+	}
+	faultPlans.Store(fx.base, fp)
+	err := fx.deploy(t)
+	faultPlans.Delete(fx.base)
+	fx.srv.ClearFaults()
+	require.Error(t, err, "the fault must fail the deploy")
+	msg := err.Error()
+	assert.NotContains(t, msg, "\n", "one line")
+	step := tc.step + ": "
+	if (tc.name == "disk full" || tc.name == "no write permission") && strategy == "releases" {
+		step = "deploy: make release " // the seed copy cannot be written
+	}
+	assert.Contains(t, msg, "deploy fm to test: "+step, "names host, module and step")
+
+	// In place, a staging directory a cut left at the top of the tree is
+	// not part of it: the sync never sends, lists or reports it, and the
+	// next deploy removes it (checked after the re-run).
+	after := treeOf(t, fx.live(), regexp.MustCompile(`^\.porter-tmp-[0-9a-f]+/`))
+	switch {
+	case strategy == "inplace" && tc.sent:
+		outcome = "error naming the step; the new tree whole (in place cannot undo a send); record unchanged"
+		assert.Equal(t, "2", read(t, filepath.Join(fx.live(), "VERSION")))
+	default:
+		outcome = "error naming the step; live tree as before; record unchanged"
+		assert.Empty(t, treeDiff(before, after), "the live tree byte for byte as before")
+	}
+	assert.Equal(t, recBefore, readRecord(t, fx.base, "fm"), "the record is unchanged")
+	cut := strings.HasPrefix(tc.name, "cut")
+	if cut {
+		// The connection is gone: what the deploy staged stays until the
+		// next deploy removes it (in place, the staging directory at the
+		// top of the tree, which the sync never sends, lists or reports).
+		if strategy == "releases" {
+			assert.Empty(t, findTemps(t, fx.live()), "no temporary files in the live tree")
+		} else if len(findTemps(t, fx.base)) > 0 {
+			outcome += "; the staging directory left for the next deploy to remove"
+		}
+		defer func() { assert.Empty(t, findTemps(t, fx.base), "the re-run removed what the cut deploy left") }()
+	} else {
+		assert.Empty(t, findTemps(t, fx.base), "no temporary files")
+	}
+	if !strings.HasPrefix(tc.name, "cut") && tc.name != "disk full" {
+		fp.mu.Lock()
+		assert.Equal(t, []porter.Signal{porter.SigDeployFailed}, fp.undone, "the undo handlers ran")
+		fp.mu.Unlock()
+	}
+
+	// A plain re-run succeeds: no unlock, no clean-up.
+	if tc.name == "disk full" {
+		outcome += "; re-run once the disk is larger"
+		return outcome + "; " + rerun(t, fx, func() { portertest.ResizeDisk(t, remoteDir, 16<<20) })
+	}
+	if fx.restore != nil {
+		outcome += "; re-run once writable again"
+	}
+	return outcome + "; " + rerun(t, fx, fx.restore)
+}
+
+func rerun(t *testing.T, fx *faultFixture, prepare func()) string {
+	t.Helper()
+	if prepare != nil {
+		prepare()
+	}
+	require.NoError(t, fx.deploy(t), "a plain re-run")
+	assert.Equal(t, treeOf(t, filepath.Join(fx.local, "fm", "src"), nil), treeOf(t, fx.live(), nil))
+	return "re-run deploys"
+}
+
+// cutProxy forwards TCP connections to target and can cut them all once
+// the client has sent a number of bytes.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+
+	mu        sync.Mutex
+	remaining int64 // bytes before the cut; 0: not armed
+	conns     []net.Conn
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &cutProxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { p.copy(u, c); c.Close(); u.Close() }()
+			go func() { io.Copy(c, u); c.Close(); u.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) Addr() string { return p.ln.Addr().String() }
+
+// CutAfter cuts every connection once clients have sent n more bytes.
+func (p *cutProxy) CutAfter(n int64) {
+	p.mu.Lock()
+	p.remaining = n
+	p.mu.Unlock()
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// copy copies what the client sends, counting it against the cut.
+func (p *cutProxy) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			cut := false
+			if p.remaining > 0 {
+				if int64(n) >= p.remaining {
+					n, cut = int(p.remaining), true
+					p.remaining = 0
+				} else {
+					p.remaining -= int64(n)
+				}
+			}
+			p.mu.Unlock()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+			if cut {
+				p.cut()
+				return
+			}
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return
+			}
+			return
+		}
+	}
+}
+
+// treeDiff lists the paths where two trees of treeOf differ.
+func treeDiff(a, b map[string]string) []string {
+	var out []string
+	for p, v := range a {
+		if w, ok := b[p]; !ok {
+			out = append(out, "gone: "+p)
+		} else if v != w {
+			out = append(out, "changed: "+p)
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			out = append(out, "new: "+p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
