@@ -1,6 +1,7 @@
 package porter_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,12 +9,15 @@ import (
 	"math/rand"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,6 +102,9 @@ type faultCase struct {
 	step string
 	// sent: the fault comes after the whole source was sent.
 	sent bool
+	// deploy, when set, runs the faulty deploy itself and returns its
+	// error's text (the deploy program's last line of stderr).
+	deploy func(t *testing.T, fx *faultFixture) string
 }
 
 type faultFixture struct {
@@ -209,6 +216,14 @@ func TestFaultMatrix(t *testing.T) {
 				mu.Unlock()
 			})
 		}
+		for _, tc := range signalCases() {
+			t.Run(strategy+"/"+tc.name, func(t *testing.T) {
+				outcome := runFaultCase(t, strategy, tc, "portertest")
+				mu.Lock()
+				rows = append(rows, fmt.Sprintf("| %s | %s | portertest, the deploy program built from porter.Main | %s |", tc.name, strategy, outcome))
+				mu.Unlock()
+			})
+		}
 		for _, frac := range []float64{0.1, 0.5, 0.9} {
 			tc := faultCase{name: fmt.Sprintf("cut at %d%% of the transfer", int(frac*100)), step: "source-send"}
 			t.Run(strategy+"/openssh/"+tc.name, func(t *testing.T) {
@@ -257,11 +272,17 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string, fr
 		}
 	}
 	faultPlans.Store(fx.base, fp)
-	err := fx.deploy(t)
+	var msg string
+	if tc.deploy != nil {
+		msg = tc.deploy(t, fx)
+	} else {
+		err := fx.deploy(t)
+		require.Error(t, err, "the fault must fail the deploy")
+		msg = err.Error()
+	}
 	faultPlans.Delete(fx.base)
 	fx.srv.ClearFaults()
-	require.Error(t, err, "the fault must fail the deploy")
-	msg := err.Error()
+	t.Logf("the error: %s", msg)
 	assert.NotContains(t, msg, "\n", "one line")
 	step := tc.step + ": "
 	if (tc.name == "disk full" || tc.name == "no write permission") && strategy == "releases" {
@@ -296,7 +317,7 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string, fr
 	} else {
 		assert.Empty(t, findTemps(t, fx.base), "no temporary files")
 	}
-	if !strings.HasPrefix(tc.name, "cut") && tc.name != "disk full" {
+	if tc.deploy == nil && !strings.HasPrefix(tc.name, "cut") && tc.name != "disk full" {
 		fp.mu.Lock()
 		assert.Equal(t, []porter.Signal{porter.SigDeployFailed}, fp.undone, "the undo handlers ran")
 		fp.mu.Unlock()
@@ -428,4 +449,107 @@ func treeDiff(a, b map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+var buildFaultDeploy = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "faultdeploy")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "faultdeploy")
+	out, err := exec.Command("go", "build", "-o", bin, "./testdata/faultdeploy").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s", err, out)
+	}
+	return bin, nil
+})
+
+// signalCases send the deploy program SIGINT or SIGTERM in the middle of
+// the transfer (the server pauses reading half-way through it) or while a
+// source-post-send handler runs.
+func signalCases() []faultCase {
+	var out []faultCase
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		for _, during := range []string{"transfer", "source-post-send"} {
+			name := fmt.Sprintf("%s during the %s", strings.ToUpper(unix(sig)), during)
+			step, sent := "source-send", false
+			if during != "transfer" {
+				step, sent = during, true
+			}
+			out = append(out, faultCase{name: name, step: step, sent: sent, deploy: func(t *testing.T, fx *faultFixture) string {
+				return signalDeploy(t, fx, sig, during)
+			}})
+		}
+	}
+	return out
+}
+
+func unix(sig syscall.Signal) string {
+	if sig == syscall.SIGINT {
+		return "sigint"
+	}
+	return "sigterm"
+}
+
+// signalDeploy runs the deploy program and sends it sig at the moment
+// named; it returns the program's last line of stderr.
+func signalDeploy(t *testing.T, fx *faultFixture, sig syscall.Signal, during string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a deploy program")
+	}
+	bin, err := buildFaultDeploy()
+	require.NoError(t, err)
+	home := t.TempDir()
+	host, port, _ := strings.Cut(fx.srv.Addr(), ":")
+	known, err := os.ReadFile(fx.srv.KnownHostsFile())
+	require.NoError(t, err)
+	writeInteropHome(t, home, "Host fault-host\n  HostName "+host+"\n  Port "+port+"\n  User "+fx.srv.User()+
+		"\n  IdentityFile "+fx.srv.IdentityFile()+"\n", string(known), nil)
+	ini := filepath.Join(fx.local, "project.ini")
+	require.NoError(t, os.WriteFile(ini, []byte("[project]\ndepends = fm\n[hosts]\ntest = fault-host\n"), 0o644))
+
+	var paused <-chan struct{}
+	if during == "transfer" {
+		paused = fx.srv.PauseAfter(faultChangeBytes / 2)
+	}
+	cmd := exec.Command(bin, "--project", fx.local, "deploy", "--host", "test", "--config", "testing")
+	cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=")
+	if during != "transfer" {
+		cmd.Env = append(cmd.Env, "PORTER_FAULT_WAIT="+during)
+	}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	out := bufio.NewScanner(stdout)
+	if during == "transfer" {
+		go io.Copy(io.Discard, stdout)
+		select {
+		case <-paused:
+		case <-time.After(60 * time.Second): // a guard: the pause comes much sooner
+			cmd.Process.Kill()
+			t.Fatalf("the transfer never reached half-way: %s", stderr.String())
+		}
+		require.NoError(t, cmd.Process.Signal(sig))
+		fx.srv.Resume()
+	} else {
+		reached := false
+		for out.Scan() {
+			if out.Text() == "REACHED "+during {
+				reached = true
+				break
+			}
+		}
+		require.True(t, reached, "the hook never ran: %s", stderr.String())
+		require.NoError(t, cmd.Process.Signal(sig))
+		go io.Copy(io.Discard, stdout)
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "the deploy program must fail: %s", stderr.String())
+	assert.NotZero(t, ee.ExitCode())
+	last := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	return last[len(last)-1]
 }

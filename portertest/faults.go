@@ -19,10 +19,13 @@ import (
 
 // faults is what is armed; the zero value injects nothing.
 type faults struct {
-	mu       sync.Mutex
-	cutAfter int64 // bytes from clients still to let through; <0 none
-	commands []commandFault
-	stalled  chan struct{} // non-nil while SFTP is stalled: closed to resume
+	mu         sync.Mutex
+	cutAfter   int64         // bytes from clients still to let through; <0 none
+	pauseAfter int64         // bytes from clients before the pause; 0 none
+	paused     chan struct{} // closed once the pause began
+	resume     chan struct{} // closed by Resume
+	commands   []commandFault
+	stalled    chan struct{} // non-nil while SFTP is stalled: closed to resume
 }
 
 type commandFault struct {
@@ -41,6 +44,29 @@ func (s *Server) CutAfter(n int64) {
 	s.faults.mu.Lock()
 	s.faults.cutAfter = n
 	s.faults.mu.Unlock()
+}
+
+// PauseAfter stops reading from clients once n more bytes have come
+// (all connections together), as a network that stalls, until Resume: the
+// returned channel is closed when the pause begins, so that a test can act
+// at that moment (send the deploy program a signal in the middle of a
+// transfer).
+func (s *Server) PauseAfter(n int64) <-chan struct{} {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.pauseAfter = max(n, 1)
+	s.faults.paused, s.faults.resume = make(chan struct{}), make(chan struct{})
+	return s.faults.paused
+}
+
+// Resume ends a pause of PauseAfter.
+func (s *Server) Resume() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.resume != nil {
+		close(s.faults.resume)
+		s.faults.resume, s.faults.pauseAfter = nil, 0
+	}
 }
 
 // Cut closes every client connection now, as a network failure would: call
@@ -94,6 +120,7 @@ func (s *Server) ResumeSFTP() {
 // ClearFaults disarms every fault (SFTP resumes).
 func (s *Server) ClearFaults() {
 	s.ResumeSFTP()
+	s.Resume()
 	s.faults.mu.Lock()
 	s.faults.cutAfter = 0
 	s.faults.commands = nil
@@ -145,12 +172,34 @@ func (c *faultConn) Read(p []byte) (int, error) {
 				f.cutAfter, cut = 0, true
 			}
 		}
+		var wait chan struct{}
+		if f.pauseAfter > 0 {
+			if f.pauseAfter -= int64(n); f.pauseAfter <= 0 {
+				f.pauseAfter = 0
+				close(f.paused)
+				wait = f.resume
+			}
+		} else if f.resume != nil && isClosed(f.paused) {
+			wait = f.resume // paused: every connection waits
+		}
 		f.mu.Unlock()
 		if cut {
 			go c.s.Cut()
 		}
+		if wait != nil {
+			<-wait
+		}
 	}
 	return n, err
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // stallReader blocks reads while SFTP is stalled.

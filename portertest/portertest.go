@@ -352,6 +352,7 @@ func (s *Server) Tunnels() []string {
 // directory. It is idempotent.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
+		s.ClearFaults() // nothing stays paused or stalled
 		s.mu.Lock()
 		s.closed = true
 		s.ln.Close()
