@@ -116,6 +116,8 @@ type faultFixture struct {
 	strategy string
 	cutAfter func(n int64) // cuts the connection after n more bytes from the client
 	restore  func()        // undoes the fault before the re-run, if it lasts
+	sshd     *sshdtest.Server
+	proxy    *cutProxy
 }
 
 // live is the tree that runs: current with releases, the path in place
@@ -183,6 +185,21 @@ var faultCases = []faultCase{
 	}},
 }
 
+// opensshCases run against a real sshd, through a TCP proxy.
+var opensshCases = []faultCase{
+	{name: "cut at 10% of the transfer", step: "source-send", arm: cutAt(0.1)},
+	{name: "cut at 50% of the transfer", step: "source-send", arm: cutAt(0.5)},
+	{name: "cut at 90% of the transfer", step: "source-send", arm: cutAt(0.9)},
+	{name: "sshd's session processes killed at 50% of the transfer", step: "source-send", arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		fx.proxy.At(faultChangeBytes/2, func() { require.NoError(t, fx.sshd.KillSessions()) })
+		return ""
+	}},
+	{name: "sshd's session processes killed at source-post-send", step: "source-post-send", sent: true, arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		fp.cutAt, fp.cut = porter.SigSourcePostSend, func() { require.NoError(t, fx.sshd.KillSessions()) }
+		return ""
+	}},
+}
+
 func failAt(sig porter.Signal) func(*testing.T, *faultFixture, *faultPlan) string {
 	return func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
 		fp.failAt = sig
@@ -224,10 +241,9 @@ func TestFaultMatrix(t *testing.T) {
 				mu.Unlock()
 			})
 		}
-		for _, frac := range []float64{0.1, 0.5, 0.9} {
-			tc := faultCase{name: fmt.Sprintf("cut at %d%% of the transfer", int(frac*100)), step: "source-send"}
+		for _, tc := range opensshCases {
 			t.Run(strategy+"/openssh/"+tc.name, func(t *testing.T) {
-				outcome := runFaultCase(t, strategy, tc, "openssh", frac)
+				outcome := runFaultCase(t, strategy, tc, "openssh")
 				mu.Lock()
 				rows = append(rows, fmt.Sprintf("| %s | %s | OpenSSH through a TCP proxy | %s |", tc.name, strategy, outcome))
 				mu.Unlock()
@@ -238,7 +254,7 @@ func TestFaultMatrix(t *testing.T) {
 	t.Logf("fault matrix:\n| fault | strategy | server | outcome |\n| --- | --- | --- | --- |\n%s", strings.Join(rows, "\n"))
 }
 
-func runFaultCase(t *testing.T, strategy string, tc faultCase, server string, frac ...float64) (outcome string) {
+func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (outcome string) {
 	remoteDir := ""
 	if tc.name == "disk full" {
 		remoteDir = portertest.SmallDisk(t, 3<<20) // v1 fits, v1 and v2 do not
@@ -252,8 +268,8 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string, fr
 		fx.address = sshd.User() + "@" + proxy.Addr()
 		fx.dial = portertest.TrustOnly(known, sshd.IdentityFile())
 		fx.cutAfter = proxy.CutAfter
+		fx.sshd, fx.proxy = sshd, proxy
 		sshdLog = func(*testing.T) string { return sshd.Log() }
-		tc.arm = cutAt(frac[0])
 	}
 	if err := fx.deploy(t); err != nil {
 		if server == "openssh" {
@@ -303,8 +319,7 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string, fr
 		assert.Empty(t, treeDiff(before, after), "the live tree byte for byte as before")
 	}
 	assert.Equal(t, recBefore, readRecord(t, fx.base, "fm"), "the record is unchanged")
-	cut := strings.HasPrefix(tc.name, "cut")
-	if cut {
+	if lost := strings.HasPrefix(tc.name, "cut") || strings.Contains(tc.name, "killed"); lost {
 		// The connection is gone: what the deploy staged stays until the
 		// next deploy removes it (in place, the staging directory at the
 		// top of the tree, which the sync never sends, lists or reports).
@@ -351,7 +366,8 @@ type cutProxy struct {
 	target string
 
 	mu        sync.Mutex
-	remaining int64 // bytes before the cut; 0: not armed
+	remaining int64  // bytes before fn; 0: not armed
+	fn        func() // what happens then (cut)
 	conns     []net.Conn
 }
 
@@ -384,9 +400,13 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 func (p *cutProxy) Addr() string { return p.ln.Addr().String() }
 
 // CutAfter cuts every connection once clients have sent n more bytes.
-func (p *cutProxy) CutAfter(n int64) {
+func (p *cutProxy) CutAfter(n int64) { p.At(n, p.cut) }
+
+// At calls fn once clients have sent n more bytes (the bytes up to there
+// are forwarded first).
+func (p *cutProxy) At(n int64, fn func()) {
 	p.mu.Lock()
-	p.remaining = n
+	p.remaining, p.fn = n, fn
 	p.mu.Unlock()
 }
 
@@ -405,11 +425,12 @@ func (p *cutProxy) copy(dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			cut := false
+			var fn func()
+			rest := 0
 			if p.remaining > 0 {
 				if int64(n) >= p.remaining {
-					n, cut = int(p.remaining), true
-					p.remaining = 0
+					rest, n = n-int(p.remaining), int(p.remaining)
+					fn, p.remaining, p.fn = p.fn, 0, nil
 				} else {
 					p.remaining -= int64(n)
 				}
@@ -418,9 +439,11 @@ func (p *cutProxy) copy(dst, src net.Conn) {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
-			if cut {
-				p.cut()
-				return
+			if fn != nil {
+				fn()
+				if _, werr := dst.Write(buf[n : n+rest]); werr != nil {
+					return
+				}
 			}
 		}
 		if err != nil {

@@ -502,3 +502,52 @@ func currentUser() string {
 	}
 	return "root"
 }
+
+// KillSessions kills, with SIGKILL, every process sshd forked to serve a
+// connection (and what they run), as the OOM killer or a `pkill sshd`
+// would: the clients' connections die mid-way, while the listener stays
+// up for the next connection. Linux only (it reads /proc); elsewhere it
+// does nothing and says so.
+func (s *Server) KillSessions() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	parent := map[int]int{}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("sshdtest: KillSessions: %w", err)
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil {
+			parent[pid] = ppid
+		}
+	}
+	root := s.cmd.Process.Pid
+	var kill []int
+	for pid := range parent {
+		for p := parent[pid]; p != 0 && p != 1; p = parent[p] {
+			if p == root {
+				kill = append(kill, pid)
+				break
+			}
+		}
+	}
+	for _, pid := range kill {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return nil
+}
