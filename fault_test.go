@@ -543,7 +543,7 @@ func signalDeploy(t *testing.T, fx *faultFixture, sig syscall.Signal, during str
 	}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr strings.Builder
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	out := bufio.NewScanner(stdout)
@@ -575,4 +575,23 @@ func signalDeploy(t *testing.T, fx *faultFixture, sig syscall.Signal, during str
 	assert.NotZero(t, ee.ExitCode())
 	last := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
 	return last[len(last)-1]
+}
+
+// syncBuffer is a strings.Builder that a process writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -37,7 +37,14 @@ type releaseSettings struct {
 	strategy Strategy
 	keep     int
 	shared   []string // relative names, cleaned; a trailing "/" kept
+	seed     string   // seedCopy or seedHardlink
 }
+
+// The ways a new release is seeded from the current one ([module] seed).
+const (
+	seedCopy     = "copy"     // a copy of every file (reflinked where the file system can)
+	seedHardlink = "hardlink" // hard links: fast, but a handler that writes into a file in place changes it in every release
+)
 
 // loadReleaseSettings reads and checks them, naming the file and key of a
 // bad value.
@@ -55,6 +62,10 @@ func (m *Module) loadReleaseSettings() error {
 		return &SettingError{Where: s.Where(), Key: "keep_releases", Value: fmt.Sprint(keep), Want: "a whole number of 1 or more"}
 	}
 	rs.keep = keep
+	rs.seed = strings.ToLower(s.String("seed", seedCopy))
+	if rs.seed != seedCopy && rs.seed != seedHardlink {
+		return &SettingError{Where: s.Where(), Key: "seed", Value: rs.seed, Want: "copy or hardlink"}
+	}
 	for _, n := range s.List("shared") {
 		clean := path.Clean(strings.TrimSuffix(n, "/"))
 		if !filepath.IsLocal(clean) || clean == "." || strings.ContainsAny(n, "\x00\\") || clean == ledger.Dir {
@@ -152,7 +163,11 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 	cmd := "cd -P -- " + q(m.path) + " && mkdir -p -- " + ledger.ReleasesDir + " && mkdir -- " + q(ledger.ReleasesDir+"/"+id)
 	if cur != "" {
 		from, to := q(ledger.ReleasesDir+"/"+cur+"/."), q(ledger.ReleasesDir+"/"+id+"/")
-		cmd += " && { cp -a --reflink=auto -- " + from + " " + to + " 2>/dev/null || cp -a -- " + from + " " + to + "; }"
+		if m.rel.seed == seedHardlink {
+			cmd += " && cp -al -- " + from + " " + to
+		} else {
+			cmd += " && { cp -a --reflink=auto -- " + from + " " + to + " 2>/dev/null || cp -a -- " + from + " " + to + "; }"
+		}
 	}
 	if _, err := m.host.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("make release %s from %s: %w", id, orNone(cur), err)
@@ -282,7 +297,7 @@ func (m *Module) pruneReleases(ctx context.Context) error {
 		if r.Current || r.ID == m.build.id {
 			continue
 		}
-		if err := pl.RemoveRelease(ctx, r.ID); err != nil {
+		if err := pl.DiscardRelease(ctx, r.ID); err != nil {
 			return err
 		}
 		m.log.Info("old release removed", "release", r.ID)

@@ -353,3 +353,29 @@ func TestRollbackWithNothingBeforeSaysWhatExists(t *testing.T) {
 	require.ErrorIs(t, err, porter.ErrNothingToRollBackTo)
 	assert.Regexp(t, `releases: \S+ good current\)$`, err.Error())
 }
+
+// TestReleasesSeedHardlink: with seed = hardlink an unchanged file of the
+// new release is the old release's file (one inode), a changed one is
+// not: the sync replaces what it changes, so the old release keeps its.
+func TestReleasesSeedHardlink(t *testing.T) {
+	f := newFixture(t, releasesProject("seed = hardlink\n"))
+	base := filepath.Join(f.remote, "app")
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id1 := currentRelease(t, base)
+	require.NoError(t, os.WriteFile(filepath.Join(f.local, "rel-app", "src", "app.py"), []byte("v2\n"), 0o644))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id2 := currentRelease(t, base)
+	r1, r2 := filepath.Join(base, "releases", id1), filepath.Join(base, "releases", id2)
+	same := func(name string) bool {
+		a, err := os.Stat(filepath.Join(r1, name))
+		require.NoError(t, err)
+		b, err := os.Stat(filepath.Join(r2, name))
+		require.NoError(t, err)
+		return os.SameFile(a, b)
+	}
+	assert.False(t, same("app.py"), "a changed file is a new file")
+	assert.Equal(t, "v1\n", read(t, filepath.Join(r1, "app.py")))
+	assert.True(t, same("gone.txt"), "an unchanged file is shared")
+}

@@ -279,6 +279,66 @@ func (p Place) Activate(ctx context.Context, id string) error {
 	return nil
 }
 
+// DiscardRelease takes release id out of releases/ at once (a rename into
+// the module's bookkeeping directory) and has the host remove it in the
+// background, detached from the deploy (with setsid where the host has
+// it, else before returning); the current release is refused. What a
+// removal left unfinished is removed by the next DiscardRelease.
+func (p Place) DiscardRelease(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("discard release %q: not a release id", id)
+	}
+	cur, err := p.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == id {
+		return fmt.Errorf("discard release %s on %s: it is the current release", id, p.hostName())
+	}
+	c, err := p.mkdir(ctx)
+	if err != nil {
+		return err
+	}
+	trash := p.File("trash")
+	if err := c.MkdirAll(trash); err != nil {
+		return fmt.Errorf("mkdir %s on %s: %w", trash, p.hostName(), err)
+	}
+	if err := c.Rename(p.ReleasePath(id), path.Join(trash, id+"-"+newToken()[:8])); err != nil {
+		return fmt.Errorf("discard release %s on %s: %w", id, p.hostName(), err)
+	}
+	if err := p.forget(ctx, id); err != nil {
+		return err
+	}
+	q := remote.Quote(trash)
+	rm := "chmod -R u+w -- " + q + "/* 2>/dev/null; rm -rf -- " + q + "/*"
+	cmd := "if command -v setsid >/dev/null 2>&1; then setsid sh -c " + remote.Quote(rm) + " </dev/null >/dev/null 2>&1 & else " + rm + "; fi"
+	if _, err := p.Host.Run(ctx, cmd); err != nil {
+		return fmt.Errorf("remove discarded release %s on %s: %w", id, p.hostName(), err)
+	}
+	return nil
+}
+
+// forget drops release id from releases.json.
+func (p Place) forget(ctx context.Context, id string) error {
+	recs, err := p.readReleases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.ID != id {
+			return p.SaveRelease(ctx, r) // rewrites the file without id's entry (its directory is gone)
+		}
+	}
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Remove(p.File("releases.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // RemoveRelease removes the directory of release id and its entry in
 // releases.json; the current release is refused.
 func (p Place) RemoveRelease(ctx context.Context, id string) error {
@@ -300,21 +360,5 @@ func (p Place) RemoveRelease(ctx context.Context, id string) error {
 	if _, err := p.Host.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("remove release %s on %s: %w", id, p.hostName(), err)
 	}
-	recs, err := p.readReleases(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if r.ID != id {
-			return p.SaveRelease(ctx, r) // rewrites the file without id's entry
-		}
-	}
-	c, err := p.sftp(ctx)
-	if err != nil {
-		return err
-	}
-	if err := c.Remove(p.File("releases.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return p.forget(ctx, id)
 }

@@ -103,6 +103,12 @@ type Server struct {
 	closeOnce sync.Once
 }
 
+// Available reports whether an sshd binary is installed.
+func Available() bool {
+	_, err := sshdBinary()
+	return err == nil
+}
+
 // Start starts sshd for the test and stops it when the test ends. It skips
 // the test when sshd is not installed, and fails it when sshd does not start.
 //
