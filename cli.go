@@ -65,6 +65,7 @@ type cliRun struct {
 	log  *slog.Logger
 	dial []remote.Option // CLI.Dial, and what the flags add
 	host string          // the --host of the command, for hints
+	ctx  context.Context // the command's: a signal that ended it is its cause
 }
 
 // Exec runs the command line with a context that Ctrl-C or SIGTERM cancels,
@@ -108,6 +109,7 @@ func (c *CLI) Run(ctx context.Context) int {
 		fs.Usage()
 		return ExitUsage
 	}
+	r.ctx = ctx
 	return r.exitStatus(cmd.run(r, ctx, args[1:]))
 }
 
@@ -246,6 +248,11 @@ func (r *cliRun) exitStatus(err error) int {
 
 // hint is what the CLI adds to a library error: the command that helps.
 func (r *cliRun) hint(err error) string {
+	if r.ctx != nil && errors.Is(err, context.Canceled) {
+		if cause := context.Cause(r.ctx); cause != nil && cause != context.Canceled {
+			return " (stopped: " + cause.Error() + ")" // "interrupt signal received"
+		}
+	}
 	var le *ledger.LockedError
 	if errors.As(err, &le) {
 		host := r.host

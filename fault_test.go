@@ -573,6 +573,8 @@ func signalDeploy(t *testing.T, fx *faultFixture, sig syscall.Signal, during str
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "the deploy program must fail: %s", stderr.String())
 	assert.NotZero(t, ee.ExitCode())
+	want := map[syscall.Signal]string{syscall.SIGINT: "(stopped: interrupt signal received)", syscall.SIGTERM: "(stopped: terminated signal received)"}[sig]
+	assert.True(t, strings.HasSuffix(strings.TrimSpace(stderr.String()), want), "the program says what stopped it: %s", stderr.String())
 	last := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
 	return last[len(last)-1]
 }
