@@ -145,6 +145,13 @@ func TestWriteFileModeBeforeBytesAndRenameLast(t *testing.T) {
 			if e.Name() == "settings.py" {
 				problems = append(problems, "a byte is written while the destination is already another file")
 			}
+			if fi.IsDir() {
+				// The private directory the secret is written in.
+				if fi.Mode().Perm() != 0o700 {
+					problems = append(problems, fmt.Sprintf("a byte is written while the directory %s has mode %v, not 0700", e.Name(), fi.Mode().Perm()))
+				}
+				continue
+			}
 			if fi.Mode().Perm()&^0o600 != 0 {
 				problems = append(problems, fmt.Sprintf("a byte is written while %s has mode %v, wider than the source's 0600", e.Name(), fi.Mode().Perm()))
 			}
@@ -197,13 +204,16 @@ func TestWriteFileModeBeforeBytesAndRenameLast(t *testing.T) {
 	require.Len(t, opened, 1, "one file opened: %q", events)
 	tmp := opened[0]
 	assert.NotEqual(t, dst, tmp, "the destination is never opened for writing")
-	assert.Equal(t, dir, filepath.Dir(tmp), "the new file is written next to the destination, for the rename to be atomic")
+	private := filepath.Dir(tmp)
+	assert.Equal(t, dir, filepath.Dir(private), "the new file is written in a private directory next to the destination, for the rename to be atomic")
 	assert.Equal(t, uint32(fxfWrite|fxfCreat|fxfExcl), openFlag[0]&(fxfWrite|fxfCreat|fxfExcl|fxfTrunc), "a new file, created exclusively")
 	// The open request carries no mode (pkg/sftp's OpenFile sends none):
 	// the server creates the empty file with its default mode, and the
-	// setstat that follows sets the source's before any byte is written.
-	require.GreaterOrEqual(t, len(events), 3)
-	assert.Equal(t, []string{"open " + tmp, "setstat", "write"}, events[:3], "the mode is set before the first byte")
+	// setstat that follows sets the source's before any byte is written;
+	// for a secret, in a directory made 0700 first (the setstat before the
+	// open), so that nobody can open the file in between.
+	require.GreaterOrEqual(t, len(events), 4)
+	assert.Equal(t, []string{"setstat", "open " + tmp, "setstat", "write"}, events[:4], "the mode is set before the first byte")
 	assert.Equal(t, "posix-rename "+tmp+" "+dst, events[len(events)-1], "renamed over the destination, last: %q", events)
 
 	b, err := os.ReadFile(dst)
@@ -215,4 +225,5 @@ func TestWriteFileModeBeforeBytesAndRenameLast(t *testing.T) {
 	assert.True(t, mtime.Equal(st.ModTime()), "%v", st.ModTime())
 	assert.False(t, os.SameFile(old, st), "the old file is replaced, not rewritten")
 	assert.NoFileExists(t, tmp, "the temporary name is gone")
+	assert.NoDirExists(t, private, "and its directory")
 }

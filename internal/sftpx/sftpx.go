@@ -24,12 +24,38 @@ func TempName(dst string) string {
 }
 
 // WriteAtomic writes r to dst on the host atomically: under a temporary name
-// in dst's directory, with mode set before any byte is written (a secret is
-// never readable by others, even while it is copied) and mtime set after
-// (zero = leave it), then renamed over dst with posix-rename. The temporary
-// file is removed on any error, cancellation included.
+// in dst's directory, with mode set before any byte is written and mtime
+// set after (zero = leave it), then renamed over dst with posix-rename. The
+// temporary file is removed on any error, cancellation included.
+//
+// SFTP creates a file with the server's default mode (0666 less the umask)
+// before porter can chmod it, and whoever opens it in that moment keeps
+// reading what is written later. So a file that others may not read (a
+// secret: any mode without read for group and others) is made inside a
+// private temporary directory (made, then chmod 0700, and checked, before
+// the file is created in it): once the directory is 0700, nobody else can
+// open a name in it, even one holding the directory open.
 func WriteAtomic(ctx context.Context, c *sftp.Client, dst string, r io.Reader, mode fs.FileMode, mtime time.Time) (err error) {
 	tmp := TempName(dst)
+	private := ""
+	if mode.Perm()&0o044 != 0o044 {
+		private = tmp
+		if err := c.Mkdir(private); err != nil {
+			return fmt.Errorf("mkdir %s: %w", private, err)
+		}
+		defer func() {
+			if err != nil {
+				c.RemoveDirectory(private)
+			}
+		}()
+		if err := c.Chmod(private, 0o700); err != nil {
+			return fmt.Errorf("chmod %s: %w", private, err)
+		}
+		if fi, err := c.Lstat(private); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+			return fmt.Errorf("mkdir %s: not the private directory just made", private)
+		}
+		tmp = path.Join(private, "f")
+	}
 	out, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
@@ -56,6 +82,11 @@ func WriteAtomic(ctx context.Context, c *sftp.Client, dst string, r io.Reader, m
 	}
 	if err = c.PosixRename(tmp, dst); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", tmp, dst, err)
+	}
+	if private != "" {
+		if err := c.RemoveDirectory(private); err != nil {
+			return fmt.Errorf("remove %s: %w", private, err) // dst is written: only the empty directory is left
+		}
 	}
 	return nil
 }
