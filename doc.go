@@ -78,6 +78,17 @@
 // with what a deploy would ship, without changing anything, and [Unlock]
 // removes a lock a person knows to be dead.
 //
+// # Releases and rollback
+//
+// With [module] strategy = releases a deploy builds <path>/releases/<id>/
+// (seeded on the host from the current release), runs SigSourcePostSend
+// there ([Module.Path] is the release being built), switches the link
+// <path>/current to it atomically, then sends SigDeployFinish; on failure
+// current is put back before SigDeployFailed. [Releases] lists a host's
+// releases and [Rollback] switches current back, sending SigRollbackStart
+// and SigRollbackFinish. keep_releases, shared and seed are the other
+// [module] keys; the README has the details and the fault matrix.
+//
 // # Signals, hooks and plugins
 //
 // Each module has its own handler lists: [Module.PushSignalHandler] appends,
