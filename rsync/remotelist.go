@@ -152,7 +152,11 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	if forceFind || slowWalk {
 		start()
 	}
-	timer := time.AfterFunc(agentDelay, start)
+	auto := start // the agent starts by itself on a far host or a big tree
+	if forceSFTP {
+		auto = func() {} // tests: only when the listing needs it
+	}
+	timer := time.AfterFunc(agentDelay, auto)
 	type walked struct {
 		raw    []entry
 		exists bool
@@ -172,7 +176,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 		}
 		raw, exists, err := walkSFTP(wctx, h, dst, 16*opts.concurrency(), opts.maxEntries(), func(rtt time.Duration) {
 			if rtt > farRTT {
-				start()
+				auto()
 			}
 		})
 		walkc <- walked{raw, exists, err}

@@ -579,7 +579,10 @@ func TestSyncThroughPooledShell(t *testing.T) {
 	h := dialTest(t)
 	tmp := tempDir(t)
 	var logs strings.Builder
-	opts := Options{Delete: true, hooks: &testHooks{shared: true},
+	// Listed by SFTP alone: a listing agent of the plan's own (started on a
+	// loaded machine, where a request takes more than farRTT) would take
+	// the place of the pooled shell.
+	opts := Options{Delete: true, hooks: &testHooks{shared: true, listSFTP: true},
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for i := range 3 {
 		src, dst := filepath.Join(tmp, fmt.Sprint("src", i)), filepath.Join(tmp, fmt.Sprint("dst", i))
