@@ -253,6 +253,14 @@ func (r *cliRun) hint(err error) string {
 			return " (stopped: " + cause.Error() + ")" // "interrupt signal received"
 		}
 	}
+	switch {
+	case errors.Is(err, ErrNotAProject):
+		return ": run it in the project directory, pass --project DIR, or create one with " + progName() + " create-project NAME"
+	case errors.Is(err, ErrNoConfig):
+		return ": pass --config NAME"
+	case errors.Is(err, ErrUnknownHost) && r.host == "":
+		return ": pass --host NAME"
+	}
 	var le *ledger.LockedError
 	if errors.As(err, &le) {
 		host := r.host

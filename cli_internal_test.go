@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter/ledger"
 )
@@ -38,4 +39,14 @@ func TestCLIAddsTheUnlockHintToALockedError(t *testing.T) {
 	assert.Equal(t, ExitError, r.exitStatus(err))
 	assert.Regexp(t, `^\S+: deploy app to prod: app is locked by a@b \(pid 7\) since an unknown time: if that deploy is dead, run: \S+ unlock --host prod app\n$`, errb.String())
 	assert.NotContains(t, (&ledger.LockedError{Module: "app"}).Error(), "unlock", "the library's error has no CLI words")
+}
+
+func TestCLIHintsForLibraryErrors(t *testing.T) {
+	r := (&CLI{Args: []string{}}).defaults()
+	_, err := LoadProject(t.TempDir())
+	require.ErrorIs(t, err, ErrNotAProject)
+	assert.NotContains(t, err.Error(), "--project", "no CLI words in the library's error")
+	assert.Contains(t, r.hint(err), "pass --project DIR, or create one with")
+	err = fmt.Errorf("x: %w", ErrNoConfig)
+	assert.Equal(t, ": pass --config NAME", r.hint(err))
 }

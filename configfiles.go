@@ -76,7 +76,7 @@ func (m *Module) configFiles() ([]configFile, error) {
 	s := m.Settings()
 	rel := func(p string) string { return m.project.rel(p) }
 	if m.config == "" {
-		return nil, fmt.Errorf("module %s: %s: config = %s: no --config given: pass --config NAME to name config/NAME/", m.Name(), s.Where(), s.String("config", ""))
+		return nil, fmt.Errorf("module %s: %s: config = %s: no config named (Options.Config): name the config/NAME/ directory to copy them from: %w", m.Name(), s.Where(), s.String("config", ""), ErrNoConfig)
 	}
 	var files []configFile
 	for _, name := range names {
@@ -84,12 +84,12 @@ func (m *Module) configFiles() ([]configFile, error) {
 		info, err := os.Stat(local)
 		switch {
 		case err != nil && os.IsNotExist(err):
-			return nil, fmt.Errorf("module %s: --config %s: %s: %w: create it, or take %s out of config = in %s",
+			return nil, fmt.Errorf("module %s: config %s: %s: %w: create it, or take %s out of config = in %s",
 				m.Name(), m.config, rel(local), fs.ErrNotExist, name, s.Where())
 		case err != nil:
-			return nil, fmt.Errorf("module %s: --config %s: %w", m.Name(), m.config, err)
+			return nil, fmt.Errorf("module %s: config %s: %w", m.Name(), m.config, err)
 		case !info.Mode().IsRegular():
-			return nil, fmt.Errorf("module %s: --config %s: %s is not a regular file: config = names files (list the files of a directory one by one) in %s",
+			return nil, fmt.Errorf("module %s: config %s: %s is not a regular file: config = names files (list the files of a directory one by one) in %s",
 				m.Name(), m.config, rel(local), s.Where())
 		}
 		files = append(files, configFile{name: name, local: local, info: info})

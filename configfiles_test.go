@@ -111,7 +111,7 @@ func TestConfigKeyMissingFileFailsBeforeConnecting(t *testing.T) {
 	_, err := f.deploy(t, porter.Options{})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, fs.ErrNotExist)
-	assert.EqualError(t, err, "module e2e-config: --config testing: "+filepath.Join("e2e-config", "config", "testing", "nope.ini")+
+	assert.EqualError(t, err, "module e2e-config: config testing: "+filepath.Join("e2e-config", "config", "testing", "nope.ini")+
 		": file does not exist: create it, or take nope.ini out of config = in e2e-config/e2e-config.ini [module]")
 	assert.Zero(t, f.srv.Connections(), "nothing connected, nothing sent")
 	assert.NoDirExists(t, f.remote+"/app")

@@ -377,8 +377,8 @@ func TestDeployBadInputFailsBeforeConnecting(t *testing.T) {
 		want string
 	}{
 		{porter.Options{Host: "nope"}, `unknown host "nope": valid hosts: test, other`},
-		{porter.Options{Config: "../etc"}, `config "../etc": pass --config NAME`},
-		{porter.Options{Force: porter.ForceModules("ghost")}, `--force ghost: unknown module "ghost": modules of`},
+		{porter.Options{Config: "../etc"}, `config "../etc": no valid config name: name a config/NAME directory`},
+		{porter.Options{Force: porter.ForceModules("ghost")}, `force ghost: unknown module "ghost": modules of`},
 	} {
 		_, err := f.deploy(t, tc.opts)
 		require.Error(t, err)

@@ -135,7 +135,7 @@ func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
 		opts.Who = Who()
 	}
 	if opts.Host == "" {
-		return nil, fmt.Errorf("no host given: %w: pass --host NAME; %s", ErrUnknownHost, p.validHosts())
+		return nil, fmt.Errorf("no host given (Options.Host): %w; %s", ErrUnknownHost, p.validHosts())
 	}
 	addr, err := p.HostAddress(opts.Host)
 	if err != nil {
@@ -145,7 +145,7 @@ func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
 		opts.Address = addr
 	}
 	if (needConfig || opts.Config != "") && !validConfigName(opts.Config) {
-		return nil, fmt.Errorf("config %q: pass --config NAME, the name of a config/NAME directory of the modules (e.g. testing, production)", opts.Config)
+		return nil, fmt.Errorf("config %q: %w: name a config/NAME directory of the modules (e.g. testing, production)", opts.Config, ErrNoConfig)
 	}
 	order, err := p.Order(opts.Host)
 	if err != nil {
@@ -153,7 +153,7 @@ func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
 	}
 	for _, name := range opts.Force.modules {
 		if _, ok := p.modules[name]; !ok {
-			return nil, fmt.Errorf("--force %s: %w %q: modules of %s: %s", name, ErrUnknownModule, name, p.Name, strings.Join(p.ModuleNames(), ", "))
+			return nil, fmt.Errorf("force %s: %w %q: modules of %s: %s", name, ErrUnknownModule, name, p.Name, strings.Join(p.ModuleNames(), ", "))
 		}
 	}
 	mods := make([]*Module, 0, len(order))

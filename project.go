@@ -48,6 +48,14 @@ type moduleDef struct {
 // ErrUnknownHost is returned (wrapped) when --host names no [hosts] entry.
 var ErrUnknownHost = errors.New("unknown host")
 
+// ErrNotAProject is wrapped by LoadProject's error for a directory without
+// a project.ini.
+var ErrNotAProject = errors.New("not a porter project")
+
+// ErrNoConfig is wrapped by the error of a deploy that names no config, or
+// a config that cannot name a config/NAME directory.
+var ErrNoConfig = errors.New("no valid config name")
+
 // ErrUnknownModule is returned (wrapped) when a name is not a module of the project.
 var ErrUnknownModule = errors.New("unknown module")
 
@@ -93,7 +101,7 @@ func LoadProject(dir string) (*Project, error) {
 	path := filepath.Join(abs, ProjectFile)
 	f, err := loadINI(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: not a porter project (no %s): run porter in the project directory, pass --project DIR, or create one with create-project NAME: %w", abs, ProjectFile, err)
+		return nil, fmt.Errorf("%s: %w (no %s): %w", abs, ErrNotAProject, ProjectFile, err)
 	}
 	if err != nil {
 		return nil, err
