@@ -27,7 +27,8 @@ type shellPool struct {
 	failures int // starts that failed, ever
 	lastErr  error
 	closed   bool
-	wake     chan struct{} // closed and replaced on every change
+	wake     chan struct{}  // closed and replaced on every change
+	starts   sync.WaitGroup // the start goroutines: Host.Close waits for them
 }
 
 func newShellPool(h *Host, max int) *shellPool {
@@ -96,6 +97,7 @@ func (p *shellPool) prewarm() {
 	}
 	p.live++
 	p.starting++
+	p.starts.Add(1)
 	go p.start()
 }
 
@@ -127,6 +129,7 @@ func (p *shellPool) get(ctx context.Context) (*Shell, error) {
 		if p.live < p.max && p.starting < p.waiting {
 			p.live++
 			p.starting++
+			p.starts.Add(1)
 			go p.start()
 		}
 		wake := p.wake
@@ -145,6 +148,7 @@ func (p *shellPool) get(ctx context.Context) (*Shell, error) {
 // timeout, not by the context of the caller that asked for it: a shell
 // that comes up after that caller gave up serves the next one.
 func (p *shellPool) start() {
+	defer p.starts.Done()
 	sh, err := p.h.startShell(context.Background())
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -154,7 +158,9 @@ func (p *shellPool) start() {
 		p.live--
 		p.failures++
 		p.lastErr = fmt.Errorf("start a shell on %s: %w", p.h.name, err)
-		p.h.log.Debug("ssh: shell did not start", "host", p.h.name, "err", err)
+		if !p.closed { // after Close, the caller's logger may be gone
+			p.h.log.Debug("ssh: shell did not start", "host", p.h.name, "err", err)
+		}
 		return
 	}
 	if p.closed {

@@ -295,6 +295,11 @@ func (h *Host) Close() error {
 		}
 		h.sftpMu.Unlock()
 		errs = append(errs, h.client.Close())
+		if h.shells != nil {
+			// A shell still starting fails now: nothing of the Host's
+			// runs (or logs) after Close.
+			h.shells.starts.Wait()
+		}
 		for i := len(h.jumps) - 1; i >= 0; i-- {
 			errs = append(errs, h.jumps[i].Close())
 		}
