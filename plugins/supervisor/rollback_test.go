@@ -1,0 +1,34 @@
+package supervisor_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+)
+
+// TestRollbackRestartsTheGroup: after a rollback switched current, the
+// group runs again (a new process), on the old release.
+func TestRollbackRestartsTheGroup(t *testing.T) {
+	f := newFixture(t)
+	p := f.project(t, "", "[module]\nstrategy = releases\n")
+	require.NoError(t, f.deploy(p, nil))
+	require.NoError(t, f.deploy(p, nil))
+	require.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+	before := strings.TrimSpace(f.sv.ctl(t, "pid", "app:web"))
+
+	n := len(f.srv.Commands())
+	rolled, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	require.NoError(t, err)
+	require.Len(t, rolled, 1)
+	cmds := f.srv.Commands()[n:]
+	require.Len(t, cmds, 2, "%q", cmds)
+	assert.Contains(t, cmds[0], "ln -s -- releases/", "current switched first")
+	assert.Equal(t, f.ctl("restart", "'app:*'"), cmds[1], "then the group restarted")
+	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
+	assert.NotEqual(t, before, strings.TrimSpace(f.sv.ctl(t, "pid", "app:web")), "a new process")
+}
