@@ -107,7 +107,7 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 		rep.Modules = append(rep.Modules, ModuleReport{Module: m.Name(), Outcome: NotRun})
 	}
 	opts.Logger.Info("connecting", "host", opts.Host, "address", opts.Address)
-	host, err := remote.Dial(ctx, opts.Address, append([]remote.Option{remote.WithLogger(opts.Logger)}, opts.Dial...)...)
+	host, err := dial(ctx, opts.Address, opts.Logger, opts.Dial)
 	if err != nil {
 		return rep, fmt.Errorf("deploy to %s: %w", opts.Host, err)
 	}
@@ -200,24 +200,12 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}
 	mr.Version = want.Version
-	pl := m.place()
-	lock, err := pl.Lock(ctx, ledger.Holder{By: opts.Who, Host: m.hostName})
+	unlock, err := m.lock(ctx, opts.Who)
 	if err != nil {
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}
-	if lock.TookOver != nil {
-		m.log.Warn("took over the lock of a deploy that is gone", "holder", ledger.OneLine(lock.TookOver.By),
-			"pid", lock.TookOver.PID, "since", lock.TookOver.Since.Local().Format(time.DateTime), "why", lock.TookOverWhy)
-	}
-	defer func() {
-		// The release runs even after ctx is cancelled (Ctrl-C).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if rerr := lock.Release(rctx); rerr != nil {
-			m.log.Error("could not release the lock", "error", rerr)
-			err = also(err, rerr)
-		}
-	}()
+	defer unlock(&err)
+	pl := m.place()
 	rec, err := pl.Record(ctx)
 	var corrupt *ledger.CorruptRecordError
 	switch {
@@ -293,6 +281,33 @@ func runProcedure(ctx context.Context, m *Module) error {
 	}
 	m.removeFailedRelease(uctx)
 	return err
+}
+
+// lock takes the module's lock on its host for who, and returns what
+// releases it, even after ctx is cancelled (Ctrl-C), adding the release's
+// error to *err.
+func (m *Module) lock(ctx context.Context, who string) (unlock func(err *error), err error) {
+	lock, err := m.place().Lock(ctx, ledger.Holder{By: who, Host: m.hostName})
+	if err != nil {
+		return nil, err
+	}
+	if lock.TookOver != nil {
+		m.log.Warn("took over the lock of a deploy that is gone", "holder", ledger.OneLine(lock.TookOver.By),
+			"pid", lock.TookOver.PID, "since", lock.TookOver.Since.Local().Format(time.DateTime), "why", lock.TookOverWhy)
+	}
+	return func(err *error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := lock.Release(rctx); rerr != nil {
+			m.log.Error("could not release the lock", "error", rerr)
+			*err = also(*err, rerr)
+		}
+	}, nil
+}
+
+// dial connects to a host for one of the project-level calls.
+func dial(ctx context.Context, address string, log *slog.Logger, opts []remote.Option) (*remote.Host, error) {
+	return remote.Dial(ctx, address, append([]remote.Option{remote.WithLogger(log)}, opts...)...)
 }
 
 // place names the module on its host, for its bookkeeping.

@@ -99,6 +99,7 @@ func (m *Module) CurrentPath() string {
 
 // releaseBuild is the release a deploy makes, or a rollback goes to.
 type releaseBuild struct {
+	rel      ledger.Release // as recorded when the deploy began it
 	id       string
 	previous string // the release current pointed to before ("" none)
 	switched bool   // current was switched to id
@@ -155,10 +156,11 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 	for i := 2; taken[id]; i++ {
 		id = fmt.Sprintf("%s-%d", ledger.NewReleaseID(time.Now(), version), i)
 	}
-	if err := pl.SaveRelease(ctx, ledger.Release{ID: id, Version: version, State: ledger.Building, Started: time.Now().UTC(), By: who}); err != nil {
+	rel := ledger.Release{ID: id, Version: version, State: ledger.Building, Started: time.Now().UTC(), By: who}
+	if err := pl.SaveRelease(ctx, rel); err != nil {
 		return err
 	}
-	m.build = &releaseBuild{id: id, previous: cur}
+	m.build = &releaseBuild{rel: rel, id: id, previous: cur}
 	q := remote.Quote
 	cmd := "cd -P -- " + q(m.path) + " && mkdir -p -- " + ledger.ReleasesDir + " && mkdir -- " + q(ledger.ReleasesDir+"/"+id)
 	if cur != "" {
@@ -263,22 +265,9 @@ func (m *Module) removeFailedRelease(ctx context.Context) {
 
 // saveBuild records the new release's state.
 func (m *Module) saveBuild(ctx context.Context, st ledger.ReleaseState) error {
-	pl := m.place()
-	rels, err := pl.Releases(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rels {
-		if r.ID == m.build.id {
-			r.State = st
-			r.Finished = time.Now().UTC().Truncate(time.Second)
-			return pl.SaveRelease(ctx, r)
-		}
-	}
-	if st == ledger.Failed {
-		return nil // never made: nothing to mark
-	}
-	return fmt.Errorf("release %s on %s: gone from %s", m.build.id, m.hostName, path.Join(m.path, ledger.ReleasesDir))
+	r := m.build.rel
+	r.State, r.Finished = st, time.Now().UTC().Truncate(time.Second)
+	return m.place().SaveRelease(ctx, r)
 }
 
 // pruneReleases removes the oldest releases beyond keep_releases, never

@@ -75,7 +75,7 @@ func Rollback(ctx context.Context, p *Project, opts RollbackOptions) ([]RolledBa
 	if opts.To != "" && len(mods) != 1 {
 		return nil, fmt.Errorf("rollback on %s to %s: name the one module whose release it is", opts.Host, opts.To)
 	}
-	host, err := remote.Dial(ctx, dopts.Address, append([]remote.Option{remote.WithLogger(dopts.Logger)}, dopts.Dial...)...)
+	host, err := dial(ctx, dopts.Address, dopts.Logger, dopts.Dial)
 	if err != nil {
 		return nil, fmt.Errorf("rollback on %s: %w", opts.Host, err)
 	}
@@ -120,18 +120,12 @@ func rollbackModule(ctx context.Context, m *Module, to string) (rb RolledBack, e
 	if m.Strategy() != StrategyReleases {
 		return rb, ErrInPlace
 	}
-	pl := m.place()
-	lock, err := pl.Lock(ctx, ledger.Holder{By: m.who, Host: m.hostName})
+	unlock, err := m.lock(ctx, m.who)
 	if err != nil {
 		return rb, err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if rerr := lock.Release(rctx); rerr != nil {
-			err = also(err, rerr)
-		}
-	}()
+	defer unlock(&err)
+	pl := m.place()
 	rels, err := pl.Releases(ctx)
 	if err != nil {
 		return rb, err
@@ -285,7 +279,7 @@ func Releases(ctx context.Context, p *Project, opts ReleasesOptions) ([]ModuleRe
 	if mods, err = pick(mods, opts.Modules, opts.Host); err != nil {
 		return nil, err
 	}
-	host, err := remote.Dial(ctx, dopts.Address, append([]remote.Option{remote.WithLogger(dopts.Logger)}, dopts.Dial...)...)
+	host, err := dial(ctx, dopts.Address, dopts.Logger, dopts.Dial)
 	if err != nil {
 		return nil, fmt.Errorf("releases on %s: %w", opts.Host, err)
 	}

@@ -61,7 +61,7 @@ func Status(ctx context.Context, p *Project, opts StatusOptions) (*StatusReport,
 	if err != nil {
 		return nil, err
 	}
-	host, err := remote.Dial(ctx, dopts.Address, append([]remote.Option{remote.WithLogger(dopts.Logger)}, dopts.Dial...)...)
+	host, err := dial(ctx, dopts.Address, dopts.Logger, dopts.Dial)
 	if err != nil {
 		return nil, fmt.Errorf("status of %s: %w", opts.Host, err)
 	}

@@ -50,7 +50,7 @@ func Unlock(ctx context.Context, p *Project, opts UnlockOptions) ([]Unlocked, er
 			return nil, err
 		}
 	}
-	h, err := remote.Dial(ctx, addr, append([]remote.Option{remote.WithLogger(opts.Logger)}, opts.Dial...)...)
+	h, err := dial(ctx, addr, opts.Logger, opts.Dial)
 	if err != nil {
 		return nil, fmt.Errorf("unlock on %s: %w", opts.Host, err)
 	}

@@ -220,32 +220,52 @@ func (p Place) readReleases(ctx context.Context) ([]Release, error) {
 }
 
 // SaveRelease records r in releases.json (replacing the release of the
-// same id), atomically. Only the releases whose directories exist are
-// kept.
+// same id), atomically.
 func (p Place) SaveRelease(ctx context.Context, r Release) error {
 	if !validID(r.ID) {
 		return fmt.Errorf("release id %q: letters, digits, '-', '_' and '.' only", r.ID)
 	}
+	return p.editReleases(ctx, func(old Release) bool { return old.ID != r.ID }, &r)
+}
+
+// editReleases rewrites releases.json with the releases keep keeps, and
+// add when not nil.
+func (p Place) editReleases(ctx context.Context, keep func(Release) bool, add *Release) error {
 	recs, err := p.readReleases(ctx)
 	if err != nil {
 		return err
 	}
+	var out []Release
+	for _, old := range recs {
+		if keep(old) {
+			out = append(out, old)
+		}
+	}
+	if add != nil {
+		out = append(out, *add)
+	}
+	byAge(out)
 	c, err := p.mkdir(ctx)
 	if err != nil {
 		return err
 	}
-	out := []Release{r}
-	for _, old := range recs {
-		if old.ID == r.ID {
-			continue
-		}
-		if _, err := c.Lstat(p.ReleasePath(old.ID)); err == nil {
-			out = append(out, old)
-		}
-	}
-	byAge(out)
 	b, _ := json.MarshalIndent(out, "", "  ")
 	return sftpx.WriteAtomic(ctx, c, p.File("releases.json"), bytes.NewReader(append(b, '\n')), 0o644, time.Time{})
+}
+
+// notCurrent checks id before a release is taken away.
+func (p Place) notCurrent(ctx context.Context, id, what string) error {
+	if !validID(id) {
+		return fmt.Errorf("%s release %q: not a release id", what, id)
+	}
+	cur, err := p.Current(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == id {
+		return fmt.Errorf("%s release %s on %s: it is the current release", what, id, p.hostName())
+	}
+	return nil
 }
 
 // Activate switches <path>/current to release id atomically: a new link
@@ -285,15 +305,8 @@ func (p Place) Activate(ctx context.Context, id string) error {
 // it, else before returning); the current release is refused. What a
 // removal left unfinished is removed by the next DiscardRelease.
 func (p Place) DiscardRelease(ctx context.Context, id string) error {
-	if !validID(id) {
-		return fmt.Errorf("discard release %q: not a release id", id)
-	}
-	cur, err := p.Current(ctx)
-	if err != nil {
+	if err := p.notCurrent(ctx, id, "discard"); err != nil {
 		return err
-	}
-	if cur == id {
-		return fmt.Errorf("discard release %s on %s: it is the current release", id, p.hostName())
 	}
 	c, err := p.mkdir(ctx)
 	if err != nil {
@@ -320,37 +333,14 @@ func (p Place) DiscardRelease(ctx context.Context, id string) error {
 
 // forget drops release id from releases.json.
 func (p Place) forget(ctx context.Context, id string) error {
-	recs, err := p.readReleases(ctx)
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		if r.ID != id {
-			return p.SaveRelease(ctx, r) // rewrites the file without id's entry (its directory is gone)
-		}
-	}
-	c, err := p.sftp(ctx)
-	if err != nil {
-		return err
-	}
-	if err := c.Remove(p.File("releases.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return p.editReleases(ctx, func(r Release) bool { return r.ID != id }, nil)
 }
 
 // RemoveRelease removes the directory of release id and its entry in
 // releases.json; the current release is refused.
 func (p Place) RemoveRelease(ctx context.Context, id string) error {
-	if !validID(id) {
-		return fmt.Errorf("remove release %q: not a release id", id)
-	}
-	cur, err := p.Current(ctx)
-	if err != nil {
+	if err := p.notCurrent(ctx, id, "remove"); err != nil {
 		return err
-	}
-	if cur == id {
-		return fmt.Errorf("remove release %s on %s: it is the current release", id, p.hostName())
 	}
 	// A tar of a deploy whose connection was cut may still be writing in
 	// it for a moment (until the host ends the session): try again.

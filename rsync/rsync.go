@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/porter-deploy/porter/remote"
@@ -176,20 +175,4 @@ func (c Change) String() string {
 		p = "."
 	}
 	return fmt.Sprintf("%s %s (%s)", c.Op, p, c.Reason)
-}
-
-// quoteList renders paths for messages.
-func quoteList(paths []string, max int) string {
-	var b strings.Builder
-	for i, p := range paths {
-		if i == max {
-			fmt.Fprintf(&b, " and %d more", len(paths)-max)
-			break
-		}
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%q", p)
-	}
-	return b.String()
 }
