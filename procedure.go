@@ -97,6 +97,14 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		// unchanged by size and mtime: compare those by content.
 		opts.RacyAfter = m.previous.StartedAt
 	}
+	if m.build != nil {
+		// The same, for the release the new one was seeded from; a
+		// recycled release takes what changed since from the current one.
+		if !m.build.racyAfter.IsZero() {
+			opts.RacyAfter = m.build.racyAfter
+		}
+		opts.Basis, opts.BasisRacyAfter = m.build.basis, m.build.basisRacyAfter
+	}
 	stats, err := rsync.Sync(ctx, m.host, co.Dir, m.Path(), opts)
 	m.recordSync(stats)
 	if err != nil {

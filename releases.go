@@ -103,6 +103,13 @@ type releaseBuild struct {
 	id       string
 	previous string // the release current pointed to before ("" none)
 	switched bool   // current was switched to id
+
+	// For the sync: when the release the seed came from was synced (its
+	// files changed at or after it are compared by content), and, for a
+	// recycled release, the current one to copy unchanged files from.
+	racyAfter      time.Time
+	basis          string
+	basisRacyAfter time.Time
 }
 
 // sharedExcludes are the sync's excludes for the shared names: they are
@@ -128,10 +135,14 @@ func (m *Module) checkSharedNotShipped(srcDir string) error {
 }
 
 // beginRelease removes what earlier deploys left half-built or failed,
-// records the new release as building, and seeds its directory from the
-// current release on the host (a full copy, never hard links: a handler
-// that appends to a file of the new release must leave the older ones
-// untouched). From here on m.Path() is the new release.
+// records the new release as building, and seeds its directory on the
+// host: from the release keep_releases would remove once this one is good
+// (renamed, nothing copied: the sync then copies on the host, from the
+// current release, what changed since, and sends only what the current
+// release lacks), else from a copy of the current release (never hard
+// links unless seed = hardlink: a handler that appends to a file of the
+// new release must leave the older ones untouched). From here on m.Path()
+// is the new release.
 func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 	pl := m.place()
 	cur, err := pl.Current(ctx)
@@ -143,6 +154,7 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 		return err
 	}
 	taken := map[string]bool{}
+	var kept []ledger.Release // oldest first
 	for _, r := range rels {
 		taken[r.ID] = true
 		if r.State != ledger.Good && !r.Current {
@@ -150,17 +162,35 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 			if err := pl.RemoveRelease(ctx, r.ID); err != nil {
 				return err
 			}
+			continue
 		}
+		kept = append(kept, r)
 	}
 	id := ledger.NewReleaseID(time.Now(), version)
 	for i := 2; taken[id]; i++ {
 		id = fmt.Sprintf("%s-%d", ledger.NewReleaseID(time.Now(), version), i)
 	}
 	rel := ledger.Release{ID: id, Version: version, State: ledger.Building, Started: time.Now().UTC(), By: who}
+	b := &releaseBuild{rel: rel, id: id, previous: cur}
+	var live *ledger.Release
+	for i := range kept {
+		if kept[i].ID == cur {
+			live = &kept[i]
+		}
+	}
+	if r := recyclable(kept, m.rel.keep); r != nil && live != nil && !live.Started.IsZero() {
+		if err := pl.RecycleRelease(ctx, r.ID, rel); err != nil {
+			return err
+		}
+		m.build = b
+		b.racyAfter, b.basis, b.basisRacyAfter = r.Started, pl.ReleasePath(cur), live.Started
+		m.log.Info("release started", "release", id, "from", r.ID+" (recycled, brought up to date from "+cur+")")
+		return nil
+	}
 	if err := pl.SaveRelease(ctx, rel); err != nil {
 		return err
 	}
-	m.build = &releaseBuild{rel: rel, id: id, previous: cur}
+	m.build = b
 	q := remote.Quote
 	cmd := "cd -P -- " + q(m.path) + " && mkdir -p -- " + ledger.ReleasesDir + " && mkdir -- " + q(ledger.ReleasesDir+"/"+id)
 	if cur != "" {
@@ -170,11 +200,29 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 		} else {
 			cmd += " && { cp -a --reflink=auto -- " + from + " " + to + " 2>/dev/null || cp -a -- " + from + " " + to + "; }"
 		}
+		if live != nil {
+			b.racyAfter = live.Started
+		}
 	}
 	if _, err := m.host.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("make release %s from %s: %w", id, orNone(cur), err)
 	}
 	m.log.Info("release started", "release", id, "from", orNone(cur))
+	return nil
+}
+
+// recyclable returns the release that keep_releases would remove once a
+// new one is good (the oldest that is not current, when keeping the new
+// one would make more than keep), or nil.
+func recyclable(kept []ledger.Release, keep int) *ledger.Release {
+	if len(kept)+1 <= keep {
+		return nil
+	}
+	for i := range kept {
+		if !kept[i].Current && kept[i].State == ledger.Good && !kept[i].Started.IsZero() {
+			return &kept[i]
+		}
+	}
 	return nil
 }
 

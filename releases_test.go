@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,6 +141,8 @@ func TestReleasesDeploy(t *testing.T) {
 	// Second deploy: a change, a removal. Only the new release changes.
 	portertest := filepath.Join(f.local, "rel-app", "src")
 	require.NoError(t, os.WriteFile(filepath.Join(portertest, "app.py"), []byte("v2\n"), 0o644))
+	hourAgo := time.Now().Add(-time.Hour) // not changed within the second a deploy read it
+	require.NoError(t, os.Chtimes(filepath.Join(portertest, "app.py"), hourAgo, hourAgo))
 	require.NoError(t, os.Remove(filepath.Join(portertest, "gone.txt")))
 	_, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
@@ -161,12 +165,33 @@ func TestReleasesDeploy(t *testing.T) {
 		assert.Equal(t, ledger.Good, r.State)
 	}
 
-	// Third: keep_releases = 2 removes the oldest.
-	require.NoError(t, os.WriteFile(filepath.Join(portertest, "app.py"), []byte("v3\n"), 0o644))
-	_, err = f.deploy(t, porter.Options{})
+	// Third: with keep_releases = 2 the oldest release would go once the
+	// new one is good: it is recycled instead (renamed, nothing copied),
+	// and what changed since comes from the current release on the host:
+	// only the new file travels.
+	before, err := os.Stat(r1)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(portertest, "third.txt"), []byte("3\n"), 0o644))
+	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	id3 := currentRelease(t, base)
+	r3 := filepath.Join(base, "releases", id3)
 	assert.ElementsMatch(t, []string{id2, id3}, releaseDirs(t, base))
+	after, err := os.Stat(r3)
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "release %s is %s renamed", id3, id1)
+	st := rep.Modules[0].Sync
+	assert.Equal(t, 1, st.Copied, "app.py, from the current release: %s", st)
+	assert.Equal(t, int64(len("3\n")+len("shipped\n")+len("pyc\n")), st.BytesSent,
+		"third.txt, and log.txt and cache.pyc that a handler appends to and removes: %s", st)
+	assert.Equal(t, "v2\n", read(t, filepath.Join(r3, "app.py")))
+	assert.Equal(t, "3\n", read(t, filepath.Join(r3, "third.txt")))
+	assert.NoFileExists(t, filepath.Join(r3, "gone.txt"), "a recycled release is exactly the source")
+	assert.Equal(t, "shipped\nappended\n", read(t, filepath.Join(r3, "log.txt")))
+	assert.Equal(t, "jpg", read(t, filepath.Join(r3, "media", "upload.jpg")))
+	assert.Equal(t, "v2\n", read(t, filepath.Join(r2, "app.py")), "the current release was only read")
+	assert.Equal(t, "shipped\nappended\n", read(t, filepath.Join(r2, "log.txt")))
+	assert.NoFileExists(t, filepath.Join(r2, "third.txt"))
 	assert.Empty(t, findTemps(t, base))
 }
 
@@ -210,6 +235,44 @@ func TestReleasesFailureLeavesCurrentAsItWas(t *testing.T) {
 			assert.Equal(t, "v2\n", read(t, filepath.Join(base, "current", "app.py")))
 		})
 	}
+}
+
+// A failed deploy that had recycled the oldest release (keep_releases
+// reached) costs that one release, never more: the next deploy does not
+// recycle (fewer than keep_releases are left) and copies the current one.
+// Five failures in a row still leave a release to roll back to.
+func TestReleasesFailureAfterRecyclingCostsOneRelease(t *testing.T) {
+	f := newFixture(t, releasesProject(""))
+	base := filepath.Join(f.remote, "app")
+	src := filepath.Join(f.local, "rel-app", "src")
+	_, err := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id1 := currentRelease(t, base)
+	require.NoError(t, os.WriteFile(filepath.Join(src, "app.py"), []byte("v2\n"), 0o644))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id2 := currentRelease(t, base)
+	assert.Equal(t, []string{id1, id2}, releaseDirs(t, base))
+
+	for i := range 5 {
+		require.NoError(t, os.WriteFile(filepath.Join(src, "app.py"), []byte(fmt.Sprintf("v%d\n", 3+i)), 0o644))
+		_, err = f.deploy(t, porter.Options{Flags: map[string]string{"fail-at": "finish"}})
+		require.Error(t, err)
+		assert.Equal(t, id2, currentRelease(t, base))
+		assert.Equal(t, "v2\n", read(t, filepath.Join(base, "current", "app.py")))
+	}
+	assert.Equal(t, []string{id2}, releaseDirs(t, base), "the first failure took the recycled release, no later one took another")
+
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	id3 := currentRelease(t, base)
+	assert.Equal(t, []string{id2, id3}, releaseDirs(t, base))
+	assert.Equal(t, "v2\n", read(t, filepath.Join(base, "releases", id2, "app.py")))
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	require.NoError(t, err)
+	assert.Equal(t, id2, currentRelease(t, base))
 }
 
 func TestReleasesFirstDeployFailingLeavesNoCurrent(t *testing.T) {

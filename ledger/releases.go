@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pkg/sftp"
+
 	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -286,10 +288,7 @@ func (p Place) Activate(ctx context.Context, id string) error {
 		return fmt.Errorf("activate release %s on %s: %s is not a directory", id, p.hostName(), p.ReleasePath(id))
 	}
 	tmp := path.Join(p.Path, ".porter-current-"+newToken()[:12])
-	// The link is made by the host's ln: SFTP servers do not all store a
-	// link's target as given.
-	cmd := "cd -P -- " + remote.Quote(p.Path) + " && ln -s -- " + remote.Quote(ReleasesDir+"/"+id) + " " + remote.Quote(path.Base(tmp))
-	if _, err := p.Host.Run(ctx, cmd); err != nil {
+	if err := p.link(ctx, c, ReleasesDir+"/"+id, tmp); err != nil {
 		return fmt.Errorf("activate release %s on %s: %w", id, p.hostName(), err)
 	}
 	if err := c.PosixRename(tmp, p.CurrentPath()); err != nil {
@@ -297,6 +296,25 @@ func (p Place) Activate(ctx context.Context, id string) error {
 		return fmt.Errorf("activate release %s on %s: rename %s over %s: %w", id, p.hostName(), tmp, p.CurrentPath(), err)
 	}
 	return nil
+}
+
+// link makes the symlink at (a new name) pointing to target. SFTP servers
+// do not all take a symlink request's paths in the same order: one that
+// speaks OpenSSH's extensions is asked (in OpenSSH's order), and the link
+// is read back; otherwise, or if it is not what was asked, the host's ln
+// makes it (through a shell, which may have to start).
+func (p Place) link(ctx context.Context, c *sftp.Client, target, at string) error {
+	if _, ok := c.HasExtension("posix-rename@openssh.com"); ok {
+		if err := c.Symlink(target, at); err == nil {
+			if got, err := c.ReadLink(at); err == nil && got == target {
+				return nil
+			}
+			c.Remove(at)
+		}
+	}
+	cmd := "cd -P -- " + remote.Quote(path.Dir(at)) + " && ln -s -- " + remote.Quote(target) + " " + remote.Quote(path.Base(at))
+	_, err := p.Host.Run(ctx, cmd)
+	return err
 }
 
 // DiscardRelease takes release id out of releases/ at once (a rename into
@@ -329,6 +347,30 @@ func (p Place) DiscardRelease(ctx context.Context, id string) error {
 		return fmt.Errorf("remove discarded release %s on %s: %w", id, p.hostName(), err)
 	}
 	return nil
+}
+
+// RecycleRelease makes release old, which must not be current, the new
+// release r: its directory is renamed to r's, atomically and without a
+// copy, and releases.json forgets old and records r. A deploy seeds a new
+// release this way from the one keep_releases would remove after it.
+func (p Place) RecycleRelease(ctx context.Context, old string, r Release) error {
+	if !validID(r.ID) {
+		return fmt.Errorf("release id %q: letters, digits, '-', '_' and '.' only", r.ID)
+	}
+	if err := p.notCurrent(ctx, old, "recycle"); err != nil {
+		return err
+	}
+	c, err := p.sftp(ctx)
+	if err != nil {
+		return err
+	}
+	// Renamed first: should the deploy die next, the new name is a
+	// release releases.json does not know (building, removed by the next
+	// deploy), and old is a record without a directory (left out).
+	if err := c.Rename(p.ReleasePath(old), p.ReleasePath(r.ID)); err != nil {
+		return fmt.Errorf("recycle release %s as %s on %s: %w", old, r.ID, p.hostName(), err)
+	}
+	return p.editReleases(ctx, func(x Release) bool { return x.ID != old && x.ID != r.ID }, &r)
 }
 
 // forget drops release id from releases.json.

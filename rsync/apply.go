@@ -155,6 +155,9 @@ type applier struct {
 
 	sharedAg *agent // an idle pooled shell, for sendTarShared
 
+	basisDirs []string       // stage/r<k>: the files copied from Basis, in rounds of distinct names
+	basisSeen map[string]int // name -> rounds that hold it
+
 	renamed atomic.Int64 // files and links in place
 	sent    atomic.Int64 // content bytes
 }
@@ -208,6 +211,9 @@ func (a *applier) layout() {
 			continue
 		}
 		at := fmt.Sprintf("%s/%x", a.stage, len(a.renames))
+		if c.basis[e.path] {
+			at = a.basisAt(e.path)
+		}
 		a.stagedAt[i] = at
 		a.renames = append(a.renames, renameItem{from: at, to: e.path, n: 1})
 	}
@@ -225,6 +231,7 @@ func (a *applier) prepareScript() string {
 	c.removeSteps(&b, append(append([]string(nil), c.stale...), c.remove...))
 	if a.stage != "" {
 		b.WriteString(`; cd -P -- "${R:-/}"; mkdir -m 700 -- ` + quote("./"+a.stage) + "; " + a.enterStage())
+		b.WriteString(a.basisSteps())
 	}
 	return b.String()
 }
@@ -254,10 +261,6 @@ func (a *applier) shellWrites() string {
 
 func (a *applier) run(ctx context.Context, ag *agent) error {
 	c := a.c
-	a.layout()
-	if a.stage != "" {
-		defer a.cleanup(ctx)
-	}
 	var caps hostCaps
 	if ag != nil {
 		caps = ag.caps
@@ -265,7 +268,14 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 		caps = a.sharedAg.caps
 	}
 	a.caps = caps
-	useTar := a.stage != "" && caps.tar && !c.opts.SFTPOnly
+	useTar := c.needsStage() && caps.tar && !c.opts.SFTPOnly
+	if !useTar {
+		c.dropBasis() // before the layout: no file is staged for a copy
+	}
+	a.layout()
+	if a.stage != "" {
+		defer a.cleanup(ctx)
+	}
 	if a.sharedAg != nil && !useTar {
 		a.sharedAg.release() // not taken unless useTar: never here
 		a.sharedAg = nil
@@ -319,11 +329,17 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	}
 	err := a.renameAll(ctx)
 	a.st.Sent = int(a.renamed.Load())
+	if err == nil {
+		a.st.Copied = len(c.basis)
+	}
 	if err != nil {
 		return err
 	}
 	a.st.DirsCreated = c.stats.DirsCreated
 	if a.stage != "" {
+		if err := a.removeBasisDirs(ctx); err != nil {
+			return err
+		}
 		if err := a.sc.RemoveDirectory(joinRemote(c.dst, a.stage)); err != nil {
 			return fmt.Errorf("remove staging directory %s: %w", joinRemote(c.dst, a.stage), err)
 		}
@@ -376,9 +392,10 @@ const (
 
 // shellFreeOK reports whether the plan can be applied with SFTP requests
 // only: no links to make (SFTP servers do not all store a target as
-// given), no directory trees or stale staging directories to remove.
+// given), no directory trees or stale staging directories to remove, no
+// files to copy from Basis (a copy on the host beats sending them).
 func (c *Changes) shellFreeOK() bool {
-	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0
+	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0 && len(c.basis) == 0
 }
 
 // small reports whether the change set is cheaper to write over SFTP than

@@ -84,6 +84,11 @@
 //     an attacker who wins that race makes porter set a mode or mtime, or
 //     rename a new file, through the link. The shell could hold the
 //     directory for those too, but at a process per file.
+//   - Copies from Options.Basis read through the same checks: each
+//     directory of Basis they are in is entered with `cd -P` and checked,
+//     and each file must not be a symlink (shell built-ins), right before
+//     one `cp -p -P` per round of distinct names; what is left is the time
+//     between those checks and cp, which reads by path.
 //   - A refusal is an error wrapping ErrChanged that names the path; what
 //     was renamed before it stays, the rest goes with the staging
 //     directory, as for any error.

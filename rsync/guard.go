@@ -88,15 +88,22 @@ func (c *Changes) removeSteps(b *strings.Builder, paths []string) {
 	dirs, names := byParent(paths)
 	for _, d := range dirs {
 		b.WriteString("; " + c.enterDir(d))
-		list := names[d]
-		for len(list) > 0 {
-			b.WriteString("; rm -rf --")
-			for n := 0; len(list) > 0 && n < maxArgs; list = list[1:] {
-				q := " " + quote("./"+list[0])
-				b.WriteString(q)
-				n += len(q)
-			}
+		argSteps(b, "rm -rf --", names[d], "")
+	}
+}
+
+// argSteps appends cmd with the names as arguments ("./name", quoted),
+// each followed by tail: as many commands as maxArgs bytes of arguments
+// make.
+func argSteps(b *strings.Builder, cmd string, names []string, tail string) {
+	for len(names) > 0 {
+		b.WriteString("; " + cmd)
+		for n := 0; len(names) > 0 && n < maxArgs; names = names[1:] {
+			q := " " + quote("./"+names[0])
+			b.WriteString(q)
+			n += len(q)
 		}
+		b.WriteString(tail)
 	}
 }
 

@@ -21,14 +21,15 @@ type Changes struct {
 	opts     Options
 	log      *slog.Logger
 
-	remove []string  // remote entries to remove (the top of each removed subtree)
-	rmDirs bool      // some of them are directories
-	mkdirs []entry   // directories to create, parents first ("" when dst is missing)
-	send   []entry   // files to write
-	links  []entry   // symlinks to create or replace
-	attrs  []attrFix // files whose mode and/or mtime to set
-	dirs   []attrFix // directories whose mode and/or mtime to set, at the end
-	stale  []string  // staging directories of an earlier killed sync, to remove
+	remove []string        // remote entries to remove (the top of each removed subtree)
+	rmDirs bool            // some of them are directories
+	mkdirs []entry         // directories to create, parents first ("" when dst is missing)
+	send   []entry         // files to write
+	links  []entry         // symlinks to create or replace
+	attrs  []attrFix       // files whose mode and/or mtime to set
+	dirs   []attrFix       // directories whose mode and/or mtime to set, at the end
+	stale  []string        // staging directories of an earlier killed sync, to remove
+	basis  map[string]bool // files of send copied on the host from opts.Basis
 	stats  Stats
 	list   []Change
 	pa     *pendingAgent // the remote shell, kept for Apply (Sync only)
@@ -114,6 +115,10 @@ func plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		}
 		return nil, err
+	}
+	if err := c.matchBasis(ctx); err != nil {
+		c.dropAgent()
+		return nil, fmt.Errorf("sync %s: look up the files to send in %s: %w", src, opts.Basis, err)
 	}
 	log.Debug("sync plan", "src", src, "dst", dst, "local", len(local), "remote", len(rt.entries),
 		"walk", localTook, "list", remoteTook, "took", time.Since(start))

@@ -42,6 +42,16 @@ type Options struct {
 	// (nil: no logs).
 	Logger *slog.Logger
 
+	// Basis, when set, is a directory on the host (an absolute path) that
+	// holds an earlier copy of src, such as the live release when dst is a
+	// new one: a file to send that Basis holds with the same size, mtime
+	// and mode is copied there on the host instead (Stats.Copied), so that
+	// only changes travel. BasisRacyAfter is to Basis what RacyAfter is to
+	// dst: a file whose mtime is at or after it is sent. Copies need the
+	// remote shell and tar; a sync without them sends every file.
+	Basis          string
+	BasisRacyAfter time.Time
+
 	// MaxEntries bounds the entries a listing of dst on the host may hold
 	// (0 means 5,000,000): a host that lists more fails the sync, rather
 	// than the deployer's memory.
@@ -97,6 +107,7 @@ type Stats struct {
 
 	Sent        int   // files and symlinks written (new or changed)
 	BytesSent   int64 // content bytes of the files sent
+	Copied      int   // of Sent, files copied on the host from Options.Basis (their bytes are not in BytesSent)
 	Unchanged   int   // files and symlinks already up to date
 	AttrsSet    int   // files whose content was equal but mode or mtime were set
 	DirsCreated int   // directories created on the host
@@ -105,8 +116,12 @@ type Stats struct {
 
 // String summarizes the stats on one line, for logs.
 func (s Stats) String() string {
-	return fmt.Sprintf("%d files, %d dirs, %d symlinks: %d sent (%d bytes), %d unchanged, %d attrs set, %d dirs created, %d deleted",
-		s.Files, s.Dirs, s.Symlinks, s.Sent, s.BytesSent, s.Unchanged, s.AttrsSet, s.DirsCreated, s.Deleted)
+	copied := ""
+	if s.Copied > 0 {
+		copied = fmt.Sprintf(" (%d of them copied on the host)", s.Copied)
+	}
+	return fmt.Sprintf("%d files, %d dirs, %d symlinks: %d sent (%d bytes)%s, %d unchanged, %d attrs set, %d dirs created, %d deleted",
+		s.Files, s.Dirs, s.Symlinks, s.Sent, s.BytesSent, copied, s.Unchanged, s.AttrsSet, s.DirsCreated, s.Deleted)
 }
 
 // Sync makes dst on h hold the tree under the local directory src: Plan,
@@ -141,9 +156,10 @@ const (
 	OpLink                 // create or replace a symbolic link
 	OpAttrs                // set a file's or directory's mode and/or mtime only
 	OpDelete               // remove a remote entry (and what it holds)
+	OpCopy                 // write a file by copying it on the host from Options.Basis
 )
 
-// String names the operation (mkdir, send, link, attrs, delete).
+// String names the operation (mkdir, send, link, attrs, delete, copy).
 func (o Op) String() string {
 	switch o {
 	case OpMkdir:
@@ -156,6 +172,8 @@ func (o Op) String() string {
 		return "attrs"
 	case OpDelete:
 		return "delete"
+	case OpCopy:
+		return "copy"
 	}
 	return fmt.Sprintf("Op(%d)", int(o))
 }

@@ -244,6 +244,9 @@ func (a *applier) tarOrder() []tarItem {
 		keys = append(keys, e.path)
 	}
 	for i, e := range a.staged {
+		if a.c.basis[e.path] {
+			continue // copied on the host (basisSteps)
+		}
 		items = append(items, tarItem{i: i})
 		keys = append(keys, e.path)
 	}

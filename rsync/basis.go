@@ -1,0 +1,178 @@
+// Files copied on the host from Options.Basis instead of sent.
+
+package rsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// maxBasisLookups bounds the files looked up in Basis: a plan that sends
+// more is sent whole.
+const maxBasisLookups = 20000
+
+// matchBasis looks up, with one SFTP lstat each (in parallel), the files
+// the plan sends in opts.Basis, and marks for a copy on the host the ones
+// Basis holds as a regular file of the same size, mtime and mode, not
+// changed within the second Basis was last synced from src
+// (BasisRacyAfter), in a directory that exists in dst (a copy lands in
+// the staging directory's top, before the archive makes the new
+// subtrees). What cannot be looked up is sent.
+func (c *Changes) matchBasis(ctx context.Context) error {
+	if c.opts.Basis == "" || c.opts.SFTPOnly || len(c.send) == 0 || len(c.send) > maxBasisLookups {
+		return nil
+	}
+	newDir := map[string]bool{}
+	for _, d := range c.mkdirs {
+		newDir[d.path] = true
+	}
+	var cands []int
+	for i, e := range c.send {
+		if !newDir[parentDir(e.path)] && !c.racyBasis(e.mtime) {
+			cands = append(cands, i)
+		}
+	}
+	if len(cands) == 0 {
+		return nil
+	}
+	sc, err := c.h.SFTP(ctx)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	same := map[string]bool{}
+	err = group(ctx, len(cands), c.opts.concurrency(), func(ctx context.Context, i int) error {
+		l := &c.send[cands[i]]
+		fi, err := sc.Lstat(joinRemote(c.opts.Basis, l.path))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r := sftpEntry(l.path, fi)
+		if r.typ == typeFile && r.size == l.size && r.mtime == l.mtime && r.mode == l.mode {
+			mu.Lock()
+			same[l.path] = true
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(same) == 0 {
+		return nil
+	}
+	c.basis = same
+	for i := range c.list {
+		if ch := &c.list[i]; ch.Op == OpSend && same[ch.Path] {
+			ch.Op = OpCopy
+			c.stats.BytesSent -= ch.Size
+		}
+	}
+	c.stats.Copied = len(same)
+	return nil
+}
+
+// racyBasis reports whether a file with this mtime may have changed after
+// Basis was last synced from src.
+func (c *Changes) racyBasis(mtime int64) bool {
+	return !c.opts.BasisRacyAfter.IsZero() && mtime >= c.opts.BasisRacyAfter.Unix()
+}
+
+// dropBasis sends the files marked for a copy from Basis after all (the
+// transport has no remote program to copy them).
+func (c *Changes) dropBasis() {
+	if c.basis == nil {
+		return
+	}
+	for i := range c.list {
+		if ch := &c.list[i]; ch.Op == OpCopy {
+			ch.Op = OpSend
+			c.stats.BytesSent += ch.Size
+		}
+	}
+	c.basis, c.stats.Copied = nil, 0
+}
+
+// basisAt is where a file copied from Basis is staged: stage/r<k>/name,
+// in the first round k that does not hold that name yet, so that one cp
+// copies a whole round.
+func (a *applier) basisAt(rel string) string {
+	if a.basisSeen == nil {
+		a.basisSeen = map[string]int{}
+	}
+	name := path.Base(rel)
+	k := a.basisSeen[name]
+	a.basisSeen[name] = k + 1
+	if k == len(a.basisDirs) {
+		a.basisDirs = append(a.basisDirs, fmt.Sprintf("%s/r%x", a.stage, k)) // "r": the single files are stage/<hex>
+	}
+	return a.basisDirs[k] + "/" + name
+}
+
+// removeBasisDirs removes the rounds' directories, empty once their files
+// were renamed into place.
+func (a *applier) removeBasisDirs(ctx context.Context) error {
+	return group(ctx, len(a.basisDirs), a.c.opts.concurrency(), func(ctx context.Context, i int) error {
+		p := joinRemote(a.c.dst, a.basisDirs[i])
+		if err := a.sc.RemoveDirectory(p); err != nil {
+			return fmt.Errorf("remove staging directory %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// basisSteps is the part of the prepare script (run in the staging
+// directory) that copies the marked files from Basis into the staging
+// directory, a cp per round. First each directory of Basis they are in is
+// entered with cd -P and checked, as dst's are (enterDir), and each file
+// is checked not to be a symlink (shell built-ins, no process per file):
+// a copy does not read through a symlink swapped in since the lookup. The
+// window between those checks and cp is the same as the guard's (see
+// "Symlinks swapped in" in the package doc).
+func (a *applier) basisSteps() string {
+	c := a.c
+	if len(c.basis) == 0 {
+		return ""
+	}
+	rounds := make([][]string, len(a.basisDirs))
+	var paths []string
+	for i, e := range a.staged {
+		if c.basis[e.path] {
+			k := slices.Index(a.basisDirs, path.Dir(a.stagedAt[i]))
+			rounds[k] = append(rounds[k], e.path)
+			paths = append(paths, e.path)
+		}
+	}
+	qb := quote(c.opts.Basis)
+	var b strings.Builder
+	b.WriteString(`; S=$PWD; { cd -P -- ` + qb + ` 2>/dev/null && B=$PWD; } || refuse ` + qb)
+	dirs, _ := byParent(paths)
+	for _, d := range dirs {
+		if d != "" {
+			q := `"$B"/` + quote(d)
+			b.WriteString(`; { cd -P -- ` + q + ` 2>/dev/null && [ "$PWD" = ` + q + ` ]; } || refuse ` + quote(joinRemote(c.opts.Basis, d)))
+		}
+	}
+	b.WriteString(`; cd -P -- "$B"`)
+	for _, p := range paths {
+		b.WriteString("; [ ! -h " + quote("./"+p) + " ] || refuse " + quote(joinRemote(c.opts.Basis, p)))
+	}
+	b.WriteString("; mkdir -m 700 --")
+	for _, d := range a.basisDirs {
+		b.WriteString(` "$S"/` + quote(a.inStage(d)))
+	}
+	for k, round := range rounds {
+		argSteps(&b, "cp -p -P --", round, ` "$S"/`+quote(a.inStage(a.basisDirs[k])))
+	}
+	b.WriteString(`; cd -P -- "$S"`)
+	return b.String()
+}

@@ -1,0 +1,135 @@
+package rsync
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// basisTrees makes, under tmp: src; old, a sync of src as it was; live, a
+// sync of src after three files changed (b, sub/c: one at the top and one
+// in a subdirectory, and new/d in a directory old lacks); then src changes
+// once more (e). Syncing src into old with Basis live must copy b and
+// sub/c on the host and send only e and new/d (whose directory is new in
+// old: a copy lands only where the directory exists).
+func basisTrees(t *testing.T, opts Options) (src, old, live string) {
+	t.Helper()
+	tmp := tempDir(t)
+	src, old, live = filepath.Join(tmp, "src"), filepath.Join(tmp, "old"), filepath.Join(tmp, "live")
+	build(t, src, f("a", "aaaa", 0o644), f("b", "bbbb", 0o644), d("sub", 0o755), f("sub/c", "cccc", 0o600), f("e", "eeee", 0o644))
+	h := dialTest(t)
+	_, err := Sync(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	t1 := base.Add(100 * time.Hour)
+	writeFile(t, filepath.Join(src, "b"), "b, second version", t1)
+	writeFile(t, filepath.Join(src, "sub/c"), "c, second version", t1)
+	require.NoError(t, os.Chmod(filepath.Join(src, "sub/c"), 0o600))
+	require.NoError(t, os.MkdirAll(filepath.Join(src, "new"), 0o755))
+	writeFile(t, filepath.Join(src, "new/d"), "d", t1)
+	require.NoError(t, os.Chtimes(filepath.Join(src, "sub"), base, base))
+	require.NoError(t, os.Chtimes(filepath.Join(src, "new"), base, base))
+	require.NoError(t, os.Chtimes(src, base, base))
+	_, err = Sync(context.Background(), h, src, live, opts)
+	require.NoError(t, err)
+	writeFile(t, filepath.Join(src, "e"), "e, second version", base.Add(200*time.Hour))
+	require.NoError(t, os.Chtimes(src, base, base))
+	return src, old, live
+}
+
+func TestSyncBasisCopiesOnTheHostWhatTheBasisHolds(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		src, old, live := basisTrees(t, opts)
+		liveBefore := snapshot(t, live)
+		opts.Basis = live
+		opts.Delete = true
+		c, err := Plan(context.Background(), dialTest(t), src, old, opts)
+		require.NoError(t, err)
+		ops := map[string]Op{}
+		for _, ch := range c.List() {
+			ops[ch.Path] = ch.Op
+		}
+		if opts.SFTPOnly {
+			assert.Equal(t, map[string]Op{"b": OpSend, "sub/c": OpSend, "e": OpSend, "new": OpMkdir, "new/d": OpSend, "sub": OpAttrs}, ops)
+			assert.Equal(t, 0, c.Stats().Copied)
+		} else {
+			assert.Equal(t, map[string]Op{"b": OpCopy, "sub/c": OpCopy, "e": OpSend, "new": OpMkdir, "new/d": OpSend, "sub": OpAttrs}, ops)
+			assert.Equal(t, 2, c.Stats().Copied)
+			assert.Equal(t, int64(len("e, second version")+len("d")), c.Stats().BytesSent)
+		}
+
+		st, err := Sync(context.Background(), dialTest(t), src, old, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, old))
+		assert.Equal(t, liveBefore, snapshot(t, live), "the basis is only read")
+		assert.Empty(t, findTemps(t, filepath.Dir(src)))
+		assert.Equal(t, 4, st.Sent)
+		if opts.SFTPOnly {
+			// No remote program to copy with: everything is sent. (The
+			// noshell mode takes the shell: a copy beats a send.)
+			assert.Equal(t, 0, st.Copied)
+			assert.Equal(t, int64(len("b, second version")+len("c, second version")+len("e, second version")+len("d")), st.BytesSent)
+			return
+		}
+		assert.Equal(t, 2, st.Copied)
+		assert.Equal(t, int64(len("e, second version")+len("d")), st.BytesSent)
+		fi, err := os.Stat(filepath.Join(old, "sub/c"))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "a copy keeps the mode")
+	})
+}
+
+// A basis file changed within the second the basis was last synced (same
+// size and mtime, other content) is sent, not copied.
+func TestSyncBasisRacyAfter(t *testing.T) {
+	opts := Options{hooks: &testHooks{useShell: true}}
+	src, old, live := basisTrees(t, opts)
+	t1 := base.Add(100 * time.Hour)
+	writeFile(t, filepath.Join(live, "b"), "B, SECOND VERSION", t1) // same size and mtime as src's
+	opts.Basis, opts.BasisRacyAfter = live, t1
+	st, err := Sync(context.Background(), dialTest(t), src, old, opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	assert.Equal(t, 0, st.Copied, "b and sub/c changed at the second the basis was synced")
+
+	// Without the bound, the basis's b is taken by size and mtime, as a
+	// sync takes dst's.
+	src, old, live = basisTrees(t, Options{})
+	writeFile(t, filepath.Join(live, "b"), "B, SECOND VERSION", t1)
+	opts.Basis, opts.BasisRacyAfter = live, time.Time{}
+	st, err = Sync(context.Background(), dialTest(t), src, old, opts)
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Copied)
+	got, err := os.ReadFile(filepath.Join(old, "b"))
+	require.NoError(t, err)
+	assert.Equal(t, "B, SECOND VERSION", string(got))
+}
+
+// A directory of the basis swapped for a symlink between the plan and
+// the copy: the copy is refused with ErrChanged, nothing is read through
+// the link, and dst keeps what it had.
+func TestSyncBasisSwappedDirectory(t *testing.T) {
+	opts := Options{hooks: &testHooks{useShell: true}}
+	src, old, live := basisTrees(t, opts)
+	oldBefore := snapshot(t, old)
+	delete(oldBefore, ".") // the staging directory came and went: dst's mtime moved
+	opts.Basis = live
+	h := dialTest(t)
+	c, err := plan(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	elsewhere := filepath.Join(filepath.Dir(src), "elsewhere")
+	build(t, elsewhere, f("c", "not the release's", 0o600))
+	require.NoError(t, os.Rename(filepath.Join(live, "sub"), filepath.Join(live, "sub.moved")))
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(live, "sub")))
+	_, err = c.Apply(context.Background())
+	require.ErrorIs(t, err, ErrChanged)
+	assert.Contains(t, err.Error(), filepath.Join(live, "sub"))
+	after := snapshot(t, old)
+	delete(after, ".")
+	assert.Equal(t, oldBefore, after)
+	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}
