@@ -22,8 +22,10 @@ const (
 	// StrategyInPlace syncs the source into the module's path itself (the default).
 	StrategyInPlace Strategy = "inplace"
 	// StrategyReleases builds each deploy in <path>/releases/<id>/, seeded on the
-	// host from the current release so that only changes travel, then
-	// switches the link <path>/current to it atomically.
+	// host so that only changes travel (the release keep_releases would
+	// remove is recycled and brought up to date from the current one, else
+	// the current one is copied), then switches the link <path>/current to
+	// it atomically.
 	StrategyReleases Strategy = "releases"
 )
 
