@@ -108,16 +108,17 @@ type faultCase struct {
 }
 
 type faultFixture struct {
-	srv      *portertest.Server
-	address  string
-	dial     []remote.Option
-	local    string
-	base     string
-	strategy string
-	cutAfter func(n int64) // cuts the connection after n more bytes from the client
-	restore  func()        // undoes the fault before the re-run, if it lasts
-	sshd     *sshdtest.Server
-	proxy    *cutProxy
+	srv         *portertest.Server
+	address     string
+	dial        []remote.Option
+	local       string
+	base        string
+	strategy    string
+	cutAfter    func(n int64) // cuts the connection after n more bytes from the client
+	restore     func()        // undoes the fault before the re-run, if it lasts
+	restoreWhat string        // what restore does, for the matrix
+	sshd        *sshdtest.Server
+	proxy       *cutProxy
 }
 
 // live is the tree that runs: current with releases, the path in place
@@ -179,7 +180,7 @@ var faultCases = []faultCase{
 		}
 		dir, _ = filepath.EvalSymlinks(dir)
 		require.NoError(t, os.Chmod(dir, 0o555))
-		fx.restore = func() { require.NoError(t, os.Chmod(dir, 0o755)) }
+		fx.restore, fx.restoreWhat = func() { require.NoError(t, os.Chmod(dir, 0o755)) }, "re-run once writable again"
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
 		return ""
 	}},
@@ -192,6 +193,11 @@ var opensshCases = []faultCase{
 	{name: "cut at 90% of the transfer", step: "source-send", arm: cutAt(0.9)},
 	{name: "sshd's session processes killed at 50% of the transfer", step: "source-send", arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
 		fx.proxy.At(faultChangeBytes/2, func() { require.NoError(t, fx.sshd.KillSessions()) })
+		return ""
+	}},
+	{name: "sshd killed (listener and sessions) at 50% of the transfer", step: "source-send", arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
+		fx.proxy.At(faultChangeBytes/2, func() { assert.NoError(t, fx.sshd.Kill()) })
+		fx.restore, fx.restoreWhat = func() { require.NoError(t, fx.sshd.Restart()) }, "re-run once sshd is back"
 		return ""
 	}},
 	{name: "sshd's session processes killed at source-post-send", step: "source-post-send", sent: true, arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
@@ -344,7 +350,7 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (o
 		return outcome + "; " + rerun(t, fx, func() { portertest.ResizeDisk(t, remoteDir, 16<<20) })
 	}
 	if fx.restore != nil {
-		outcome += "; re-run once writable again"
+		outcome += "; " + fx.restoreWhat
 	}
 	return outcome + "; " + rerun(t, fx, fx.restore)
 }

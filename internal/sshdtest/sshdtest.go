@@ -509,6 +509,54 @@ func currentUser() string {
 	return "root"
 }
 
+// Kill kills sshd as a crash of the whole service would: the listener and
+// every process it forked to serve a connection, with SIGKILL (Close
+// leaves the connections' processes running). New connections are then
+// refused until Restart. Linux only, as KillSessions.
+func (s *Server) Kill() error {
+	if err := s.KillSessions(); err != nil {
+		return err
+	}
+	if s.cmd == nil || s.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-s.exited:
+	default:
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+	return nil
+}
+
+// Restart starts sshd again on the same address, with the same keys and
+// configuration, after Kill; it returns once sshd accepts connections.
+func (s *Server) Restart() error {
+	bin, err := sshdBinary()
+	if err != nil {
+		return err
+	}
+	_, p, err := net.SplitHostPort(s.addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-s.exited:
+	default:
+		return errors.New("sshdtest: Restart: sshd is still running (Kill it first)")
+	}
+	s.logR.Close()
+	<-s.logDone
+	if err := s.start(bin, port); err != nil {
+		return fmt.Errorf("sshdtest: restart on %s: %w", s.addr, err)
+	}
+	return nil
+}
+
 // KillSessions kills, with SIGKILL, every process sshd forked to serve a
 // connection (and what they run), as the OOM killer or a `pkill sshd`
 // would: the clients' connections die mid-way, while the listener stays
