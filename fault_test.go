@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -41,9 +42,25 @@ type faultPlan struct {
 	mu     sync.Mutex
 }
 
+// The "fm" module's service is a stand-in (the real ones are tested with
+// their plugins: supervisor, crontab): a state file beside the module's
+// path on the host, which the hook writes through the connection as a
+// plugin would run `supervisorctl stop` and `start`: "stopped" at
+// deploy-start, "running" at deploy-finish and deploy-failed. The same
+// handlers are in testdata/faultdeploy.
+func serviceFile(m *porter.Module) string { return path.Dir(m.Base()) + "/service.state" }
+
+func setService(ctx context.Context, m *porter.Module, state string) error {
+	_, err := m.Host().Run(ctx, "printf %s "+state+" > "+remote.Quote(serviceFile(m)))
+	return err
+}
+
 func init() {
 	sigs := []porter.Signal{porter.SigDeployStart, porter.SigSourcePreSend, porter.SigSourceSend, porter.SigSourcePostSend, porter.SigDeployFinish}
 	porter.RegisterDeployment("fm", func(m *porter.Module) error {
+		m.PushSignalHandler(porter.SigDeployStart, func(ctx context.Context, m *porter.Module, _ any) error {
+			return setService(ctx, m, "stopped")
+		})
 		for _, sig := range sigs {
 			m.PushSignalHandler(sig, func(ctx context.Context, m *porter.Module, _ any) error {
 				v, ok := faultPlans.Load(m.Base())
@@ -63,6 +80,9 @@ func init() {
 				return nil
 			})
 		}
+		m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
+			return setService(ctx, m, "running")
+		})
 		m.PushSignalHandler(porter.SigDeployFailed, func(ctx context.Context, m *porter.Module, _ any) error {
 			if v, ok := faultPlans.Load(m.Base()); ok {
 				fp := v.(*faultPlan)
@@ -71,6 +91,9 @@ func init() {
 				fp.mu.Unlock()
 			}
 			return nil
+		})
+		m.PushSignalHandler(porter.SigDeployFailed, func(ctx context.Context, m *porter.Module, _ any) error {
+			return setService(ctx, m, "running")
 		})
 		return nil
 	})
@@ -325,7 +348,19 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (o
 		assert.Empty(t, treeDiff(before, after), "the live tree byte for byte as before")
 	}
 	assert.Equal(t, recBefore, readRecord(t, fx.base, "fm"), "the record is unchanged")
-	if lost := strings.HasPrefix(tc.name, "cut") || strings.Contains(tc.name, "killed"); lost {
+	service := filepath.Join(filepath.Dir(fx.base), "service.state")
+	lost := strings.HasPrefix(tc.name, "cut") || strings.Contains(tc.name, "killed")
+	if lost {
+		// The undo handlers could not reach the host: the service stays
+		// stopped until the re-run starts it.
+		assert.Equal(t, "stopped", read(t, service))
+		outcome += "; service stopped until the re-run (no connection to start it)"
+	} else {
+		assert.Equal(t, "running", read(t, service), "the undo handlers started the service again")
+		outcome += "; service running"
+	}
+	defer func() { assert.Equal(t, "running", read(t, service), "the re-run leaves the service running") }()
+	if lost {
 		// The connection is gone: what the deploy staged stays until the
 		// next deploy removes it (in place, the staging directory at the
 		// top of the tree, which the sync never sends, lists or reports).

@@ -9,13 +9,25 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/remote"
 )
 
 func main() {
 	at := porter.Signal(os.Getenv("PORTER_FAULT_WAIT"))
 	porter.RegisterDeployment("fm", func(m *porter.Module) error {
+		// The stand-in service of fault_test.go (serviceFile, setService).
+		service := func(state string) porter.Handler {
+			return func(ctx context.Context, m *porter.Module, _ any) error {
+				_, err := m.Host().Run(ctx, "printf %s "+state+" > "+remote.Quote(path.Dir(m.Base())+"/service.state"))
+				return err
+			}
+		}
+		m.PushSignalHandler(porter.SigDeployStart, service("stopped"))
+		m.PushSignalHandler(porter.SigDeployFinish, service("running"))
+		m.PushSignalHandler(porter.SigDeployFailed, service("running"))
 		if at == "" {
 			return nil
 		}
