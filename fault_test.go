@@ -194,14 +194,23 @@ var faultCases = []faultCase{
 	}},
 	{name: "disk full", step: "source-send", arm: nil}, // see runFaultCase
 	{name: "no write permission", step: "source-send", arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
-		if os.Geteuid() == 0 {
-			return "root writes whatever the modes say (the plain-user run of .ci/run covers it)"
-		}
 		dir := fx.live()
 		if fx.strategy == "releases" {
 			dir = filepath.Join(fx.base, "releases")
 		}
 		dir, _ = filepath.EvalSymlinks(dir)
+		if os.Geteuid() == 0 {
+			// Root writes whatever the modes say: the directory is made
+			// immutable instead (the plain-user run of .ci/run takes the
+			// modes away).
+			if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+				return fmt.Sprintf("root writes whatever the modes say, and chattr +i failed here (%v: %s): the plain-user run of .ci/run covers it", err, out)
+			}
+			undo := func() error { return exec.Command("chattr", "-i", dir).Run() }
+			t.Cleanup(func() { undo() })
+			fx.restore, fx.restoreWhat = func() { require.NoError(t, undo()) }, "re-run once writable again (root: chattr -i)"
+			return ""
+		}
 		require.NoError(t, os.Chmod(dir, 0o555))
 		fx.restore, fx.restoreWhat = func() { require.NoError(t, os.Chmod(dir, 0o755)) }, "re-run once writable again"
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
