@@ -94,7 +94,11 @@ func (h *Host) startShell(ctx context.Context) (_ *Shell, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s, err := h.client.NewSession()
+	limit := h.startTimeout
+	if limit <= 0 {
+		limit = defaultStartTimeout
+	}
+	s, err := h.openSession(ctx, limit)
 	if err != nil {
 		return nil, &shellOpenError{err}
 	}
@@ -125,10 +129,6 @@ func (h *Host) startShell(ctx context.Context) (_ *Shell, err error) {
 	// The first frame, then the greeting after whatever the login shell
 	// printed. A shell that never greets (a forced command that waits, a
 	// login shell that rejected the bootstrap and waits) is given up.
-	limit := h.startTimeout
-	if limit <= 0 {
-		limit = defaultStartTimeout
-	}
 	tctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	stop := context.AfterFunc(tctx, func() { s.Close() })
@@ -158,6 +158,38 @@ func (h *Host) startShell(ctx context.Context) (_ *Shell, err error) {
 			return nil, fmt.Errorf("%w: the login shell printed more than %d bytes before the greeting", ErrShellBroken, MaxPreamble)
 		}
 	}
+}
+
+// openSession opens a session channel, bounded by ctx and limit: a server
+// that answers keepalives but never the channel open (a stuck sshd) is an
+// error, not a wait without end. A session that opens after that is closed.
+func (h *Host) openSession(ctx context.Context, limit time.Duration) (*ssh.Session, error) {
+	type opened struct {
+		s   *ssh.Session
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		s, err := h.client.NewSession()
+		ch <- opened{s, err}
+	}()
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case o := <-ch:
+		return o.s, o.err
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	go func() {
+		if o := <-ch; o.s != nil {
+			o.s.Close()
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("the server did not answer within %s", limit)
 }
 
 // defaultStartTimeout bounds a shell's start when no [WithTimeout] is set.
