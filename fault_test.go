@@ -228,8 +228,16 @@ var opensshCases = []faultCase{
 		return ""
 	}},
 	{name: "sshd killed (listener and sessions) at 50% of the transfer", step: "source-send", arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
-		fx.proxy.At(faultChangeBytes/2, func() { assert.NoError(t, fx.sshd.Kill()) })
-		fx.restore, fx.restoreWhat = func() { require.NoError(t, fx.sshd.Restart()) }, "re-run once sshd is back"
+		killed := make(chan struct{}) // the kill runs in the proxy's goroutine
+		fx.proxy.At(faultChangeBytes/2, func() { assert.NoError(t, fx.sshd.Kill()); close(killed) })
+		fx.restore, fx.restoreWhat = func() {
+			select {
+			case <-killed:
+			case <-time.After(time.Minute):
+				t.Fatal("the proxy never killed sshd")
+			}
+			require.NoError(t, fx.sshd.Restart())
+		}, "re-run once sshd is back"
 		return ""
 	}},
 	{name: "sshd's session processes killed at source-post-send", step: "source-post-send", sent: true, arm: func(t *testing.T, fx *faultFixture, fp *faultPlan) string {
