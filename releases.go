@@ -215,13 +215,14 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 
 // recyclable returns the release that keep_releases would remove once a
 // new one is good (the oldest that is not current, when keeping the new
-// one would make more than keep), or nil.
+// one would make more than keep), or nil. kept holds the current release
+// and good ones only.
 func recyclable(kept []ledger.Release, keep int) *ledger.Release {
 	if len(kept)+1 <= keep {
 		return nil
 	}
 	for i := range kept {
-		if !kept[i].Current && kept[i].State == ledger.Good && !kept[i].Started.IsZero() {
+		if !kept[i].Current && !kept[i].Started.IsZero() {
 			return &kept[i]
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/portertest"
@@ -56,4 +58,57 @@ func ExamplePlace_Lock() {
 	// Output:
 	// true alice@laptop
 	// v1.2.0 true
+}
+
+// A new release made from the oldest one, renamed (nothing copied), as a
+// deploy does once keep_releases releases exist; the current release is
+// refused.
+func ExamplePlace_RecycleRelease() {
+	ctx := context.Background()
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	dir, err := os.MkdirTemp("", "ledger-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	app := ledger.Place{Host: h, Module: "app", Path: dir}
+	day := func(d int) time.Time { return time.Date(2026, 1, d, 0, 0, 0, 0, time.UTC) }
+	for d, id := range map[int]string{1: "20260101T000000Z-v1", 2: "20260102T000000Z-v2"} {
+		if err := os.MkdirAll(filepath.Join(dir, ledger.ReleasesDir, id), 0o755); err != nil {
+			log.Fatal(err)
+		}
+		if err := app.SaveRelease(ctx, ledger.Release{ID: id, Version: "v" + fmt.Sprint(d), State: ledger.Good, Started: day(d)}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := app.Activate(ctx, "20260102T000000Z-v2"); err != nil {
+		log.Fatal(err)
+	}
+	next := ledger.Release{ID: "20260103T000000Z-v3", Version: "v3", State: ledger.Building, Started: day(3)}
+	if err := app.RecycleRelease(ctx, "20260101T000000Z-v1", next); err != nil {
+		log.Fatal(err)
+	}
+	rels, err := app.Releases(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range rels {
+		fmt.Println(r.ID, r.State, r.Current)
+	}
+	err = app.RecycleRelease(ctx, "20260102T000000Z-v2", ledger.Release{ID: "20260104T000000Z-v4"})
+	fmt.Println(err != nil)
+	// Output:
+	// 20260102T000000Z-v2 good true
+	// 20260103T000000Z-v3 building false
+	// true
 }

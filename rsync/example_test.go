@@ -129,3 +129,47 @@ func writeFiles(root string, files map[string]string) {
 		}
 	}
 }
+
+// ExampleOptions_basis brings an old copy of a tree (a release to reuse)
+// up to date: what the live copy already has is copied on the host, from
+// Basis, and only what it lacks is sent. The host here is portertest's
+// in-process server, so that the example runs.
+func ExampleOptions_basis() {
+	ctx := context.Background()
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	dir, err := os.MkdirTemp("", "rsync-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	build := filepath.Join(dir, "build")
+	old, live := filepath.Join(dir, "releases", "1"), filepath.Join(dir, "releases", "2")
+
+	writeFiles(build, map[string]string{"app.py": "v1\n", "lib.py": "lib\n"})
+	if _, err := rsync.Sync(ctx, h, build, old, rsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	writeFiles(build, map[string]string{"app.py": "version 2\n"})
+	if _, err := rsync.Sync(ctx, h, build, live, rsync.Options{}); err != nil {
+		log.Fatal(err)
+	}
+	writeFiles(build, map[string]string{"new.py": "new\n"})
+
+	// old lacks app.py's version 2 (live has it) and new.py (nobody has).
+	stats, err := rsync.Sync(ctx, h, build, old, rsync.Options{Delete: true, Basis: live})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(stats.Sent, "files written:", stats.Copied, "copied from live on the host,", stats.BytesSent, "bytes sent")
+	// Output:
+	// 2 files written: 1 copied from live on the host, 4 bytes sent
+}
