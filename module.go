@@ -25,7 +25,8 @@ const DefaultRelease = "stable"
 type Module struct {
 	project  *Project
 	def      *moduleDef
-	hostName string
+	hostName string // the host deployed to (see TargetHost.Name)
+	override string // the [hosts] name whose overrides apply (TargetHost.Override)
 	config   string
 	release  string
 	flags    map[string]string
@@ -50,8 +51,9 @@ type Module struct {
 // ModuleOption sets how LoadModule binds a module.
 type ModuleOption func(*Module)
 
-// OnHost binds the module to the [hosts] entry name: its KEY-<name>
-// overrides apply.
+// OnHost binds the module to the host name names: a [hosts] name, or an
+// address a group lists. The KEY-<name> overrides of its line apply (for an
+// address a group lists, those of the group).
 func OnHost(name string) ModuleOption { return func(m *Module) { m.hostName = name } }
 
 // WithConfig names the config directory (config/<name>) of the deploy.
@@ -90,9 +92,11 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 	}
 	m.log = m.log.With("module", name)
 	if m.hostName != "" {
-		if _, err := p.HostAddress(m.hostName); err != nil {
+		h, err := p.resolveOne(m.hostName)
+		if err != nil {
 			return nil, err
 		}
+		m.override = h.Override
 	}
 	if err := m.loadPath(); err != nil {
 		return nil, err
@@ -130,7 +134,7 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 }
 
 func (m *Module) loadPath() error {
-	p, err := m.project.ModulePath(m.Name(), m.hostName)
+	p, err := m.project.ModulePath(m.Name(), m.override)
 	m.path = p
 	return err
 }
@@ -144,7 +148,8 @@ func (m *Module) Dir() string { return m.def.dir }
 // Project returns the project the module belongs to.
 func (m *Module) Project() *Project { return m.project }
 
-// HostName returns the [hosts] name the module is bound to ("" if none).
+// HostName returns the host the module is bound to ("" if none): its
+// [hosts] name, or the address a group lists.
 func (m *Module) HostName() string { return m.hostName }
 
 // Host returns the SSH connection to the module's host, shared by every
@@ -180,7 +185,7 @@ func (m *Module) Path() string {
 }
 
 // Section returns the settings of a section of the module's ini.
-func (m *Module) Section(name string) Settings { return m.project.settings(m.def, name, m.hostName) }
+func (m *Module) Section(name string) Settings { return m.project.settings(m.def, name, m.override) }
 
 // Settings returns the [module] section.
 func (m *Module) Settings() Settings { return m.Section("module") }

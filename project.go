@@ -31,12 +31,6 @@ type Project struct {
 	modules map[string]*moduleDef
 }
 
-// HostEntry is one line of [hosts]: a name and where it is.
-type HostEntry struct {
-	Name    string // what --host takes, and the suffix of KEY-<host> overrides
-	Address string // user@host[:port], or an ~/.ssh/config alias
-}
-
 // moduleDef is a module's ini as read from disk, before it is bound to a host.
 type moduleDef struct {
 	name string
@@ -116,12 +110,8 @@ func LoadProject(dir string) (*Project, error) {
 	if len(p.Depends) == 0 {
 		return nil, fmt.Errorf("%s [project]: depends is empty: list the root modules, e.g. depends = root", path)
 	}
-	for _, k := range f.Section("hosts").Keys() {
-		addr := strings.TrimSpace(k.Value())
-		if addr == "" {
-			return nil, fmt.Errorf("%s [hosts]: %s has no address: write %s = user@host", path, k.Name(), k.Name())
-		}
-		p.Hosts = append(p.Hosts, HostEntry{Name: k.Name(), Address: addr})
+	if err := p.loadHosts(f.Section("hosts"), path); err != nil {
+		return nil, err
 	}
 	dirs := map[string]string{}
 	for _, k := range f.Section("modules").Keys() {
@@ -215,33 +205,6 @@ func (p *Project) rel(path string) string {
 		return r
 	}
 	return path
-}
-
-// HostNames returns the [hosts] names, in file order.
-func (p *Project) HostNames() []string {
-	names := make([]string, len(p.Hosts))
-	for i, h := range p.Hosts {
-		names[i] = h.Name
-	}
-	return names
-}
-
-// HostAddress returns the address of the [hosts] entry name. An unknown name
-// is an error (errors.Is ErrUnknownHost) that lists the valid ones.
-func (p *Project) HostAddress(name string) (string, error) {
-	for _, h := range p.Hosts {
-		if h.Name == name {
-			return h.Address, nil
-		}
-	}
-	return "", fmt.Errorf("%w %q: %s", ErrUnknownHost, name, p.validHosts())
-}
-
-func (p *Project) validHosts() string {
-	if len(p.Hosts) == 0 {
-		return "project.ini has no [hosts]: add one, e.g. testing = deploy@testing.example.com"
-	}
-	return "valid hosts: " + strings.Join(p.HostNames(), ", ")
 }
 
 // ModuleNames returns every module of the project, sorted.

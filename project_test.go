@@ -95,7 +95,7 @@ func TestLoadProjectErrors(t *testing.T) {
 			"a/a.ini has no [module] section", nil},
 		{"bad module name", map[string]string{"project.ini": "[project]\ndepends = ../etc\n"}, "not valid", nil},
 		{"host without address", map[string]string{"project.ini": "[project]\ndepends = a\n[hosts]\nvbox =\n", "a/a.ini": moduleINI("")},
-			"[hosts]: vbox has no address", nil},
+			"[hosts] vbox has no address", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadProject(portertest.WriteFiles(t, t.TempDir(), tc.files))

@@ -66,10 +66,11 @@ func splitAddress(addr string) (usr, host string, port int, err error) {
 	if addr == "" {
 		return "", "", 0, errors.New("empty address")
 	}
+	full := addr
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		usr, addr = addr[:i], addr[i+1:]
 		if usr == "" {
-			return "", "", 0, fmt.Errorf("address %q: empty user before @", usr+"@"+addr)
+			return "", "", 0, fmt.Errorf("address %q: empty user before @", full)
 		}
 	}
 	host = addr
@@ -80,21 +81,21 @@ func splitAddress(addr string) (usr, host string, port int, err error) {
 			if strings.HasSuffix(addr, "]") {
 				return usr, strings.Trim(addr, "[]"), 0, nil
 			}
-			return "", "", 0, fmt.Errorf("address %q: %w", addr, err)
+			return "", "", 0, fmt.Errorf("address %q: %w", full, err)
 		}
 		host, port, err = h, 0, nil
 		if port, err = parsePort(p); err != nil {
-			return "", "", 0, fmt.Errorf("address %q: %w", addr, err)
+			return "", "", 0, fmt.Errorf("address %q: %w", full, err)
 		}
 	case strings.Count(addr, ":") == 1:
 		h, p, _ := strings.Cut(addr, ":")
 		host = h
 		if port, err = parsePort(p); err != nil {
-			return "", "", 0, fmt.Errorf("address %q: %w", addr, err)
+			return "", "", 0, fmt.Errorf("address %q: %w", full, err)
 		}
 	}
 	if host == "" {
-		return "", "", 0, fmt.Errorf("address %q: empty host", addr)
+		return "", "", 0, fmt.Errorf("address %q: empty host", full)
 	}
 	return usr, host, port, nil
 }

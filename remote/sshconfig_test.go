@@ -171,7 +171,7 @@ func TestBadAddress(t *testing.T) {
 	for addr, want := range map[string]string{
 		"":      "dial : empty address",
 		"@host": `dial @host: address "@host": empty user before @`,
-		"user@": `dial user@: address "": empty host`,
+		"user@": `dial user@: address "user@": empty host`,
 	} {
 		_, err := remote.Dial(context.Background(), addr, remote.WithSSHConfig(""))
 		assert.EqualError(t, err, want, "address %q", addr)
@@ -206,13 +206,13 @@ Host zero
 
 	const valid = ": want a number from 1 to 65535"
 	for addr, want := range map[string]string{
-		"u@h:0":     `dial u@h:0: address "h:0": bad port "0"` + valid,
-		"u@h:65536": `dial u@h:65536: address "h:65536": bad port "65536"` + valid,
-		"u@h:-1":    `dial u@h:-1: address "h:-1": bad port "-1"` + valid,
-		"u@h:abc":   `dial u@h:abc: address "h:abc": bad port "abc"` + valid,
-		"u@h:":      `dial u@h:: address "h:": bad port ""` + valid,
+		"u@h:0":     `dial u@h:0: address "u@h:0": bad port "0"` + valid,
+		"u@h:65536": `dial u@h:65536: address "u@h:65536": bad port "65536"` + valid,
+		"u@h:-1":    `dial u@h:-1: address "u@h:-1": bad port "-1"` + valid,
+		"u@h:abc":   `dial u@h:abc: address "u@h:abc": bad port "abc"` + valid,
+		"u@h:":      `dial u@h:: address "u@h:": bad port ""` + valid,
 		"[::1]:0":   `dial [::1]:0: address "[::1]:0": bad port "0"` + valid,
-		"u@jump":    `dial u@jump: ProxyJump "u@h:0": address "h:0": bad port "0"` + valid,
+		"u@jump":    `dial u@jump: ProxyJump "u@h:0": address "u@h:0": bad port "0"` + valid,
 		"u@zero":    `dial u@zero: ssh config for zero: bad port "0"` + valid,
 	} {
 		assert.EqualError(t, dial(addr), want)

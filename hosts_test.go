@@ -1,0 +1,83 @@
+package porter
+
+import (
+	"testing"
+
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const fleetHosts = "[hosts]\n" +
+	"web1 = deploy@web1\n" +
+	"production = web1, deploy@web2,\n  deploy@web3:2222\n" +
+	"db = deploy@db1\n" +
+	"all = production, db\n" +
+	"stage = stage\n"
+
+func TestHostGroupsResolve(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n" + fleetHosts,
+		"a/a.ini":     "[module]\npath = /srv/a\npath-production = /srv/prod\npath-web1 = /srv/web1\n",
+	})
+	names := func(sel string) []string {
+		hs, err := p.Resolve(sel)
+		require.NoError(t, err, sel)
+		var out []string
+		for _, h := range hs {
+			out = append(out, h.Name+"="+h.Address+"/"+h.Override)
+		}
+		return out
+	}
+	prod := []string{"web1=deploy@web1/web1", "deploy@web2=deploy@web2/production", "deploy@web3:2222=deploy@web3:2222/production"}
+	assert.Equal(t, prod, names("production"))
+	assert.Equal(t, append(prod, "db=deploy@db1/db"), names("all"))
+	assert.Equal(t, append(prod, "db=deploy@db1/db"), names("all,production , db"), "each host once, in the order named")
+	assert.Equal(t, []string{"db=deploy@db1/db", "deploy@web2=deploy@web2/production"}, names("db,deploy@web2"))
+	assert.Equal(t, []string{"stage=stage/stage"}, names("stage"), "a line whose item is its own name is an ssh_config alias")
+
+	e, _ := p.hostEntry("production")
+	assert.True(t, e.IsGroup())
+	assert.Equal(t, []string{"web1", "deploy@web2", "deploy@web3:2222"}, e.Members)
+
+	// Overrides: a listed address takes the group's, a named host its own.
+	for host, want := range map[string]string{"deploy@web2": "/srv/prod", "web1": "/srv/web1", "db": "/srv/a"} {
+		m, err := LoadModule(p, "a", OnHost(host))
+		require.NoError(t, err)
+		assert.Equal(t, want, m.Path(), host)
+		assert.Equal(t, host, m.HostName())
+	}
+
+	_, err := p.Resolve("web9")
+	assert.ErrorIs(t, err, ErrUnknownHost)
+	assert.EqualError(t, err, `unknown host "web9": valid hosts: web1, production, db, all, stage`)
+	_, err = p.Resolve(" , ")
+	assert.ErrorIs(t, err, ErrUnknownHost)
+	_, err = p.HostAddress("production")
+	assert.EqualError(t, err, "production names 3 hosts: name one of them")
+	_, err = LoadModule(p, "a", OnHost("all"))
+	assert.EqualError(t, err, "all names 4 hosts: name one of them")
+}
+
+func TestHostGroupErrorsNameTheLine(t *testing.T) {
+	for name, tc := range map[string]struct{ hosts, want string }{
+		"space instead of comma": {"fleet = root@a root@b\n", `[hosts] fleet: address "root@a root@b": " " at byte 6`},
+		"bad port":               {"fleet = root@a, root@b:99999\n", `[hosts] fleet: address "root@b:99999": bad port "99999": want a number from 1 to 65535: write user@host[:port]`},
+		"leading dash":           {"fleet = -oProxyCommand=sh\n", `[hosts] fleet: address "-oProxyCommand=sh": starts with "-"`},
+		"empty user":             {"fleet = @a\n", `[hosts] fleet: address "@a": empty user before @`},
+		"listed twice":           {"a = u@x, u@y\nb = u@y, u@z\n", `[hosts] b: u@y is listed by a too: give it a line of its own (web1 = u@y) and list that name`},
+		"cycle":                  {"a = u@x, b\nb = u@y, a\n", `[hosts]: groups list each other: a -> b -> a`},
+		"lists itself":           {"a = u@x, a\n", `[hosts] a: lists itself`},
+		"bad name":               {"a,b = u@x\n", `holds a comma, @ or a space`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := LoadProject(portertest.WriteFiles(t, t.TempDir(), map[string]string{
+				"project.ini": "[project]\ndepends = a\n[hosts]\n" + tc.hosts,
+				"a/a.ini":     moduleINI(""),
+			}))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Contains(t, err.Error(), "project.ini")
+		})
+	}
+}
