@@ -71,8 +71,8 @@ func BenchmarkDeployAfterOnePercentChange(b *testing.B) {
 	}
 	deploy := func(strategy string) time.Duration {
 		start := time.Now()
-		_, err := porter.Deploy(context.Background(), projects[strategy], porter.Options{Host: "test", Config: "t",
-			Address: address, Dial: dial, Logger: discard})
+		_, err := porter.Deploy(context.Background(), projects[strategy], porter.Options{Target: porter.Target{Host: "test", Address: address, Dial: dial}, Config: "t",
+			Logger: discard})
 		if err != nil {
 			b.Fatal(err)
 		}

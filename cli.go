@@ -120,7 +120,7 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"deploy": {"deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host",
+	"deploy": {"deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host or group",
 		(*cliRun).deploy},
 	"status": {"status --host H [--release R] [--config C]                  what the host runs, and what a deploy would do",
 		(*cliRun).status},
@@ -264,6 +264,15 @@ func (r *cliRun) hint(err error) string {
 	var le *ledger.LockedError
 	if errors.As(err, &le) {
 		host := r.host
+		var fe *FleetError
+		if errors.As(err, &fe) {
+			for i, herr := range fe.Errs {
+				if errors.As(herr, &le) {
+					host = fe.Failed[i]
+					break
+				}
+			}
+		}
 		if host == "" {
 			host = "HOST"
 		}
@@ -360,7 +369,7 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	p, err := LoadProject(dir)
 	if err != nil {
 		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
-			fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags] [global flags]\n(run it in a project, or pass --project DIR, to see the plugins' flags)\n", progName())
+			fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]\n(run it in a project, or pass --project DIR, to see the plugins' flags)\n", progName())
 			return flag.ErrHelp
 		}
 		return err
@@ -373,6 +382,7 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
 	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
 	fs.Var(&force, "force", "redeploy every module (--force) or these (--force=`a,b`) even when up to date")
+	rollout := addRolloutFlags(fs, &opts)
 	groups, err := addPluginFlags(fs, p)
 	if err != nil {
 		return err
@@ -407,6 +417,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 		return &usageError{msg: "deploy: pass --host NAME, one of: " + strings.Join(p.HostNames(), ", ")}
 	}
+	if err := rollout(); err != nil {
+		return err
+	}
 	r.host = opts.Host
 	opts.Force = force.value
 	opts.Flags = map[string]string{}
@@ -415,9 +428,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 			opts.Flags[f.Name] = f.Value.String()
 		}
 	})
-	opts.Address = r.Addresses[opts.Host]
+	opts.Addresses = r.Addresses
 	rep, err := Deploy(ctx, p, opts)
-	printReport(r.Stdout, rep)
+	printReport(r.Stdout, rep, r.Args)
 	return err
 }
 
@@ -462,7 +475,7 @@ func addPluginFlags(fs *flag.FlagSet, p *Project) (flagGroups, error) {
 }
 
 func (r *cliRun) deployUsage(fs *flag.FlagSet, g flagGroups) {
-	fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [plugin flags] [global flags]\n\n", progName())
+	fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]\n\n", progName())
 	plugin := map[string]bool{}
 	for f := range g.owner {
 		plugin[f] = true
@@ -490,18 +503,6 @@ func printFlags(w io.Writer, fs *flag.FlagSet, keep func(*flag.Flag) bool) {
 		}
 	})
 	sub.PrintDefaults()
-}
-
-func printReport(w io.Writer, rep *Report) {
-	if rep == nil || len(rep.Modules) == 0 {
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODULE\tSTATUS\tVERSION\tTIME\tFILES SENT\tBYTES SENT")
-	for _, m := range rep.Modules {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1fs\t%d\t%d\n", m.Module, m.Outcome, shortVersion(m.Version), m.Duration.Seconds(), m.Sync.Sent, m.Sync.BytesSent)
-	}
-	tw.Flush()
 }
 
 func shortVersion(v string) string {

@@ -9,7 +9,7 @@ import (
 )
 
 func (r *cliRun) releases(ctx context.Context, args []string) error {
-	fs, host, err := r.hostFlags("releases", args, nil)
+	fs, tg, err := r.hostFlags("releases", args, nil)
 	if err != nil {
 		return err
 	}
@@ -17,16 +17,17 @@ func (r *cliRun) releases(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	all, err := Releases(ctx, p, ReleasesOptions{Host: host, Address: r.Addresses[host], Modules: fs.Args(), Dial: r.dial, Logger: r.log})
+	all, err := Releases(ctx, p, ReleasesOptions{Target: tg, Modules: fs.Args(), Logger: r.log})
 	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODULE\tRELEASE\tVERSION\tSTATE\tSTARTED\tBY\tCURRENT")
+	many := manyHosts(p, tg)
+	fmt.Fprintln(tw, hostColumn(many, "HOST")+"MODULE\tRELEASE\tVERSION\tSTATE\tSTARTED\tBY\tCURRENT")
 	for _, mr := range all {
 		if mr.Strategy != StrategyReleases {
-			fmt.Fprintf(tw, "%s\t(deployed in place)\t\t\t\t\t\n", mr.Module)
+			fmt.Fprintf(tw, "%s%s\t(deployed in place)\t\t\t\t\t\n", hostColumn(many, mr.Host), mr.Module)
 			continue
 		}
 		if len(mr.Releases) == 0 {
-			fmt.Fprintf(tw, "%s\t(none)\t\t\t\t\t\n", mr.Module)
+			fmt.Fprintf(tw, "%s%s\t(none)\t\t\t\t\t\n", hostColumn(many, mr.Host), mr.Module)
 		}
 		for _, rel := range mr.Releases {
 			state := string(rel.State)
@@ -40,7 +41,7 @@ func (r *cliRun) releases(ctx context.Context, args []string) error {
 			if rel.Current {
 				cur = "current"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mr.Module, rel.ID, oneLine(shortVersion(rel.Version)), state, started, oneLine(rel.By), cur)
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", hostColumn(many, mr.Host), mr.Module, rel.ID, oneLine(shortVersion(rel.Version)), state, started, oneLine(rel.By), cur)
 		}
 	}
 	tw.Flush()
@@ -49,22 +50,23 @@ func (r *cliRun) releases(ctx context.Context, args []string) error {
 
 func (r *cliRun) rollback(ctx context.Context, args []string) error {
 	var to string
-	fs, host, err := r.hostFlags("rollback", args, func(fs *flag.FlagSet) {
+	fs, tg, err := r.hostFlags("rollback", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&to, "to", "", "the release `ID` to go to (default: the one live before the current one)")
 	})
 	if err != nil {
 		return err
 	}
 	if to != "" && fs.NArg() != 1 {
-		return &usageError{msg: "rollback: --to names a release of one module: rollback --host " + host + " --to ID MODULE"}
+		return &usageError{msg: "rollback: --to names a release of one module: rollback --host " + tg.Host + " --to ID MODULE"}
 	}
 	p, err := r.loadProject()
 	if err != nil {
 		return err
 	}
-	done, err := Rollback(ctx, p, RollbackOptions{Host: host, Address: r.Addresses[host], Modules: fs.Args(), To: to, Dial: r.dial, Logger: r.log})
+	done, err := Rollback(ctx, p, RollbackOptions{Target: tg, Modules: fs.Args(), To: to, Logger: r.log})
+	many := manyHosts(p, tg)
 	for _, rb := range done {
-		fmt.Fprintf(r.Stdout, "%s: rolled back from %s to %s\n", rb.Module, rb.From, rb.To)
+		fmt.Fprintf(r.Stdout, "%s%s: rolled back from %s to %s\n", hostPrefix(many, rb.Host), rb.Module, rb.From, rb.To)
 	}
 	return err
 }

@@ -10,33 +10,39 @@ import (
 	"github.com/porter-deploy/porter/remote"
 )
 
-// hostFlags parses the flags of a command that talks to one host.
-func (r *cliRun) hostFlags(name string, args []string, extra func(*flag.FlagSet)) (*flag.FlagSet, string, error) {
+// hostFlags parses the flags of a command that talks to hosts, and
+// returns its target.
+func (r *cliRun) hostFlags(name string, args []string, extra func(*flag.FlagSet)) (*flag.FlagSet, Target, error) {
 	var host string
+	var parallel int
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(r.Stderr)
-	fs.StringVar(&host, "host", "", "the [hosts] `NAME`")
+	fs.StringVar(&host, "host", "", "the [hosts] `NAME`: a host, a group, or a comma list of them")
+	fs.IntVar(&parallel, "parallel", 0, fmt.Sprintf("work on at most `N` hosts at once (default: all, up to %d)", MaxParallel))
 	if extra != nil {
 		extra(fs)
 	}
 	r.addGlobalFlags(fs, nil)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return nil, "", err
+			return nil, Target{}, err
 		}
-		return nil, "", &usageError{msg: err.Error()}
+		return nil, Target{}, &usageError{msg: err.Error()}
 	}
 	r.applyGlobalFlags()
 	if host == "" {
-		return nil, "", &usageError{msg: name + ": pass --host NAME"}
+		return nil, Target{}, &usageError{msg: name + ": pass --host NAME"}
+	}
+	if parallel < 0 {
+		return nil, Target{}, &usageError{msg: fmt.Sprintf("%s: --parallel %d: want 0 (the default) or more", name, parallel)}
 	}
 	r.host = host
-	return fs, host, nil
+	return fs, r.target(host, parallel), nil
 }
 
 func (r *cliRun) status(ctx context.Context, args []string) error {
 	var release, config string
-	fs, host, err := r.hostFlags("status", args, func(fs *flag.FlagSet) {
+	fs, tg, err := r.hostFlags("status", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&release, "release", DefaultRelease, "the [release:`NAME`] to compare with")
 		fs.StringVar(&config, "config", "", "the config `NAME` to compare with (default: the one each module was deployed with)")
 	})
@@ -50,8 +56,7 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := Status(ctx, p, StatusOptions{Host: host, Address: r.Addresses[host], Release: release,
-		Config: config, Dial: r.dial, Logger: r.log})
+	rep, err := Status(ctx, p, StatusOptions{Target: tg, Release: release, Config: config, Logger: r.log})
 	if rep != nil {
 		printStatus(r, rep)
 	}
@@ -60,31 +65,36 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 
 func printStatus(r *cliRun, rep *StatusReport) {
 	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MODULE\tSTATE\tDEPLOYED\tRELEASE\tCONFIG\tWHEN\tBY\tWOULD DEPLOY")
-	for _, m := range rep.Modules {
-		state := string(m.State)
-		if m.Lock != nil {
-			state = fmt.Sprintf("locked by %s for %s (pid %d)", oneLine(orUnknown(m.Lock.By)), m.Lock.Age(), m.Lock.PID)
+	many := len(rep.Hosts) > 1
+	fmt.Fprintln(tw, hostColumn(many, "HOST")+"MODULE\tSTATE\tDEPLOYED\tRELEASE\tCONFIG\tWHEN\tBY\tWOULD DEPLOY")
+	for _, h := range rep.Hosts {
+		for _, m := range h.Modules {
+			state := string(m.State)
+			if m.Lock != nil {
+				state = fmt.Sprintf("locked by %s for %s (pid %d)", oneLine(orUnknown(m.Lock.By)), m.Lock.Age(), m.Lock.PID)
+			}
+			if m.RecordErr != nil {
+				state += " (corrupt record)"
+			}
+			// The record's fields come from the host: escaped.
+			dep, rel, cfg, when, by := "-", "-", "-", "-", "-"
+			if rec := m.Record; rec != nil {
+				dep, rel, cfg, by = oneLine(shortVersion(rec.Version)), oneLine(rec.Release), oneLine(rec.Config), oneLine(rec.DeployedBy)
+				when = rec.DeployedAt.Local().Format(time.DateTime)
+			}
+			if m.Current != "" {
+				dep += " (release " + m.Current + ")"
+			}
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", hostColumn(many, h.Host), m.Module, state, dep, rel, cfg, when, by, shortVersion(m.Version))
 		}
-		if m.RecordErr != nil {
-			state += " (corrupt record)"
-		}
-		// The record's fields come from the host: escaped.
-		dep, rel, cfg, when, by := "-", "-", "-", "-", "-"
-		if rec := m.Record; rec != nil {
-			dep, rel, cfg, by = oneLine(shortVersion(rec.Version)), oneLine(rec.Release), oneLine(rec.Config), oneLine(rec.DeployedBy)
-			when = rec.DeployedAt.Local().Format(time.DateTime)
-		}
-		if m.Current != "" {
-			dep += " (release " + m.Current + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Module, state, dep, rel, cfg, when, by, shortVersion(m.Version))
 	}
 	tw.Flush()
-	for _, m := range rep.Modules {
-		for _, err := range []error{m.RecordErr, m.LockErr} {
-			if err != nil {
-				fmt.Fprintf(r.Stderr, "%s: %s\n", m.Module, remote.Printable(err.Error()))
+	for _, h := range rep.Hosts {
+		for _, m := range h.Modules {
+			for _, err := range []error{m.RecordErr, m.LockErr} {
+				if err != nil {
+					fmt.Fprintf(r.Stderr, "%s%s: %s\n", hostPrefix(many, h.Host), m.Module, remote.Printable(err.Error()))
+				}
 			}
 		}
 	}
@@ -98,20 +108,24 @@ func orUnknown(s string) string {
 }
 
 func (r *cliRun) unlock(ctx context.Context, args []string) error {
-	fs, host, err := r.hostFlags("unlock", args, nil)
+	fs, tg, err := r.hostFlags("unlock", args, nil)
 	if err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return &usageError{msg: "unlock: name the modules to unlock: unlock --host " + host + " MODULE..."}
+		return &usageError{msg: "unlock: name the modules to unlock: unlock --host " + tg.Host + " MODULE..."}
 	}
 	p, err := r.loadProject()
 	if err != nil {
 		return err
 	}
-	done, err := Unlock(ctx, p, UnlockOptions{Host: host, Address: r.Addresses[host], Modules: fs.Args(), Dial: r.dial, Logger: r.log})
+	done, err := Unlock(ctx, p, UnlockOptions{Target: tg, Modules: fs.Args(), Logger: r.log})
+	multi := manyHosts(p, tg)
 	for _, u := range done {
 		name, held := u.Module, u.Held
+		if multi {
+			name += " on " + u.Host
+		}
 		if held == nil {
 			fmt.Fprintf(r.Stdout, "%s was not locked\n", name)
 			continue

@@ -66,7 +66,7 @@ func TestConfigKeyShipsTheNamedFilesAfterTheSource(t *testing.T) {
 
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
 	assert.Equal(t, map[string]string{
 		"index.html":     "<h1>app</h1>\n",
 		"settings.ini":   "debug = true\n",
@@ -81,28 +81,28 @@ func TestConfigKeyShipsTheNamedFilesAfterTheSource(t *testing.T) {
 	// are not the source's.
 	rep, err = f.deploy(t, porter.Options{Force: porter.ForceAll()})
 	require.NoError(t, err)
-	assert.Equal(t, 0, rep.Modules[0].Sync.Sent, "the source's settings.ini is never sent over the config's")
-	assert.Equal(t, 0, rep.Modules[0].Sync.Deleted, "delete = true leaves the config files")
+	assert.Equal(t, 0, rep.Hosts[0].Modules[0].Sync.Sent, "the source's settings.ini is never sent over the config's")
+	assert.Equal(t, 0, rep.Hosts[0].Modules[0].Sync.Deleted, "delete = true leaves the config files")
 	assert.Equal(t, "debug = true\n", readTree(t, app)["settings.ini"])
 
 	// A change of a named file, content or mode, redeploys the module.
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, porter.Unchanged, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Unchanged, rep.Hosts[0].Modules[0].Outcome)
 	require.NoError(t, os.WriteFile(secret, []byte("PASSWORD=new\n"), 0o600))
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome, "a changed config file counts in the settings hash")
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome, "a changed config file counts in the settings hash")
 	assert.Equal(t, "PASSWORD=new\n", readTree(t, app)["secrets/db.env"])
 	require.NoError(t, os.Chmod(secret, 0o640))
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome, "so does its mode")
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome, "so does its mode")
 	assert.Equal(t, fs.FileMode(0o640), mode(t, app+"/secrets/db.env"))
 
 	rep, err = f.deploy(t, porter.Options{Config: "production"})
 	require.NoError(t, err)
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
 	assert.Equal(t, "debug = false\n", readTree(t, app)["settings.ini"], "--config picks the directory")
 }
 

@@ -227,12 +227,12 @@ func TestDeployShipsEveryModuleInOrderAndFiresSignalsInOriginalOrder(t *testing.
 		"web:deploy-start", "web:source-pre-send", "web:source-send", "web:source-post-send", "web:deploy-finish",
 	}, log.get())
 
-	require.Len(t, rep.Modules, 2)
-	assert.Equal(t, "api", rep.Modules[0].Module)
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
-	assert.Equal(t, 2, rep.Modules[0].Sync.Sent)
-	assert.Equal(t, "web", rep.Modules[1].Module)
-	assert.Equal(t, hashDir(t, f.local+"/web/src"), rep.Modules[1].Version, "a dir:// source's version is the content hash of the directory")
+	require.Len(t, rep.Hosts[0].Modules, 2)
+	assert.Equal(t, "api", rep.Hosts[0].Modules[0].Module)
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
+	assert.Equal(t, 2, rep.Hosts[0].Modules[0].Sync.Sent)
+	assert.Equal(t, "web", rep.Hosts[0].Modules[1].Module)
+	assert.Equal(t, hashDir(t, f.local+"/web/src"), rep.Hosts[0].Modules[1].Version, "a dir:// source's version is the content hash of the directory")
 }
 
 func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
@@ -253,8 +253,8 @@ func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
 		"e2e-fails:deploy-start", "e2e-fails:source-pre-send", "e2e-fails:source-send",
 		"e2e-fails:deploy-failed:deploy e2e-fails to test: source-post-send: migration failed",
 	}, log.get(), "the recorder's post-send handler comes after the failing hook's, so it never runs")
-	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
-	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
+	assert.Equal(t, porter.Failed, rep.Hosts[0].Modules[0].Outcome)
+	assert.Equal(t, porter.NotRun, rep.Hosts[0].Modules[1].Outcome)
 }
 
 func TestDeployOfManyModulesUsesOneSSHConnection(t *testing.T) {
@@ -287,7 +287,7 @@ func TestDeployOfManyModulesUsesOneSSHConnection(t *testing.T) {
 
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	_, err = porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	_, err = porter.Status(context.Background(), p, porter.StatusOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 	require.NoError(t, err)
 	assert.Equal(t, 3, f.srv.Connections(), "status reads every module over one connection")
 }
@@ -306,8 +306,7 @@ func TestUndoHandlersGetAContextThatACancelledDeployDidNotEnd(t *testing.T) {
 	t.Cleanup(func() { undos.Delete(t.Name()) })
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	rep, err := porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing", Address: f.srv.Address(),
-		Dial: f.srv.DialOptions(), Flags: map[string]string{"undo": t.Name()}})
+	rep, err := porter.Deploy(ctx, p, porter.Options{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Config: "testing", Flags: map[string]string{"undo": t.Name()}})
 
 	assert.ErrorIs(t, err, context.Canceled, "the deploy stops")
 	require.Equal(t, 1, u.calls, "SigDeployFailed ran once, although ctx was cancelled")
@@ -321,8 +320,8 @@ func TestUndoHandlersGetAContextThatACancelledDeployDidNotEnd(t *testing.T) {
 	assert.NoFileExists(t, f.remote+"/u/f", "the source was never sent")
 	assert.NoFileExists(t, f.remote+"/u/.porter/e2e-undo/lock.json")
 	assert.NoFileExists(t, f.remote+"/u/.porter/e2e-undo/state.json")
-	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
-	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
+	assert.Equal(t, porter.Failed, rep.Hosts[0].Modules[0].Outcome)
+	assert.Equal(t, porter.NotRun, rep.Hosts[0].Modules[1].Outcome)
 }
 
 func TestModuleHookReplacesSourceSendOrTheWholeProcedure(t *testing.T) {
@@ -349,7 +348,7 @@ func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
 	assert.Empty(t, readTree(t, f.remote+"/a"))
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
 }
 
 func TestDeployHostilePathDeploysAndRunsNothing(t *testing.T) {
@@ -376,7 +375,7 @@ func TestDeployBadInputFailsBeforeConnecting(t *testing.T) {
 		opts porter.Options
 		want string
 	}{
-		{porter.Options{Host: "nope"}, `unknown host "nope": valid hosts: test, other`},
+		{porter.Options{Target: porter.Target{Host: "nope"}}, `unknown host "nope": valid hosts: test, other`},
 		{porter.Options{Config: "../etc"}, `config "../etc": no valid config name: name a config/NAME directory`},
 		{porter.Options{Force: porter.ForceModules("ghost")}, `force ghost: unknown module "ghost": modules of`},
 	} {
@@ -410,15 +409,15 @@ func TestDeployGitSourceRecordsTheCommitNotTheBranch(t *testing.T) {
 	})
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, first, rep.Modules[0].Version)
+	assert.Equal(t, first, rep.Hosts[0].Modules[0].Version)
 	assert.Equal(t, map[string]string{"app.txt": "v1\n"}, readTree(t, f.remote+"/app"))
 
 	portertest.WriteFiles(t, repo, map[string]string{"app.txt": "v2\n"})
 	git("commit", "-q", "-am", "two")
 	rep, err = f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, git("rev-parse", "HEAD"), rep.Modules[0].Version)
-	assert.NotEqual(t, first, rep.Modules[0].Version)
+	assert.Equal(t, git("rev-parse", "HEAD"), rep.Hosts[0].Modules[0].Version)
+	assert.NotEqual(t, first, rep.Hosts[0].Modules[0].Version)
 	assert.Equal(t, map[string]string{"app.txt": "v2\n"}, readTree(t, f.remote+"/app"))
 }
 

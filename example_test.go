@@ -58,18 +58,15 @@ func ExampleDeploy() {
 		log.Fatal(err)
 	}
 	opts := porter.Options{
-		Host:    "demo", // its module paths are relative to the login directory
-		Config:  "testing",
-		Address: srv.Address(),
-		Dial:    srv.DialOptions(),
-		Logger:  slog.New(slog.DiscardHandler),
+		Target: porter.Target{Host: "demo", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Logger: slog.New(slog.DiscardHandler),
 	}
 	for range 2 { // the second deploy finds every module up to date
 		rep, err := porter.Deploy(context.Background(), p, opts)
 		if err != nil {
 			log.Fatal(err)
 		}
-		for _, m := range rep.Modules {
+		for _, m := range rep.Hosts[0].Modules {
 			fmt.Printf("%s %s, files sent: %d\n", m.Module, m.Outcome, m.Sync.Sent)
 		}
 	}

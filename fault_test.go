@@ -157,7 +157,7 @@ func (fx *faultFixture) deploy(t *testing.T) error {
 	t.Helper()
 	p, err := porter.LoadProject(fx.local)
 	require.NoError(t, err)
-	_, err = porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing", Address: fx.address, Dial: fx.dial})
+	_, err = porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: fx.address, Dial: fx.dial}, Config: "testing"})
 	return err
 }
 

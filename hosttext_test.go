@@ -220,19 +220,18 @@ func TestOversizedRecordIsCorruptAndTheDeployReplacesIt(t *testing.T) {
 	require.NoError(t, err)
 	var st *porter.StatusReport
 	n := allocated(func() {
-		st, err = porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Config: "testing",
-			Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+		st, err = porter.Status(context.Background(), p, porter.StatusOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Config: "testing"})
 	})
 	require.NoError(t, err)
 	assert.Less(t, n, uint64(bounded), "status read the whole record")
-	assert.Equal(t, porter.StateNeverDeployed, st.Modules[0].State)
-	assert.ErrorIs(t, st.Modules[0].RecordErr, ledger.ErrTooLarge)
-	assert.EqualError(t, st.Modules[0].RecordErr, f.remote+"/a/.porter/a/state.json on "+f.srv.Address()+
+	assert.Equal(t, porter.StateNeverDeployed, st.Hosts[0].Modules[0].State)
+	assert.ErrorIs(t, st.Hosts[0].Modules[0].RecordErr, ledger.ErrTooLarge)
+	assert.EqualError(t, st.Hosts[0].Modules[0].RecordErr, f.remote+"/a/.porter/a/state.json on "+f.srv.Address()+
 		" is not a porter record (too large: more than 1048576 bytes, more than porter ever writes there): treating the module as never deployed; the next deploy replaces it")
 
 	rep, err := f.deploy(t, porter.Options{})
 	require.NoError(t, err)
-	assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
 	assert.Equal(t, "a", readRecord(t, f.remote+"/a", "a").Module, "the record is porter's again")
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
@@ -42,6 +43,9 @@ type Module struct {
 	who      string         // who deploys, for records and releases
 	rel      releaseSettings
 	build    *releaseBuild // the release being built or rolled back to
+
+	releaseAt time.Time    // names the release (one id on every host of a deploy); zero = now
+	sources   *sourceCache // the deploy's checkouts, shared by its hosts; nil = the module's own
 
 	mu       sync.Mutex
 	checkout *scm.Checkout
@@ -233,7 +237,13 @@ func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 	if m.checkout != nil {
 		return *m.checkout, nil
 	}
-	co, err := m.fetchSource(ctx)
+	var co scm.Checkout
+	var err error
+	if m.sources != nil {
+		co, err = m.sources.get(ctx, m)
+	} else {
+		co, err = m.fetchSource(ctx)
+	}
 	if err != nil {
 		return scm.Checkout{}, err
 	}

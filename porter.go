@@ -10,15 +10,14 @@ import (
 
 	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/remote"
-	"github.com/porter-deploy/porter/rsync"
 )
 
-// Options says what Deploy deploys, where.
+// Options says what Deploy deploys, where, and how it rolls out over
+// several hosts.
 type Options struct {
-	// Host is the [hosts] name to deploy to. Required.
-	Host string
-	// Address replaces the [hosts] address of Host (e.g. for a test server).
-	Address string
+	// Target names the hosts (Host: a host, a group, or a comma list) and
+	// how to reach them. Required.
+	Target
 	// Config names the config/<NAME> directory of each module. Required.
 	Config string
 	// Release names the [release:NAME] section (default "stable").
@@ -27,12 +26,23 @@ type Options struct {
 	Force Force
 	// Flags holds the values of the plugins' command-line flags, by name.
 	Flags map[string]string
-	// Dial configures the SSH connection (known_hosts, keys, ...).
-	Dial []remote.Option
 	// Logger receives progress; default slog.Default().
 	Logger *slog.Logger
 	// Who is recorded in locks and records (default Who(): user@hostname).
 	Who string
+
+	// Batch makes a rolling deploy: Batch hosts at a time, in the target's
+	// order; the next batch starts once the one before has ended with fewer
+	// failures than MaxFailures in all. 0 = one batch of every host.
+	Batch int
+	// MaxFailures is how many hosts may fail before no new host starts
+	// (hosts in flight finish cleanly). Default 1: the first failure stops
+	// the rollout.
+	MaxFailures int
+	// KeepGoing runs every host to its end whatever fails elsewhere, and
+	// skips (and reports) a host whose lock another deploy holds instead of
+	// stopping the deploy.
+	KeepGoing bool
 }
 
 // Force says which modules to redeploy even when they are up to date.
@@ -60,71 +70,10 @@ func (f Force) Forces(module string) bool {
 	return false
 }
 
-// Outcome is what a deploy did with one module.
-type Outcome string
-
-// The outcomes of a module in a Report.
-const (
-	Deployed  Outcome = "deployed"
-	Unchanged Outcome = "unchanged" // the host's record says it runs this already
-	Failed    Outcome = "failed"
-	NotRun    Outcome = "not run" // an earlier module failed
-)
-
-// Report is what Deploy did, module by module, in deploy order.
-type Report struct {
-	Host     string
-	Address  string
-	Modules  []ModuleReport
-	Duration time.Duration
-}
-
-// ModuleReport is what Deploy did with one module.
-type ModuleReport struct {
-	Module   string
-	Outcome  Outcome
-	Version  string
-	Err      error
-	Duration time.Duration
-	Sync     rsync.Stats
-}
-
-// Deploy deploys every module of p to opts.Host in dependency order over one
-// SSH connection, and returns what it did. It stops at the first module that
-// fails: that module's SigDeployFailed handlers run, the later modules are
-// reported as not run, and the error names the module, host and signal.
-// The Report is never nil.
-func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
-	start := time.Now()
-	rep := &Report{Host: opts.Host}
-	defer func() { rep.Duration = time.Since(start) }()
-	mods, err := prepare(p, &opts, true)
-	if err != nil {
-		return rep, err
-	}
-	rep.Address = opts.Address
-	for _, m := range mods {
-		rep.Modules = append(rep.Modules, ModuleReport{Module: m.Name(), Outcome: NotRun})
-	}
-	opts.Logger.Info("connecting", "host", opts.Host, "address", opts.Address)
-	host, err := dial(ctx, opts.Address, opts.Logger, opts.Dial)
-	if err != nil {
-		return rep, fmt.Errorf("deploy to %s: %w", opts.Host, err)
-	}
-	defer host.Close()
-	for i, m := range mods {
-		m.host = host
-		if err := deployModule(ctx, m, opts, &rep.Modules[i]); err != nil {
-			return rep, err
-		}
-	}
-	return rep, nil
-}
-
-// prepare checks opts and loads every module before anything connects, so
-// that a typo in an ini or a flag never leaves a host half-deployed. Status
-// passes needConfig false: it may compare with each record's own config.
-func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
+// defaults fills in the options' defaults and checks those that hold for
+// every host. Status passes needConfig false: it may compare with each
+// record's own config.
+func (opts *Options) defaults(p *Project, needConfig bool) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -134,32 +83,32 @@ func prepare(p *Project, opts *Options, needConfig bool) ([]*Module, error) {
 	if opts.Who == "" {
 		opts.Who = Who()
 	}
-	if opts.Host == "" {
-		return nil, fmt.Errorf("no host given (Options.Host): %w; %s", ErrUnknownHost, p.validHosts())
-	}
-	addr, err := p.HostAddress(opts.Host)
-	if err != nil {
-		return nil, err
-	}
-	if opts.Address == "" {
-		opts.Address = addr
+	if opts.MaxFailures <= 0 {
+		opts.MaxFailures = 1
 	}
 	if (needConfig || opts.Config != "") && !validConfigName(opts.Config) {
-		return nil, fmt.Errorf("config %q: %w: name a config/NAME directory of the modules (e.g. testing, production)", opts.Config, ErrNoConfig)
-	}
-	order, err := p.Order(opts.Host)
-	if err != nil {
-		return nil, err
+		return fmt.Errorf("config %q: %w: name a config/NAME directory of the modules (e.g. testing, production)", opts.Config, ErrNoConfig)
 	}
 	for _, name := range opts.Force.modules {
 		if _, ok := p.modules[name]; !ok {
-			return nil, fmt.Errorf("force %s: %w %q: modules of %s: %s", name, ErrUnknownModule, name, p.Name, strings.Join(p.ModuleNames(), ", "))
+			return fmt.Errorf("force %s: %w %q: modules of %s: %s", name, ErrUnknownModule, name, p.Name, strings.Join(p.ModuleNames(), ", "))
 		}
+	}
+	return nil
+}
+
+// loadHost loads every module of p for host h, in deploy order, before
+// anything connects, so that a typo in an ini or a flag never leaves a host
+// half-deployed. Each host gets modules and plugin instances of its own.
+func loadHost(p *Project, h TargetHost, opts *Options, needConfig bool) ([]*Module, error) {
+	order, err := p.Order(h.Override)
+	if err != nil {
+		return nil, err
 	}
 	mods := make([]*Module, 0, len(order))
 	for _, name := range order {
-		m, err := LoadModule(p, name, OnHost(opts.Host), WithConfig(opts.Config), WithRelease(opts.Release),
-			WithFlags(opts.Flags), WithLogger(opts.Logger.With("host", opts.Host)))
+		m, err := LoadModule(p, name, OnHost(h.Name), WithConfig(opts.Config), WithRelease(opts.Release),
+			WithFlags(opts.Flags), WithLogger(opts.Logger.With("host", h.Name)))
 		if err != nil {
 			return nil, err
 		}
@@ -180,11 +129,10 @@ func validConfigName(name string) bool {
 	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\\\x00")
 }
 
-// deployModule deploys one module: it gets the source and hashes the
-// settings locally first, then takes the module's lock on the host, skips
-// the module when the host's record says it runs exactly that, and
-// otherwise sends SigDeploy and records the deploy on the host. The lock is
-// released in every case, Ctrl-C included.
+// deployModule deploys one module, whose lock the deploy holds: it skips
+// the module when the host's record says it runs exactly what the source
+// and settings are now, and otherwise sends SigDeploy and records the
+// deploy on the host.
 func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport) (err error) {
 	start := time.Now()
 	defer func() {
@@ -200,11 +148,6 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}
 	mr.Version = want.Version
-	unlock, err := m.lock(ctx, opts.Who)
-	if err != nil {
-		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
-	}
-	defer unlock(&err)
 	pl := m.place()
 	rec, err := pl.Record(ctx)
 	var corrupt *ledger.CorruptRecordError

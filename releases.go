@@ -168,9 +168,14 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 		}
 		kept = append(kept, r)
 	}
-	id := ledger.NewReleaseID(time.Now(), version)
+	// One id on every host of a deploy: it is named by the deploy's start.
+	at := m.releaseAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	id := ledger.NewReleaseID(at, version)
 	for i := 2; taken[id]; i++ {
-		id = fmt.Sprintf("%s-%d", ledger.NewReleaseID(time.Now(), version), i)
+		id = fmt.Sprintf("%s-%d", ledger.NewReleaseID(at, version), i)
 	}
 	rel := ledger.Release{ID: id, Version: version, State: ledger.Building, Started: time.Now().UTC(), By: who}
 	b := &releaseBuild{rel: rel, id: id, previous: cur}

@@ -182,7 +182,7 @@ func TestReleasesDeploy(t *testing.T) {
 	after, err := os.Stat(r3)
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(before, after), "release %s is %s renamed", id3, id1)
-	st := rep.Modules[0].Sync
+	st := rep.Hosts[0].Modules[0].Sync
 	assert.Equal(t, 1, st.Copied, "app.py, from the current release: %s", st)
 	assert.Equal(t, int64(len("3\n")+len("shipped\n")+len("pyc\n")), st.BytesSent,
 		"third.txt, and log.txt and cache.pyc that a handler appends to and removes: %s", st)
@@ -272,7 +272,7 @@ func TestReleasesFailureAfterRecyclingCostsOneRelease(t *testing.T) {
 	assert.Equal(t, "v2\n", read(t, filepath.Join(base, "releases", id2, "app.py")))
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 	require.NoError(t, err)
 	assert.Equal(t, id2, currentRelease(t, base))
 }
@@ -403,7 +403,7 @@ func TestRollbackRefusesAnInPlaceModule(t *testing.T) {
 	require.NoError(t, err)
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions(), Modules: []string{"a"}})
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Modules: []string{"a"}})
 	require.ErrorIs(t, err, porter.ErrInPlace)
 	assert.Contains(t, err.Error(), "rollback a on test: deployed in place (strategy = inplace)")
 }
@@ -414,7 +414,7 @@ func TestRollbackWithNothingBeforeSaysWhatExists(t *testing.T) {
 	require.NoError(t, err)
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 	require.ErrorIs(t, err, porter.ErrNothingToRollBackTo)
 	assert.Regexp(t, `releases: \S+ good current\)$`, err.Error())
 }

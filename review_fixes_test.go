@@ -83,9 +83,9 @@ func TestStatusWithoutConfigLoadsPluginsThatCheckConfigFiles(t *testing.T) {
 	require.NoError(t, err)
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	st, err := porter.Status(context.Background(), p, porter.StatusOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 	require.NoError(t, err)
-	assert.Equal(t, porter.StateUpToDate, st.Modules[0].State)
+	assert.Equal(t, porter.StateUpToDate, st.Hosts[0].Modules[0].State)
 }
 
 func TestStatusNeverWalksAPathAForeignRecordNames(t *testing.T) {
@@ -93,10 +93,10 @@ func TestStatusNeverWalksAPathAForeignRecordNames(t *testing.T) {
 	portertest.WriteFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": `{"module":"a","version":"x","config":"../../../../.."}`})
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	st, err := porter.Status(context.Background(), p, porter.StatusOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 	require.NoError(t, err)
-	assert.Equal(t, porter.StateNeverDeployed, st.Modules[0].State)
-	assert.ErrorContains(t, st.Modules[0].RecordErr, `config "../../../../.." is not a config name`)
+	assert.Equal(t, porter.StateNeverDeployed, st.Hosts[0].Modules[0].State)
+	assert.ErrorContains(t, st.Hosts[0].Modules[0].RecordErr, `config "../../../../.." is not a config name`)
 }
 
 // flagClash declares a flag deploy already has.

@@ -36,62 +36,133 @@ var ErrNothingToRollBackTo = errors.New("nothing to roll back to")
 // place: there is no earlier tree on the host to go back to.
 var ErrInPlace = errors.New("deployed in place (strategy = inplace): there is no earlier release on the host to go back to; deploy the older version, or set [module] strategy = releases")
 
-// RollbackOptions says what Rollback rolls back, on which host.
+// RollbackOptions says what Rollback rolls back, on which hosts.
 type RollbackOptions struct {
-	Host    string   // [hosts] name; required
-	Address string   // replaces the [hosts] address
+	Target           // the hosts; Host is required
 	Modules []string // default: every module of the host, last deployed first
 	// To names the release to go to (any good one of the module); by
 	// default it is the release that was live before the current one, from
 	// the history, never one that failed, was half-built or was rolled back
-	// from.
+	// from. On several hosts the default must be the same release on
+	// every host, or nothing is rolled back.
 	To     string
 	Who    string // recorded (default Who())
-	Dial   []remote.Option
 	Logger *slog.Logger
 }
 
-// RolledBack is what Rollback did with one module.
+// RolledBack is what Rollback did with one module on one host.
 type RolledBack struct {
+	Host     string
 	Module   string
 	From, To string // release ids
 }
 
 // Rollback switches the current link of each module back to an earlier
-// release, under the module's lock: it sends SigRollbackStart, switches
-// current, marks the release it left as rolled back from, writes the
-// record of the release it went to (and a history line), then sends
-// SigRollbackFinish. It stops at the first module that fails.
+// release on every host of the target, under the module's lock: it sends
+// SigRollbackStart, switches current, marks the release it left as rolled
+// back from, writes the record of the release it went to (and a history
+// line), then sends SigRollbackFinish. On each host it stops at the first
+// module that fails.
+//
+// On several hosts it first reads every host's releases and finds, per
+// module, the release each would go back to: when they differ (or one has
+// none) it stops before changing any host, naming what each host has, so
+// the fleet never ends up on mixed releases by default.
 func Rollback(ctx context.Context, p *Project, opts RollbackOptions) ([]RolledBack, error) {
-	dopts := Options{Host: opts.Host, Address: opts.Address, Dial: opts.Dial, Logger: opts.Logger, Who: opts.Who}
-	mods, err := prepare(p, &dopts, false)
+	dopts := Options{Target: opts.Target, Logger: opts.Logger, Who: opts.Who}
+	hs, err := loadHosts(p, &dopts, false)
 	if err != nil {
 		return nil, err
 	}
-	mods, err = pick(mods, opts.Modules, opts.Host)
-	if err != nil {
-		return nil, err
+	for _, hc := range hs {
+		if hc.mods, err = pick(hc.mods, opts.Modules, hc.Name); err != nil {
+			return nil, err
+		}
 	}
-	if opts.To != "" && len(mods) != 1 {
+	if opts.To != "" && len(hs[0].mods) != 1 {
 		return nil, fmt.Errorf("rollback on %s to %s: name the one module whose release it is", opts.Host, opts.To)
 	}
-	host, err := dial(ctx, dopts.Address, dopts.Logger, dopts.Dial)
-	if err != nil {
-		return nil, fmt.Errorf("rollback on %s: %w", opts.Host, err)
-	}
-	defer host.Close()
-	var out []RolledBack
-	for i := len(mods) - 1; i >= 0; i-- {
-		m := mods[i]
-		m.host, m.who = host, dopts.Who
-		rb, err := rollbackModule(ctx, m, opts.To)
-		if err != nil {
-			return out, fmt.Errorf("rollback %s on %s: %w", m.Name(), opts.Host, err)
+	to := map[string]string{} // module -> release id
+	if opts.To != "" {
+		to[hs[0].mods[0].Name()] = opts.To
+	} else if len(hs) > 1 {
+		if to, err = agreeRollback(ctx, dopts, hs); err != nil {
+			return nil, err
 		}
-		out = append(out, rb)
 	}
-	return out, nil
+	per := make([][]RolledBack, len(hs))
+	errs := onHosts(ctx, dopts, hs, "rollback on", func(h int, hc *hostCall) error {
+		for i := len(hc.mods) - 1; i >= 0; i-- {
+			m := hc.mods[i]
+			m.who = dopts.Who
+			rb, err := rollbackModule(ctx, m, to[m.Name()])
+			if err != nil {
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+			}
+			per[h] = append(per[h], rb)
+		}
+		return nil
+	})
+	var out []RolledBack
+	for _, rbs := range per {
+		out = append(out, rbs...)
+	}
+	return out, errors.Join(errs...)
 }
+
+// agreeRollback finds, per module, the release every host would go back
+// to by default, and refuses when they differ.
+func agreeRollback(ctx context.Context, opts Options, hs []*hostCall) (map[string]string, error) {
+	targets := make([]map[string]string, len(hs))
+	errs := onHosts(ctx, opts, hs, "rollback on", func(i int, hc *hostCall) error {
+		targets[i] = map[string]string{}
+		for _, m := range hc.mods {
+			if m.Strategy() != StrategyReleases {
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, ErrInPlace)
+			}
+			pl := m.place()
+			rels, err := pl.Releases(ctx)
+			if err != nil {
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+			}
+			hist, err := pl.History(ctx)
+			if err != nil {
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+			}
+			_, target, err := chooseRollback(rels, hist, "")
+			if err != nil {
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+			}
+			targets[i][m.Name()] = target.ID
+		}
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("rollback: nothing rolled back: %w", err)
+	}
+	agreed := map[string]string{}
+	for _, m := range hs[0].mods {
+		var each []string
+		differ := false
+		for i, hc := range hs {
+			id := targets[i][m.Name()]
+			each = append(each, hc.Name+": "+id)
+			if id != targets[0][m.Name()] {
+				differ = true
+			}
+		}
+		if differ {
+			return nil, fmt.Errorf("rollback %s: the hosts would go back to different releases (%s): %w; nothing rolled back: roll back host by host, or name the release with --to",
+				m.Name(), strings.Join(each, ", "), ErrReleasesDiffer)
+		}
+		agreed[m.Name()] = targets[0][m.Name()]
+	}
+	return agreed, nil
+}
+
+// ErrReleasesDiffer is wrapped by Rollback's error when the hosts of a
+// target would go back to different releases of a module.
+var ErrReleasesDiffer = errors.New("releases differ between hosts")
 
 // pick keeps the named modules (all when none is named), in deploy order.
 func pick(mods []*Module, names []string, host string) ([]*Module, error) {
@@ -116,7 +187,7 @@ func pick(mods []*Module, names []string, host string) ([]*Module, error) {
 }
 
 func rollbackModule(ctx context.Context, m *Module, to string) (rb RolledBack, err error) {
-	rb.Module = m.Name()
+	rb.Host, rb.Module = m.hostName, m.Name()
 	if m.Strategy() != StrategyReleases {
 		return rb, ErrInPlace
 	}
@@ -254,46 +325,50 @@ func recordOf(hist []ledger.Record, r ledger.Release) ledger.Record {
 
 // ReleasesOptions says whose releases Releases lists.
 type ReleasesOptions struct {
-	Host    string   // [hosts] name; required
-	Address string   // replaces the [hosts] address
+	Target           // the hosts; Host is required
 	Modules []string // default: every module of the host
-	Dial    []remote.Option
 	Logger  *slog.Logger
 }
 
-// ModuleReleases are the releases of one module on a host, oldest first.
+// ModuleReleases are the releases of one module on one host, oldest first.
 type ModuleReleases struct {
+	Host     string
 	Module   string
 	Strategy Strategy
 	Releases []ledger.Release
 }
 
-// Releases lists the releases of each module on a host (none for a module
-// deployed in place), without changing anything.
+// Releases lists the releases of each module on every host of the target
+// (none for a module deployed in place), host by host, without changing
+// anything. The error joins every host's; the list holds the others'.
 func Releases(ctx context.Context, p *Project, opts ReleasesOptions) ([]ModuleReleases, error) {
-	dopts := Options{Host: opts.Host, Address: opts.Address, Dial: opts.Dial, Logger: opts.Logger}
-	mods, err := prepare(p, &dopts, false)
+	dopts := Options{Target: opts.Target, Logger: opts.Logger}
+	hs, err := loadHosts(p, &dopts, false)
 	if err != nil {
 		return nil, err
 	}
-	if mods, err = pick(mods, opts.Modules, opts.Host); err != nil {
-		return nil, err
-	}
-	host, err := dial(ctx, dopts.Address, dopts.Logger, dopts.Dial)
-	if err != nil {
-		return nil, fmt.Errorf("releases on %s: %w", opts.Host, err)
-	}
-	defer host.Close()
-	var out []ModuleReleases
-	for _, m := range mods {
-		m.host = host
-		mr := ModuleReleases{Module: m.Name(), Strategy: m.Strategy()}
-		if m.Strategy() == StrategyReleases {
-			if mr.Releases, err = m.place().Releases(ctx); err != nil {
-				return out, fmt.Errorf("releases of %s on %s: %w", m.Name(), opts.Host, err)
-			}
+	for _, hc := range hs {
+		if hc.mods, err = pick(hc.mods, opts.Modules, hc.Name); err != nil {
+			return nil, err
 		}
-		out = append(out, mr)
 	}
-	return out, nil
+	per := make([][]ModuleReleases, len(hs))
+	errs := onHosts(ctx, dopts, hs, "releases on", func(i int, hc *hostCall) error {
+		for _, m := range hc.mods {
+			mr := ModuleReleases{Host: hc.Name, Module: m.Name(), Strategy: m.Strategy()}
+			if m.Strategy() == StrategyReleases {
+				var err error
+				if mr.Releases, err = m.place().Releases(ctx); err != nil {
+					return fmt.Errorf("releases of %s on %s: %w", m.Name(), hc.Name, err)
+				}
+			}
+			per[i] = append(per[i], mr)
+		}
+		return nil
+	})
+	var out []ModuleReleases
+	for _, p := range per {
+		out = append(out, p...)
+	}
+	return out, errors.Join(errs...)
 }

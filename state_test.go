@@ -61,7 +61,7 @@ func newGate(t *testing.T) (string, *gate) {
 
 func outcomes(rep *porter.Report) map[string]porter.Outcome {
 	out := map[string]porter.Outcome{}
-	for _, m := range rep.Modules {
+	for _, m := range rep.Hosts[0].Modules {
 		out[m.Module] = m.Outcome
 	}
 	return out
@@ -96,7 +96,7 @@ func TestSecondDeploySkipsEverythingAndRecordIsOnTheHost(t *testing.T) {
 	rec := readRecord(t, f.remote+"/a", "a")
 	assert.Equal(t, "a", rec.Module)
 	assert.Equal(t, hashDir(t, f.local+"/a/src"), rec.Version)
-	assert.Equal(t, rec.Version, rep.Modules[0].Version, "the report says what the record says")
+	assert.Equal(t, rec.Version, rep.Hosts[0].Modules[0].Version, "the report says what the record says")
 	assert.Equal(t, "stable", rec.Release)
 	assert.Equal(t, "testing", rec.Config)
 	assert.Equal(t, "alice@laptop", rec.DeployedBy)
@@ -156,7 +156,7 @@ func TestFailedDeployKeepsTheOldRecordAndARetryDeploys(t *testing.T) {
 
 	rep, err := f.deploy(t, porter.Options{})
 	require.Error(t, err)
-	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Failed, rep.Hosts[0].Modules[0].Outcome)
 	assert.Equal(t, "sha256:old", readRecord(t, f.remote+"/m", "e2e-fails").Version, "a failed deploy writes no record")
 	assert.NoFileExists(t, f.remote+"/m/.porter/e2e-fails/lock.json")
 
@@ -191,14 +191,14 @@ func TestConcurrentDeploysOfOneModuleOneWinsTheOtherChangesNothing(t *testing.T)
 	assert.Equal(t, "alice@laptop", le.Lock.By)
 	assert.Equal(t, os.Getpid(), le.Lock.PID)
 	assert.Regexp(t, `^deploy e2e-gate to test: e2e-gate is locked by alice@laptop \(pid \d+ on \S+\) since \d\d:\d\d:\d\d, \d+s ago; its lease runs until \d\d:\d\d:\d\d unless renewed$`, err.Error())
-	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Failed, rep.Hosts[0].Modules[0].Outcome)
 	entries, _ := os.ReadDir(f.remote + "/g")
 	assert.Equal(t, []string{".porter"}, names(entries), "bob sent nothing")
 
 	close(g.release)
 	res := <-first
 	require.NoError(t, res.err)
-	assert.Equal(t, porter.Deployed, res.rep.Modules[0].Outcome)
+	assert.Equal(t, porter.Deployed, res.rep.Hosts[0].Modules[0].Outcome)
 	assert.Equal(t, "alice@laptop", readRecord(t, f.remote+"/g", "e2e-gate").DeployedBy)
 	assert.NoFileExists(t, f.remote+"/g/.porter/e2e-gate/lock.json")
 }
@@ -223,8 +223,7 @@ func TestCancelDuringDeployReleasesTheLockAndRecordsNothing(t *testing.T) {
 	g.cancel = cancel
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	_, err = porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing", Address: f.srv.Address(),
-		Dial: f.srv.DialOptions(), Flags: map[string]string{"gate": name}})
+	_, err = porter.Deploy(ctx, p, porter.Options{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Config: "testing", Flags: map[string]string{"gate": name}})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.NoFileExists(t, f.remote+"/g/.porter/e2e-gate/lock.json")
 	assert.NoFileExists(t, f.remote+"/g/.porter/e2e-gate/state.json")
@@ -242,17 +241,16 @@ func TestCorruptOrForeignRecordCountsAsNeverDeployed(t *testing.T) {
 			portertest.WriteFiles(t, f.remote, map[string]string{"a/.porter/a/state.json": content})
 			p, err := porter.LoadProject(f.local)
 			require.NoError(t, err)
-			st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test", Config: "testing",
-				Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+			st, err := porter.Status(context.Background(), p, porter.StatusOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Config: "testing"})
 			require.NoError(t, err)
-			assert.Equal(t, porter.StateNeverDeployed, st.Modules[0].State)
+			assert.Equal(t, porter.StateNeverDeployed, st.Hosts[0].Modules[0].State)
 			var ce *ledger.CorruptRecordError
-			require.ErrorAs(t, st.Modules[0].RecordErr, &ce)
+			require.ErrorAs(t, st.Hosts[0].Modules[0].RecordErr, &ce)
 			assert.Contains(t, ce.Error(), "is not a porter record")
 
 			rep, err := f.deploy(t, porter.Options{})
 			require.NoError(t, err)
-			assert.Equal(t, porter.Deployed, rep.Modules[0].Outcome)
+			assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
 			assert.Equal(t, "a", readRecord(t, f.remote+"/a", "a").Module)
 		})
 	}
@@ -263,11 +261,10 @@ func TestStatusStates(t *testing.T) {
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
 	status := func() map[string]porter.State {
-		st, err := porter.Status(context.Background(), p, porter.StatusOptions{Host: "test",
-			Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+		st, err := porter.Status(context.Background(), p, porter.StatusOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 		require.NoError(t, err)
 		out := map[string]porter.State{}
-		for _, m := range st.Modules {
+		for _, m := range st.Hosts[0].Modules {
 			out[m.Module] = m.State
 		}
 		return out
@@ -315,7 +312,7 @@ func TestSyncNeverTouchesTheStateDir(t *testing.T) {
 	assert.NoFileExists(t, f.remote+"/a/extra", "delete = true removes extraneous files")
 	assert.FileExists(t, f.remote+"/a/.porter/a/state.json")
 	assert.FileExists(t, f.remote+"/a/.porter/a/history.jsonl")
-	assert.Equal(t, 1, rep.Modules[0].Sync.Deleted, "the state dir is not reported as deleted")
+	assert.Equal(t, 1, rep.Hosts[0].Modules[0].Sync.Deleted, "the state dir is not reported as deleted")
 }
 
 func TestCLIStatusAndUnlock(t *testing.T) {
@@ -372,12 +369,11 @@ func TestCtrlCMidSyncReleasesTheLockAndLeavesNoPartialFiles(t *testing.T) {
 	var seen atomic.Bool
 	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
-	rep, err := porter.Deploy(ctx, p, porter.Options{Host: "test", Config: "testing", Address: f.srv.Address(),
-		Dial: f.srv.DialOptions(), Logger: slog.New(cancelOn{cancel, &seen})})
+	rep, err := porter.Deploy(ctx, p, porter.Options{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Config: "testing", Logger: slog.New(cancelOn{cancel, &seen})})
 	require.True(t, seen.Load(), "the sync reached its staging step")
 	assert.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, porter.Failed, rep.Modules[0].Outcome)
-	assert.Equal(t, porter.NotRun, rep.Modules[1].Outcome)
+	assert.Equal(t, porter.Failed, rep.Hosts[0].Modules[0].Outcome)
+	assert.Equal(t, porter.NotRun, rep.Hosts[0].Modules[1].Outcome)
 	entries, _ := os.ReadDir(f.remote + "/a")
 	assert.Equal(t, []string{".porter"}, names(entries), "no file under its final name, no staging dir left")
 	entries, _ = os.ReadDir(f.remote + "/a/.porter/a")

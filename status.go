@@ -7,7 +7,6 @@ import (
 	"log/slog"
 
 	"github.com/porter-deploy/porter/ledger"
-	"github.com/porter-deploy/porter/remote"
 )
 
 // State says whether a deploy would deploy a module.
@@ -21,15 +20,13 @@ const (
 	StateLocked        State = "locked"
 )
 
-// StatusOptions says which host Status asks.
+// StatusOptions says which hosts Status asks.
 type StatusOptions struct {
-	Host    string // [hosts] name; required
-	Address string // replaces the [hosts] address
+	Target         // the hosts; Host is required
 	Release string // default "stable"
 	// Config is the config to compare with; default: the one the host's
 	// record names (what a redeploy of the same config would ship).
 	Config string
-	Dial   []remote.Option
 	Logger *slog.Logger
 }
 
@@ -46,36 +43,48 @@ type ModuleStatus struct {
 	Current   string           // with strategy = releases: the release current points to ("" none)
 }
 
-// StatusReport is Status's answer, in deploy order.
+// StatusReport is Status's answer, host by host in the target's order.
 type StatusReport struct {
-	Host    string
-	Modules []ModuleStatus
+	Hosts []HostStatus
 }
 
-// Status reads each module's record and lock from the host and compares
-// them with what a deploy would ship now, without changing the host.
+// HostStatus is what one host runs, module by module in deploy order. Err
+// is why the host could not be asked (or not about every module).
+type HostStatus struct {
+	Host    string
+	Address string
+	Modules []ModuleStatus
+	Err     error
+}
+
+// Status reads each module's record and lock from every host of the
+// target and compares them with what a deploy would ship now, without
+// changing any host. The error joins every host's (each names its host);
+// the report holds what the others said.
 func Status(ctx context.Context, p *Project, opts StatusOptions) (*StatusReport, error) {
-	dopts := Options{Host: opts.Host, Address: opts.Address, Release: opts.Release, Config: opts.Config,
-		Dial: opts.Dial, Logger: opts.Logger}
-	mods, err := prepare(p, &dopts, false)
+	dopts := Options{Target: opts.Target, Release: opts.Release, Config: opts.Config, Logger: opts.Logger}
+	hs, err := loadHosts(p, &dopts, false)
 	if err != nil {
 		return nil, err
 	}
-	host, err := dial(ctx, dopts.Address, dopts.Logger, dopts.Dial)
-	if err != nil {
-		return nil, fmt.Errorf("status of %s: %w", opts.Host, err)
+	rep := &StatusReport{Hosts: make([]HostStatus, len(hs))}
+	for i, hc := range hs {
+		rep.Hosts[i] = HostStatus{Host: hc.Name, Address: hc.Address}
 	}
-	defer host.Close()
-	rep := &StatusReport{Host: opts.Host}
-	for _, m := range mods {
-		m.host = host
-		st, err := moduleStatus(ctx, m, opts.Config)
-		if err != nil {
-			return rep, fmt.Errorf("status of %s on %s: %w", m.Name(), opts.Host, err)
+	errs := onHosts(ctx, dopts, hs, "status of", func(i int, hc *hostCall) error {
+		for _, m := range hc.mods {
+			st, err := moduleStatus(ctx, m, opts.Config)
+			if err != nil {
+				return fmt.Errorf("status of %s on %s: %w", m.Name(), hc.Name, err)
+			}
+			rep.Hosts[i].Modules = append(rep.Hosts[i].Modules, st)
 		}
-		rep.Modules = append(rep.Modules, st)
+		return nil
+	})
+	for i, err := range errs {
+		rep.Hosts[i].Err = err
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
 }
 
 func moduleStatus(ctx context.Context, m *Module, config string) (ModuleStatus, error) {

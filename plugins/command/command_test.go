@@ -43,8 +43,7 @@ func TestCommandsRunAtTheirSignalsInThePath(t *testing.T) {
 			"deploy-finish = echo finish:$(pwd) >> LOG\n" +
 			"deploy-failed = echo failed >> LOG\n")
 	p, dest := project(t, section)
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions()})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing"})
 	require.NoError(t, err)
 	b, err := os.ReadFile(log)
 	require.NoError(t, err)
@@ -55,8 +54,7 @@ func TestFailingCommandStopsTheDeployAndRunsDeployFailed(t *testing.T) {
 	srv := portertest.NewServer(t)
 	log := filepath.Join(t.TempDir(), "log")
 	p, _ := project(t, "source-post-send = exit 3\ndeploy-failed = echo undo >> "+log+"\n")
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions()})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3": `)
 	assert.Contains(t, err.Error(), "exit status 3")
@@ -67,8 +65,8 @@ func TestFailingCommandStopsTheDeployAndRunsDeployFailed(t *testing.T) {
 func TestSkipCommandsFlag(t *testing.T) {
 	srv := portertest.NewServer(t)
 	p, dest := project(t, "deploy-finish = touch RAN\n")
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions(), Flags: map[string]string{"skip-commands": "true"}})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Flags: map[string]string{"skip-commands": "true"}})
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(dest, "RAN"))
 }

@@ -48,8 +48,8 @@ func project(t *testing.T, dest, section, name, content, more string) *porter.Pr
 }
 
 func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions(), Flags: flags})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Flags: flags})
 	return err
 }
 

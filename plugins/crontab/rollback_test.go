@@ -36,8 +36,8 @@ func TestRollbackInstallsTheOldReleasesCrontab(t *testing.T) {
 	p, err = porter.LoadProject(p.Dir)
 	require.NoError(t, err)
 	// The crontab is not part of the module's version: force the deploy.
-	_, err = porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions(), Flags: update, Force: porter.ForceAll()})
+	_, err = porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Flags: update, Force: porter.ForceAll()})
 	require.NoError(t, err)
 	got, _ := cron.get(t)
 	require.Equal(t, v2, got)
@@ -46,7 +46,7 @@ func TestRollbackInstallsTheOldReleasesCrontab(t *testing.T) {
 
 	rollback := func() {
 		t.Helper()
-		_, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()})
+		_, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}})
 		require.NoError(t, err)
 	}
 	id1 := rollbackTarget(t, dest)
@@ -55,14 +55,12 @@ func TestRollbackInstallsTheOldReleasesCrontab(t *testing.T) {
 	assert.Equal(t, v1, got, "the old release's crontab")
 
 	// Forward again, then a person edits the crontab: a rollback leaves it.
-	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: srv.Address(), Dial: srv.DialOptions(),
-		Modules: []string{"app"}, To: filepath.Base(id2)})
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Modules: []string{"app"}, To: filepath.Base(id2)})
 	require.NoError(t, err)
 	got, _ = cron.get(t)
 	require.Equal(t, v2, got)
 	cron.set(t, "# edited by hand\n")
-	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: srv.Address(), Dial: srv.DialOptions(),
-		Modules: []string{"app"}, To: filepath.Base(id1)})
+	_, err = porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Modules: []string{"app"}, To: filepath.Base(id1)})
 	require.NoError(t, err)
 	got, _ = cron.get(t)
 	assert.Equal(t, "# edited by hand\n", got)

@@ -48,8 +48,8 @@ func fakePython(t *testing.T, venv, status string) string {
 }
 
 func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions(), Flags: flags, Force: porter.ForceAll()})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Flags: flags, Force: porter.ForceAll()})
 	return err
 }
 
@@ -110,7 +110,7 @@ func TestFailedMigrationFailsTheDeploy(t *testing.T) {
 func TestMissingSettingsFileFailsBeforeConnecting(t *testing.T) {
 	dest := filepath.Join(t.TempDir(), "app")
 	p := project(t, dest, "venv", "settings_file = prod.py\n")
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing", Address: "nowhere.invalid:1"})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: "nowhere.invalid:1"}, Config: "testing"})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "app/app.ini [plugin:"+django.Name+"]: settings_file: ")
 	assert.Contains(t, err.Error(), "config/testing/prod.py: no such file")

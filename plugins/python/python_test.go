@@ -29,8 +29,7 @@ func project(t *testing.T, dest, section string) *porter.Project {
 }
 
 func deploy(t *testing.T, srv *portertest.Server, p *porter.Project) error {
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions()})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing"})
 	return err
 }
 

@@ -22,7 +22,7 @@ func TestRollbackRestartsTheGroup(t *testing.T) {
 	before := strings.TrimSpace(f.sv.ctl(t, "pid", "app:web"))
 
 	n := len(f.srv.Commands())
-	rolled, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()})
+	rolled, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
 	require.NoError(t, err)
 	require.Len(t, rolled, 1)
 	cmds := f.srv.Commands()[n:]

@@ -53,8 +53,8 @@ func (f *fixture) project(t *testing.T, section, more string) *porter.Project {
 }
 
 func (f *fixture) deploy(p *porter.Project, flags map[string]string) error {
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: f.srv.Address(), Dial: f.srv.DialOptions(), Flags: flags, Force: porter.ForceAll()})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}, Config: "testing",
+		Flags: flags, Force: porter.ForceAll()})
 	return err
 }
 

@@ -80,8 +80,8 @@ func project(t *testing.T, dest, section, more string, src map[string]string) *p
 }
 
 func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Host: "test", Config: "testing",
-		Address: srv.Address(), Dial: srv.DialOptions(), Flags: flags, Force: porter.ForceAll()})
+	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Flags: flags, Force: porter.ForceAll()})
 	return err
 }
 

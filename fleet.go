@@ -1,0 +1,311 @@
+package porter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/porter-deploy/porter/remote"
+)
+
+// Deploy deploys every module of p to every host of opts.Target, and
+// returns what it did. The Report is never nil.
+//
+// Before anything connects it loads each host's modules (its own Modules
+// and plugin instances) and checks every module's source out once, shared
+// read-only by all hosts. It then connects to every host, and takes every
+// host's module locks in one global order (address, then module path), all
+// or nothing: a lock another deploy holds stops the deploy before any host
+// changes and names the holder (with KeepGoing, that host is skipped), so
+// two deploys over the same hosts never interleave or deadlock.
+//
+// Then it deploys the hosts, Target.Parallel at once (Batch at a time for a
+// rolling deploy), each over one SSH connection, its modules in dependency
+// order. A module that fails runs its SigDeployFailed handlers and the
+// host's later modules are not run; once MaxFailures hosts failed no new
+// host starts, while those in flight finish. Every host of a deploy gets
+// the same release id (strategy = releases).
+//
+// The error is nil when every host went through; for a target of one host
+// it is that host's error, else a *FleetError.
+func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
+	start := time.Now()
+	rep := &Report{}
+	defer func() { rep.Duration = time.Since(start) }()
+	fl, err := newFleet(p, opts, rep)
+	if err != nil {
+		return rep, err
+	}
+	for _, fh := range fl.hosts {
+		for _, m := range fh.mods {
+			m.releaseAt = start
+		}
+	}
+	if err := fl.checkout(ctx); err != nil {
+		return rep, err
+	}
+	defer fl.close()
+	fl.connect(ctx)
+	if fl.lockAll(ctx) {
+		fl.rollout(ctx)
+	}
+	fl.unlockAll(ctx) // hosts that never started
+	return rep, fleetError(rep)
+}
+
+// fleet is one deploy over its hosts.
+type fleet struct {
+	opts  Options
+	hosts []*fleetHost
+
+	mu       sync.Mutex
+	failures int
+}
+
+type fleetHost struct {
+	th      TargetHost
+	mods    []*Module
+	rep     *HostReport
+	conn    *remote.Host
+	locks   []func(*error) // releases of the locks taken, in order
+	started bool
+}
+
+func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
+	if err := opts.defaults(p, true); err != nil {
+		return nil, err
+	}
+	hs, err := opts.Target.hosts(p)
+	if err != nil {
+		return nil, err
+	}
+	fl := &fleet{opts: opts}
+	rep.Hosts = make([]HostReport, len(hs))
+	sources := newSourceCache()
+	for i, h := range hs {
+		mods, err := loadHost(p, h, &fl.opts, true)
+		if err != nil {
+			return nil, err
+		}
+		rep.Hosts[i] = HostReport{Host: h.Name, Address: h.Address}
+		for _, m := range mods {
+			m.sources = sources
+			rep.Hosts[i].Modules = append(rep.Hosts[i].Modules, ModuleReport{Module: m.Name(), Outcome: NotStarted})
+		}
+		fl.hosts = append(fl.hosts, &fleetHost{th: h, mods: mods, rep: &rep.Hosts[i]})
+	}
+	return fl, nil
+}
+
+// checkout gets every module's source before anything connects: a source
+// that cannot be fetched stops the deploy before any host changes.
+func (fl *fleet) checkout(ctx context.Context) error {
+	for _, fh := range fl.hosts {
+		for _, m := range fh.mods {
+			if _, err := m.Checkout(ctx); err != nil {
+				return fmt.Errorf("deploy %s to %s: %w", m.Name(), fh.th.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// connect dials every host, Parallel at once; a host that cannot be
+// reached fails (and counts towards MaxFailures).
+func (fl *fleet) connect(ctx context.Context) {
+	sem := make(chan struct{}, fl.opts.Target.parallel(len(fl.hosts)))
+	var wg sync.WaitGroup
+	for _, fh := range fl.hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
+			conn, err := dial(ctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
+			if err != nil {
+				fl.fail(fh, fmt.Errorf("deploy to %s: %w", fh.th.Name, err))
+				return
+			}
+			fh.conn = conn
+			for _, m := range fh.mods {
+				m.host = conn
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (fl *fleet) fail(fh *fleetHost, err error) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	fh.rep.Err = err
+	fl.failures++
+}
+
+// stopping reports whether no new host may start.
+func (fl *fleet) stopping() bool {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return !fl.opts.KeepGoing && fl.failures >= fl.opts.MaxFailures
+}
+
+// lockAll takes the module locks of every reachable host, in one global
+// order. It reports whether the rollout may start: false when a lock was
+// held (without KeepGoing: every lock taken is then released) or when the
+// failures so far already reach MaxFailures.
+func (fl *fleet) lockAll(ctx context.Context) bool {
+	if fl.stopping() {
+		fl.notStarted("a host could not be reached")
+		return false
+	}
+	type want struct {
+		fh *fleetHost
+		m  *Module
+	}
+	var order []want
+	for _, fh := range fl.hosts {
+		if fh.conn != nil {
+			for _, m := range fh.mods {
+				order = append(order, want{fh, m})
+			}
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := order[i], order[j]
+		if a.fh.th.Address != b.fh.th.Address {
+			return a.fh.th.Address < b.fh.th.Address
+		}
+		if a.m.path != b.m.path {
+			return a.m.path < b.m.path
+		}
+		return a.m.Name() < b.m.Name()
+	})
+	for _, w := range order {
+		if w.fh.rep.Err != nil {
+			continue // KeepGoing: this host is skipped already
+		}
+		unlock, err := w.m.lock(ctx, fl.opts.Who)
+		if err == nil {
+			w.fh.locks = append(w.fh.locks, unlock)
+			continue
+		}
+		err = fmt.Errorf("deploy %s to %s: %w", w.m.Name(), w.fh.th.Name, err)
+		for i, m := range w.fh.mods {
+			if m == w.m {
+				w.fh.rep.Modules[i].Outcome, w.fh.rep.Modules[i].Err = Failed, err
+			}
+		}
+		w.fh.release(ctx, &err)
+		fl.fail(w.fh, err)
+		if !fl.opts.KeepGoing {
+			fl.unlockAll(ctx)
+			fl.notStarted("the lock of " + w.m.Name() + " on " + w.fh.th.Name + " is held")
+			return false
+		}
+		w.m.log.Warn("skipping the host: a module is locked", "error", err)
+	}
+	return true
+}
+
+// notStarted marks every host that has not started and not failed.
+func (fl *fleet) notStarted(why string) {
+	for _, fh := range fl.hosts {
+		if !fh.started && fh.rep.Err == nil {
+			fh.rep.Err = &errNotStarted{why: why}
+		}
+	}
+}
+
+// rollout deploys the locked hosts, batch by batch, Parallel at once.
+func (fl *fleet) rollout(ctx context.Context) {
+	var ready []*fleetHost
+	for _, fh := range fl.hosts {
+		if fh.rep.Err == nil {
+			ready = append(ready, fh)
+		}
+	}
+	batch := fl.opts.Batch
+	if batch <= 0 || batch > len(ready) {
+		batch = len(ready)
+	}
+	sem := make(chan struct{}, fl.opts.Target.parallel(batch))
+	for lo := 0; lo < len(ready); lo += batch {
+		var wg sync.WaitGroup
+		for _, fh := range ready[lo:min(lo+batch, len(ready))] {
+			sem <- struct{}{}
+			if fl.stopping() || ctx.Err() != nil {
+				<-sem
+				break
+			}
+			fh.started = true
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				fl.deployHost(ctx, fh)
+			}()
+		}
+		wg.Wait()
+		if fl.stopping() || ctx.Err() != nil {
+			break
+		}
+	}
+	fl.mu.Lock()
+	why := fmt.Sprintf("%d host(s) failed, and max failures is %d", fl.failures, fl.opts.MaxFailures)
+	fl.mu.Unlock()
+	if ctx.Err() != nil {
+		why = "the deploy was stopped: " + context.Cause(ctx).Error()
+	}
+	fl.notStarted(why)
+}
+
+// deployHost deploys the host's modules in order, then releases its locks.
+func (fl *fleet) deployHost(ctx context.Context, fh *fleetHost) {
+	start := time.Now()
+	var err error
+	for i := range fh.mods {
+		fh.rep.Modules[i].Outcome = NotRun
+	}
+	for i, m := range fh.mods {
+		if err = deployModule(ctx, m, fl.opts, &fh.rep.Modules[i]); err != nil {
+			break
+		}
+	}
+	fh.release(ctx, &err)
+	fh.rep.Duration = time.Since(start)
+	if err != nil {
+		fl.fail(fh, err)
+	}
+}
+
+// release releases the host's locks, last taken first, adding what fails to *err.
+func (fh *fleetHost) release(ctx context.Context, err *error) {
+	for i := len(fh.locks) - 1; i >= 0; i-- {
+		fh.locks[i](err)
+	}
+	fh.locks = nil
+}
+
+// unlockAll releases the locks of every host not deploying.
+func (fl *fleet) unlockAll(ctx context.Context) {
+	for _, fh := range fl.hosts {
+		if fh.started || len(fh.locks) == 0 {
+			continue
+		}
+		var err error
+		fh.release(ctx, &err)
+		if err != nil {
+			fh.rep.Err = errors.Join(fh.rep.Err, err)
+		}
+	}
+}
+
+func (fl *fleet) close() {
+	for _, fh := range fl.hosts {
+		if fh.conn != nil {
+			fh.conn.Close()
+		}
+	}
+}
