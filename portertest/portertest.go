@@ -47,6 +47,7 @@ type options struct {
 	user       string
 	loginShell string
 	hostKeys   []ssh.Signer
+	clientKey  ed25519.PrivateKey // set by StartFleet: one key for every server
 }
 
 // WithHostKeys sets the server's host keys (default: a new ed25519 key). The
@@ -150,10 +151,16 @@ func start(dir string, o options) (*Server, error) {
 		}
 		s.hostKeys = []ssh.Signer{hk}
 	}
-	clientPub, clientPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
+	clientPriv := o.clientKey
+	if clientPriv == nil {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		clientPriv = priv
 	}
+	clientPub := clientPriv.Public().(ed25519.PublicKey)
+	var err error
 	if s.clientKey, err = ssh.NewPublicKey(clientPub); err != nil {
 		return nil, err
 	}
