@@ -39,7 +39,7 @@
 //
 // [Deploy] (or the deploy command of [Main]) loads every module first, so a
 // mistake in any ini stops it before anything connects; then it dials the
-// host once and, for each module in the order of [Project.Order], sends
+// host once (each host, for a group) and, for each module in the order of [Project.Order], sends
 // [SigDeploy]. Its default handler is the procedure of the original tool:
 //
 //	SigDeployStart -> source checkout (package scm) -> SigSourcePreSend ->
@@ -48,6 +48,19 @@
 //
 // When a handler fails, the module's [SigDeployFailed] handlers run so that
 // plugins can undo what they did, and the deploy stops.
+//
+// # Many hosts
+//
+// A [hosts] line may list hosts (production = web1, deploy@web2), and a
+// [Target] names a host, a group or a comma list ([Project.Resolve]). A
+// deploy to several hosts loads each host's own modules, checks each
+// module's source out once for all of them, connects to every host, takes
+// every module lock in one global order (all or nothing, so two deploys
+// never interleave), then deploys the hosts [Target.Parallel] at once, or
+// [Options.Batch] at a time, until [Options.MaxFailures] hosts failed
+// ([Options.KeepGoing] runs them all). Every host gets the same release id;
+// the [Report] has a [HostReport] per host, and [Report.Rerun] the hosts
+// left behind.
 //
 // # Config files
 //
@@ -64,7 +77,8 @@
 // # What a host runs
 //
 // Before it touches a module's path, a deploy gets the source and hashes the
-// module's settings locally, then takes the module's lock on the host
+// module's settings locally, then takes the module's lock on the host for
+// the whole deploy of that host
 // (<path>/.porter/<module>/lock.json, created exclusively, with a lease the
 // deploy renews; a second deploy gets a [*ledger.LockedError] naming the
 // holder, or takes the lock over with a warning when its holder is provably

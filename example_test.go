@@ -24,7 +24,7 @@ func ExampleLoadProject() {
 		log.Fatal(err)
 	}
 	fmt.Println(p.Name, p.HostNames(), order)
-	// Output: basic [demo production] [shared api web]
+	// Output: basic [demo demo-fleet production] [shared api web]
 }
 
 func ExampleLoadModule() {
@@ -121,4 +121,57 @@ func ExampleRegisterPlugin() {
 	// In the plugin's package: its import path names it in an ini,
 	// [plugin:github.com/acme/deploy/plugins/cdn].
 	porter.RegisterPlugin("github.com/acme/deploy/plugins/cdn", func() porter.Plugin { return cdn{} })
+}
+
+func ExampleProject_Resolve() {
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hosts, err := p.Resolve("demo-fleet,production")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range hosts {
+		fmt.Println(h.Name, h.Address, "overrides:", h.Override)
+	}
+	// Output:
+	// demo@web1.demo demo@web1.demo overrides: demo-fleet
+	// demo@web2.demo demo@web2.demo overrides: demo-fleet
+	// demo@web3.demo demo@web3.demo overrides: demo-fleet
+	// production deploy@app.example.com overrides: production
+}
+
+func ExampleDeploy_fleet() {
+	// Three real SSH servers for the example, taking one key (portertest);
+	// a deploy program leaves Addresses and Dial out.
+	hosts := []string{"demo@web1.demo", "demo@web2.demo", "demo@web3.demo"}
+	fleet, err := portertest.StartFleet(make([]string, len(hosts)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer fleet.Close()
+
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rep, err := porter.Deploy(context.Background(), p, porter.Options{
+		Target: porter.Target{Host: "demo-fleet", Addresses: fleet.Addresses(hosts...), Dial: fleet.DialOptions()},
+		Config: "testing",
+		Batch:  2, // a rolling deploy: two hosts, then the third
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range rep.Hosts {
+		fmt.Println(h.Host, h.Outcome(), len(h.Modules), "modules")
+	}
+	fmt.Println(rep.Totals()[porter.Deployed], "hosts deployed; to re-run:", rep.Rerun())
+	// Output:
+	// demo@web1.demo deployed 3 modules
+	// demo@web2.demo deployed 3 modules
+	// demo@web3.demo deployed 3 modules
+	// 3 hosts deployed; to re-run: []
 }

@@ -38,8 +38,8 @@ type TargetHost struct {
 
 // loadHosts reads [hosts] and checks every line: names that --host can
 // take, addresses ssh can take (see remote.CheckAddress), groups whose
-// names exist and hold no cycle, and no address on two lines (name it once
-// and list the name). A line whose one item is its own name is a host
+// names exist and hold no cycle, and no address in two groups (the address
+// names the host: give it a line and list that name). A line whose one item is its own name is a host
 // whose address is that name (web1 = web1: an ~/.ssh/config alias).
 func (p *Project) loadHosts(sec *ini.Section, file string) error {
 	lines := map[string]bool{}
@@ -70,6 +70,9 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 			}
 			if err := remote.CheckAddress(it); err != nil {
 				return fmt.Errorf("%s: %w: write user@host[:port]", where, err)
+			}
+			if !e.IsGroup() {
+				continue
 			}
 			if other, dup := listedBy[it]; dup {
 				return fmt.Errorf("%s: %s is listed by %s too: give it a line of its own (web1 = %s) and list that name", where, it, other, it)

@@ -23,29 +23,43 @@ func projectDir() string {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// serveDemoHost starts an SSH server on loopback whose login directory is a
-// new temporary directory, when the command deploys to the host "demo", and
-// points the CLI at it: a real SSH and SFTP server on this machine, trusted
-// through its own known_hosts file. It returns a function that stops it.
+// demoFleet are the hosts of [hosts] demo-fleet.
+var demoFleet = []string{"demo@web1.demo", "demo@web2.demo", "demo@web3.demo"}
+
+// serveDemoHost starts SSH servers on loopback, each with a new temporary
+// login directory, when the command names the host "demo" (one server) or
+// "demo-fleet" (three), and points the CLI at them: real SSH and SFTP
+// servers on this machine, trusted through their own known_hosts file. It
+// returns a function that stops them.
 func serveDemoHost(cli *porter.CLI) (stop func()) {
-	if !slices.Contains(os.Args, "demo") {
+	var hosts []string
+	switch {
+	case slices.Contains(os.Args, "demo-fleet"):
+		hosts = demoFleet
+	case slices.Contains(os.Args, "demo"):
+		hosts = []string{"demo"}
+	default:
 		return func() {}
 	}
-	home, err := os.MkdirTemp("", "porter-demo-")
+	dir, err := os.MkdirTemp("", "porter-demo-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo host:", err)
 		os.Exit(1)
 	}
-	srv, err := portertest.Start(portertest.WithHome(home))
+	homes := make([]string, len(hosts))
+	for i := range hosts {
+		homes[i] = filepath.Join(dir, fmt.Sprint("host", i+1))
+	}
+	fleet, err := portertest.StartFleet(homes)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo host:", err)
 		os.Exit(1)
 	}
-	cli.Addresses = map[string]string{"demo": srv.Address()}
-	cli.Dial = srv.DialOptions()
-	fmt.Fprintf(os.Stderr, "demo host: SSH server on %s, login directory %s\n", srv.Addr(), home)
+	cli.Addresses = fleet.Addresses(hosts...)
+	cli.Dial = fleet.DialOptions()
+	fmt.Fprintf(os.Stderr, "demo: %d SSH server(s) on loopback, login directories under %s\n", len(hosts), dir)
 	return func() {
-		srv.Close()
-		fmt.Fprintf(os.Stderr, "demo host: stopped; its login directory (what was deployed) is %s\n", home)
+		fleet.Close()
+		fmt.Fprintf(os.Stderr, "demo: stopped; what was deployed is under %s\n", dir)
 	}
 }

@@ -3,6 +3,7 @@
 // plugin. Try it against an SSH server it embeds for the demo:
 //
 //	go run ./examples/basic deploy --host demo --config testing
+//	go run ./examples/basic deploy --host demo-fleet --config testing
 //
 // Pointed at real hosts ([hosts] of project/project.ini) it deploys them.
 package main
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	cli := &porter.CLI{ProjectDir: projectDir()}
-	stop := serveDemoHost(cli) // only when deploying to --host demo
+	stop := serveDemoHost(cli) // only for --host demo or demo-fleet
 	code := cli.Exec()
 	stop()
 	os.Exit(code)
