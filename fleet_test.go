@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -545,5 +546,33 @@ func TestFleetChecksOutEachSourceOnce(t *testing.T) {
 	assert.Equal(t, map[porter.Outcome]int{porter.NotStarted: 3}, rep.Totals())
 	for i := range 3 {
 		assert.Equal(t, 1, f.fleet.Servers[i].Connections(), "nothing connected for the refused deploy")
+	}
+}
+
+// A module path relative to the login directory, with releases recycled
+// and unchanged files copied on the host from the current release.
+func TestFleetRelativePathRecycledReleases(t *testing.T) {
+	f := newFleetFixture(t, 2)
+	src := filepath.Join(f.local, "fleet-app", "src")
+	for i := range 6 {
+		portertest.WriteFiles(t, src, map[string]string{fmt.Sprintf("f%d.txt", i): "new\n", "app.py": fmt.Sprintf("v%d\n", i)})
+		// Written hours ago, each version at its own time: a file written
+		// in the second of a deploy is racy, and sent rather than copied.
+		at := time.Now().Add(time.Duration(i-10) * time.Hour)
+		for _, name := range []string{fmt.Sprintf("f%d.txt", i), "app.py"} {
+			require.NoError(t, os.Chtimes(filepath.Join(src, name), at, at))
+		}
+		rep, err, _ := f.deploy(t, porter.Options{})
+		require.NoError(t, err, "deploy %d", i)
+		if i >= 3 { // keep_releases = 3: the oldest is recycled, the others' files copied from current
+			for _, h := range rep.Hosts {
+				assert.Positive(t, h.Modules[0].Sync.Copied, "deploy %d to %s", i, h.Host)
+			}
+		}
+	}
+	for i := range 2 {
+		b, err := os.ReadFile(filepath.Join(f.home(i), "app", "current", "app.py"))
+		require.NoError(t, err)
+		assert.Equal(t, "v5\n", string(b))
 	}
 }

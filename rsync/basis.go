@@ -154,7 +154,8 @@ func (a *applier) basisSteps() string {
 	}
 	qb := quote(c.opts.Basis)
 	var b strings.Builder
-	b.WriteString(`; S=$PWD; { cd -P -- ` + qb + ` 2>/dev/null && B=$PWD; } || refuse ` + qb)
+	// A relative Basis is relative to the login directory, as dst is.
+	b.WriteString(`; S=$PWD; { cd -P -- "$L" && cd -P -- ` + qb + ` 2>/dev/null && B=$PWD; } || refuse ` + qb)
 	dirs, _ := byParent(paths)
 	for _, d := range dirs {
 		if d != "" {

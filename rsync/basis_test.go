@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter/portertest"
 )
 
 // basisTrees makes, under tmp: src; old, a sync of src as it was; live, a
@@ -132,4 +134,19 @@ func TestSyncBasisSwappedDirectory(t *testing.T) {
 	delete(after, ".")
 	assert.Equal(t, oldBefore, after)
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}
+
+// A relative dst and Basis are both relative to the login directory: the
+// copy is made from there, not from the staging directory the copying
+// program runs in.
+func TestSyncBasisRelativeToTheLoginDirectory(t *testing.T) {
+	for _, opts := range []Options{{hooks: &testHooks{useShell: true}}, {hooks: &testHooks{noShell: true}}} {
+		src, old, live := basisTrees(t, opts)
+		h := portertest.NewServer(t, portertest.WithHome(filepath.Dir(old))).Dial(t)
+		opts.Basis = filepath.Base(live)
+		st, err := Sync(context.Background(), h, src, filepath.Base(old), opts)
+		require.NoError(t, err)
+		assert.Equal(t, 2, st.Copied)
+		assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	}
 }

@@ -34,9 +34,10 @@ const statusRefused = 3
 // statusRefused.
 const shRefuse = `refuse() { printf 'porter: refused: %s is not the directory that was listed (a symlink or another entry was put in its place): nothing was changed in it\n' "$1" >&2; exit 3; }`
 
-// shEnterDst makes dst, enters it and sets R to its physical path ("" for
-// /): every later step names directories from R.
-const shEnterDst = `mkdir -p -- "$D"; cd -P -- "$D"; R=$PWD; [ "$R" != / ] || R=`
+// shEnterDst sets L to the login directory (where a relative path starts),
+// makes dst, enters it and sets R to its physical path ("" for /): every
+// later step names directories from R.
+const shEnterDst = `L=$PWD; mkdir -p -- "$D"; cd -P -- "$D"; R=$PWD; [ "$R" != / ] || R=`
 
 // enterDir is the step of a host-side program that enters the directory
 // rel (relative to dst) with cd -P and checks that it is the listed one:

@@ -42,7 +42,8 @@ type Options struct {
 	// (nil: no logs).
 	Logger *slog.Logger
 
-	// Basis, when set, is a directory on the host (an absolute path) that
+	// Basis, when set, is a directory on the host (absolute, or relative to
+	// the login directory as dst is) that
 	// holds an earlier copy of src, such as the live release when dst is a
 	// new one: a file to send that Basis holds with the same size, mtime
 	// and mode is copied there on the host instead (Stats.Copied), so that
