@@ -1,21 +1,25 @@
 package porter_test
 
 import (
+	"context"
 	"fmt"
-	"github.com/porter-deploy/porter/portertest"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/bench/tree"
 	"github.com/porter-deploy/porter/internal/sshdtest"
 	"github.com/porter-deploy/porter/ledger"
+	"github.com/porter-deploy/porter/portertest"
 )
 
 // TestInteropExampleDeploysToRealOpenSSH builds the example deploy program
@@ -148,4 +152,60 @@ func treeOf(t *testing.T, root string, skip *regexp.Regexp) map[string]string {
 		return nil
 	}))
 	return out
+}
+
+// TestInteropFleetToRealOpenSSH deploys one module to three real OpenSSH
+// sshd on loopback as a group, byte for byte, then with one of them down:
+// by default nothing starts and the report names it; with KeepGoing the
+// other two deploy.
+func TestInteropFleetToRealOpenSSH(t *testing.T) {
+	f := startSshdFleet(t, 3, tree.Spec{Files: 60, Dirs: 4})
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	rep, err := porter.Deploy(context.Background(), p, porter.Options{Target: f.target("fleet"), Config: "t", Logger: discard})
+	require.NoError(t, err)
+	assert.Equal(t, map[porter.Outcome]int{porter.Deployed: 3}, rep.Totals())
+	for i := range 3 {
+		sameTree(t, f.src, filepath.Join(f.remote, fmt.Sprintf("h%d", i+1)))
+	}
+
+	f.srvs[1].Close()
+	if _, err := tree.Touch(f.src, 10, 7); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = porter.Deploy(context.Background(), p, porter.Options{Target: f.target("fleet"), Config: "t", Logger: discard})
+	var fe *porter.FleetError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, []string{"h2"}, fe.Failed)
+	assert.Equal(t, []string{"h1", "h3"}, fe.NotStarted)
+	assert.Equal(t, []string{"h1", "h2", "h3"}, rep.Rerun())
+
+	rep, err = porter.Deploy(context.Background(), p, porter.Options{Target: f.target("fleet"), Config: "t", Logger: discard, KeepGoing: true})
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, []string{"h2"}, rep.Rerun())
+	for _, i := range []int{0, 2} {
+		sameTree(t, f.src, filepath.Join(f.remote, fmt.Sprintf("h%d", i+1)))
+	}
+}
+
+// sameTree checks that dst holds what src does (but .git), byte for byte
+// and mode for mode, naming only the paths that differ.
+func sameTree(t *testing.T, src, dst string) {
+	t.Helper()
+	skip := regexp.MustCompile(`^\.git(/|$)`)
+	want, got := treeOf(t, src, skip), treeOf(t, dst, skip)
+	var differ []string
+	for p, w := range want {
+		if got[p] != w {
+			differ = append(differ, p)
+		}
+	}
+	for p := range got {
+		if _, ok := want[p]; !ok {
+			differ = append(differ, p+" (not in the source)")
+		}
+	}
+	sort.Strings(differ)
+	assert.Empty(t, differ, "%s differs from %s", dst, src)
+	assert.NotEmpty(t, want)
 }
