@@ -378,7 +378,7 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	var force forceFlag
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	fs.SetOutput(r.Stderr)
-	fs.StringVar(&opts.Host, "host", "", "the [hosts] `NAME` to deploy to")
+	fs.StringVar(&opts.Host, "host", "", "the [hosts] `NAME` to deploy to: a host, a group, or a comma list of them")
 	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
 	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
 	fs.Var(&force, "force", "redeploy every module (--force) or these (--force=`a,b`) even when up to date")
