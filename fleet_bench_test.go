@@ -1,6 +1,7 @@
 package porter_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -228,9 +228,15 @@ func BenchmarkFleetManyHosts(b *testing.B) {
 		}
 		cmd := exec.Command(bin, "--project", local, "deploy", "--host", "fleet", "--config", "t")
 		cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK=")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
 		start := time.Now()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("deploy to %d hosts: %v: %s", n, err, out)
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		rss := watchPeakRSS(cmd.Process.Pid)
+		if err := cmd.Wait(); err != nil {
+			b.Fatalf("deploy to %d hosts: %v: %s", n, err, out.Bytes())
 		}
 		took := time.Since(start)
 		for _, s := range fleet.Servers[:1] {
@@ -238,7 +244,7 @@ func BenchmarkFleetManyHosts(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		return run{took, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss}
+		return run{took, rss()}
 	}
 	var small, big []run
 	for b.Loop() {
@@ -276,4 +282,29 @@ func fleetSSHFiles(b *testing.B, f *portertest.Fleet) sshFiles {
 		b.Fatal(err)
 	}
 	return sshFiles{string(known), string(key)}
+}
+
+// watchPeakRSS reads the VmHWM (peak RSS of the process's own memory,
+// in KiB) of pid every 10 ms until it exits; the function it returns waits
+// for that and gives the last value read.
+func watchPeakRSS(pid int) func() int64 {
+	done := make(chan int64)
+	go func() {
+		var peak int64
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for ; ; <-tick.C {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil || bytes.Contains(b, []byte("State:\tZ")) {
+				done <- peak
+				return
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+					fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &peak)
+				}
+			}
+		}
+	}()
+	return func() int64 { return <-done }
 }
