@@ -576,3 +576,36 @@ func TestFleetRelativePathRecycledReleases(t *testing.T) {
 		assert.Equal(t, "v5\n", string(b))
 	}
 }
+
+// status, releases, rollback and unlock take a group on the command line
+// and add a HOST column (or prefix).
+func TestFleetCLIReadCommandsCoverTheGroup(t *testing.T) {
+	f := newFleetFixture(t, 2)
+	_, err, _ := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	run := func(args ...string) (string, int) {
+		var out, errb bytes.Buffer
+		cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
+			Addresses: f.fleet.Addresses(f.hosts...), Dial: f.fleet.DialOptions()}
+		code := cli.Run(context.Background())
+		return out.String() + errb.String(), code
+	}
+	out, code := run("status", "--host", "production", "--config", "testing")
+	require.Equal(t, porter.ExitOK, code, out)
+	assert.Regexp(t, `(?m)^HOST\s+MODULE\s+STATE`, out)
+	assert.Regexp(t, `(?m)^web1\s+fleet-app\s+would deploy`, out, "the run flag differs: the settings hash does")
+	assert.Regexp(t, `(?m)^deploy@web2\s+fleet-app\s+`, out)
+
+	out, code = run("releases", "--host", "production")
+	require.Equal(t, porter.ExitOK, code, out)
+	assert.Regexp(t, `(?m)^HOST\s+MODULE\s+RELEASE`, out)
+	assert.Regexp(t, `(?m)^deploy@web2\s+fleet-app\s+\S+\s+.*current$`, out)
+
+	out, code = run("unlock", "--host", "production", "fleet-app")
+	require.Equal(t, porter.ExitOK, code, out)
+	assert.Contains(t, out, "fleet-app on web1 was not locked\nfleet-app on deploy@web2 was not locked\n")
+
+	out, code = run("status", "--host", "web1")
+	require.Equal(t, porter.ExitOK, code, out)
+	assert.Regexp(t, `(?m)^MODULE\s+STATE`, out, "one host: no HOST column")
+}
