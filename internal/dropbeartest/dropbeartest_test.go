@@ -3,6 +3,7 @@ package dropbeartest_test
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,13 +22,18 @@ const loginUser = "porter-dropbear"
 // bootstrap, SFTP through Dropbear's external sftp-server; the user's
 // authorized_keys is gone afterwards.
 func TestRemoteAgainstDropbear(t *testing.T) {
-	var keys string
+	var keys, before string
 	t.Run("server", func(t *testing.T) {
+		if u, err := user.Lookup(loginUser); err == nil {
+			// Lines a killed run left stay: only ours must go.
+			before = markedLines(filepath.Join(u.HomeDir, ".ssh/authorized_keys"))
+		}
 		srv := dropbeartest.Start(t, loginUser)
 		keys = filepath.Join(srv.Home(), ".ssh/authorized_keys")
 		b, err := os.ReadFile(keys)
 		require.NoError(t, err)
 		assert.Contains(t, string(b), "porter-dropbeartest")
+		assert.NotEqual(t, before, markedLines(keys), "our key is in")
 		h := srv.Dial(t)
 		ctx := context.Background()
 		out, err := h.Run(ctx, "id -un; printf %s "+remote.Quote("it's $(x)"))
@@ -53,11 +59,21 @@ func TestRemoteAgainstDropbear(t *testing.T) {
 		assert.Equal(t, "over sftp-server", string(b))
 	})
 	if keys != "" {
-		b, err := os.ReadFile(keys)
-		if err == nil {
-			assert.NotContains(t, string(b), "porter-dropbeartest", "our key is taken out again")
+		assert.Equal(t, before, markedLines(keys), "our key is taken out again")
+	}
+}
+
+// markedLines returns the lines of an authorized_keys file that package
+// dropbeartest wrote ("" when there is no file).
+func markedLines(keys string) string {
+	b, _ := os.ReadFile(keys)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "porter-dropbeartest") {
+			out = append(out, l)
 		}
 	}
+	return strings.Join(out, "\n")
 }
 
 func TestDropbearWithoutSFTP(t *testing.T) {
