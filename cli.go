@@ -430,7 +430,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	})
 	opts.Addresses = r.Addresses
 	rep, err := Deploy(ctx, p, opts)
-	printReport(r.Stdout, rep, r.Args)
+	printReport(r.Stdout, rep, func(hosts string) string {
+		return rerunCommand(r.Args[:len(r.Args)-len(args)-1], fs, hosts)
+	})
 	return err
 }
 

@@ -36,8 +36,9 @@ func (r *cliRun) target(host string, parallel int) Target {
 }
 
 // printReport prints the table host x module, the totals and, when some
-// host failed or never started, the command line that re-runs only those.
-func printReport(w io.Writer, rep *Report, args []string) {
+// host failed or never started, the command line that re-runs only those
+// (rerun makes it for a --host value).
+func printReport(w io.Writer, rep *Report, rerun func(hosts string) string) {
 	if rep == nil || len(rep.Hosts) == 0 {
 		return
 	}
@@ -50,7 +51,7 @@ func printReport(w io.Writer, rep *Report, args []string) {
 		}
 	}
 	tw.Flush()
-	if len(rep.Hosts) == 1 {
+	if !many {
 		return // the error line says the rest
 	}
 	for _, h := range rep.Hosts {
@@ -66,31 +67,23 @@ func printReport(w io.Writer, rep *Report, args []string) {
 		}
 	}
 	fmt.Fprintf(w, "%d hosts: %s (%.1fs)\n", len(rep.Hosts), strings.Join(parts, ", "), rep.Duration.Seconds())
-	if rerun := rep.Rerun(); len(rerun) > 0 {
-		fmt.Fprintf(w, "to re-run the hosts that failed or did not start: %s\n", rerunCommand(args, strings.Join(rerun, ",")))
+	if hosts := rep.Rerun(); len(hosts) > 0 && rerun != nil {
+		fmt.Fprintf(w, "to re-run the hosts that failed or did not start: %s\n", rerun(strings.Join(hosts, ",")))
 	}
 }
 
-// rerunCommand is the command line args with its --host replaced by host,
-// quoted for a POSIX shell.
-func rerunCommand(args []string, host string) string {
+// rerunCommand is the deploy command line of fs (as parsed: every flag
+// given, once, as --name=value) for the hosts host, after the global flags
+// given before the command, quoted for a POSIX shell.
+func rerunCommand(global []string, fs *flag.FlagSet, host string) string {
 	out := []string{progName()}
-	replaced := false
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, _, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "host" || replaced {
-			out = append(out, a)
-			continue
+	out = append(out, global...)
+	out = append(out, "deploy", "--host="+host)
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "host" {
+			out = append(out, "--"+f.Name+"="+f.Value.String())
 		}
-		replaced = true
-		if hasVal {
-			out = append(out, "--host="+host)
-			continue
-		}
-		out = append(out, "--host", host)
-		i++ // the old value
-	}
+	})
 	for i := range out {
 		out[i] = shellWord(out[i])
 	}

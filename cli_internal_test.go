@@ -3,6 +3,7 @@ package porter
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"testing"
 
@@ -49,4 +50,18 @@ func TestCLIHintsForLibraryErrors(t *testing.T) {
 	assert.Contains(t, r.hint(err), "pass --project DIR, or create one with")
 	err = fmt.Errorf("x: %w", ErrNoConfig)
 	assert.Equal(t, ": pass --config NAME", r.hint(err))
+}
+
+// The re-run line is made from the parsed flags, not by editing the
+// arguments: a repeated --host, or a value that is literally "--host",
+// cannot leak the old selection into it.
+func TestRerunCommandFromTheParsedFlags(t *testing.T) {
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	fs.String("host", "", "")
+	fs.String("config", "", "")
+	fs.String("msg", "", "")
+	fs.Bool("dry", false, "")
+	require.NoError(t, fs.Parse([]string{"--host", "staging", "--config", "c", "--msg", "--host", "-dry", "--host=prod"}))
+	assert.Equal(t, progName()+" --project '/my project' deploy --host=web2,deploy@web3:2222 --config=c --dry=true --msg=--host",
+		rerunCommand([]string{"--project", "/my project"}, fs, "web2,deploy@web3:2222"))
 }

@@ -83,20 +83,21 @@ func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
 		return nil, err
 	}
 	fl := &fleet{opts: opts}
-	rep.Hosts = make([]HostReport, len(hs))
+	reports := make([]HostReport, len(hs))
 	sources := newSourceCache()
 	for i, h := range hs {
 		mods, err := loadHost(p, h, &fl.opts, true)
 		if err != nil {
 			return nil, err
 		}
-		rep.Hosts[i] = HostReport{Host: h.Name, Address: h.Address}
+		reports[i] = HostReport{Host: h.Name, Address: h.Address}
 		for _, m := range mods {
 			m.sources = sources
-			rep.Hosts[i].Modules = append(rep.Hosts[i].Modules, ModuleReport{Module: m.Name(), Outcome: NotStarted})
+			reports[i].Modules = append(reports[i].Modules, ModuleReport{Module: m.Name(), Outcome: NotStarted})
 		}
-		fl.hosts = append(fl.hosts, &fleetHost{th: h, mods: mods, rep: &rep.Hosts[i]})
+		fl.hosts = append(fl.hosts, &fleetHost{th: h, mods: mods, rep: &reports[i]})
 	}
+	rep.Hosts = reports // whole or not at all: a load error reports no host
 	return fl, nil
 }
 
@@ -158,7 +159,7 @@ func (fl *fleet) stopping() bool {
 // failures so far already reach MaxFailures.
 func (fl *fleet) lockAll(ctx context.Context) bool {
 	if fl.stopping() {
-		fl.notStarted("a host could not be reached")
+		fl.notStarted("a host could not be reached", nil)
 		return false
 	}
 	type want struct {
@@ -202,7 +203,7 @@ func (fl *fleet) lockAll(ctx context.Context) bool {
 		fl.fail(w.fh, err)
 		if !fl.opts.KeepGoing {
 			fl.unlockAll(ctx)
-			fl.notStarted("the lock of " + w.m.Name() + " on " + w.fh.th.Name + " is held")
+			fl.notStarted("the lock of "+w.m.Name()+" on "+w.fh.th.Name+" is held", nil)
 			return false
 		}
 		w.m.log.Warn("skipping the host: a module is locked", "error", err)
@@ -210,11 +211,12 @@ func (fl *fleet) lockAll(ctx context.Context) bool {
 	return true
 }
 
-// notStarted marks every host that has not started and not failed.
-func (fl *fleet) notStarted(why string) {
+// notStarted marks every host that has not started and not failed; cause,
+// if any, is what errors.Is finds in their Err (context.Canceled).
+func (fl *fleet) notStarted(why string, cause error) {
 	for _, fh := range fl.hosts {
 		if !fh.started && fh.rep.Err == nil {
-			fh.rep.Err = &errNotStarted{why: why}
+			fh.rep.Err = &errNotStarted{why: why, err: cause}
 		}
 	}
 }
@@ -255,10 +257,11 @@ func (fl *fleet) rollout(ctx context.Context) {
 	fl.mu.Lock()
 	why := fmt.Sprintf("%d host(s) failed, and max failures is %d", fl.failures, fl.opts.MaxFailures)
 	fl.mu.Unlock()
+	var cause error
 	if ctx.Err() != nil {
-		why = "the deploy was stopped: " + context.Cause(ctx).Error()
+		why, cause = "the deploy was stopped", ctx.Err()
 	}
-	fl.notStarted(why)
+	fl.notStarted(why, cause)
 }
 
 // deployHost deploys the host's modules in order, then releases its locks.

@@ -474,7 +474,7 @@ func TestFleetCLIReportAndRerunLine(t *testing.T) {
 	assert.Contains(t, out.String(), "deploy@web2: failed: deploy fleet-app to deploy@web2: ")
 	assert.Contains(t, out.String(), "deploy@web3: not started: not started: 1 host(s) failed, and max failures is 1\n")
 	assert.Regexp(t, `(?m)^3 hosts: 1 deployed, 1 failed, 1 not started \(\d+\.\ds\)$`, out.String())
-	want := "to re-run the hosts that failed or did not start: porter.test deploy --host deploy@web2,deploy@web3 --config testing --parallel 1 --fail-on deploy@web2 --run " + t.Name() + "\n"
+	want := "to re-run the hosts that failed or did not start: porter.test deploy --host=deploy@web2,deploy@web3 --config=testing --fail-on=deploy@web2 --parallel=1 --run=" + t.Name() + "\n"
 	assert.Contains(t, out.String(), want)
 	assert.Regexp(t, `^porter.test: 1 of 3 hosts failed \(deploy@web2\), 1 not started: deploy fleet-app to deploy@web2: deploy-start: the hook fails on deploy@web2\n$`, lastLine(errb.String()))
 
@@ -482,10 +482,7 @@ func TestFleetCLIReportAndRerunLine(t *testing.T) {
 	line := strings.TrimSpace(strings.TrimPrefix(out.String()[strings.Index(out.String(), want):], "to re-run the hosts that failed or did not start: porter.test "))
 	out.Reset()
 	errb.Reset()
-	rerun := strings.Fields(line)
-	rerun = slices.DeleteFunc(rerun, func(string) bool { return false })
-	i := slices.Index(rerun, "--fail-on")
-	rerun = append(rerun[:i], rerun[i+2:]...)
+	rerun := slices.DeleteFunc(strings.Fields(line), func(a string) bool { return strings.HasPrefix(a, "--fail-on=") })
 	cli.Args = rerun
 	require.Equal(t, porter.ExitOK, cli.Run(context.Background()), errb.String())
 	assert.Regexp(t, `(?m)^deploy@web2\s+fleet-app\s+deployed\s`, out.String())

@@ -57,6 +57,9 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 			return fmt.Errorf("%s has no address: write %s = user@host, or list hosts: %s = user@a, user@b", where, name, name)
 		}
 		items := hostItems(value)
+		if len(items) == 0 {
+			return fmt.Errorf("%s has no address: write %s = user@host, or list hosts: %s = user@a, user@b", where, name, name)
+		}
 		e := HostEntry{Name: name, Address: value}
 		if len(items) > 1 || lines[items[0]] && items[0] != name {
 			e.Members = items

@@ -69,6 +69,7 @@ func TestHostGroupErrorsNameTheLine(t *testing.T) {
 		"cycle":                  {"a = u@x, b\nb = u@y, a\n", `[hosts]: groups list each other: a -> b -> a`},
 		"lists itself":           {"a = u@x, a\n", `[hosts] a: lists itself`},
 		"bad name":               {"a,b = u@x\n", `holds a comma, @ or a space`},
+		"only commas":            {"a = , ,\n", `[hosts] a has no address`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := LoadProject(portertest.WriteFiles(t, t.TempDir(), map[string]string{
@@ -80,4 +81,16 @@ func TestHostGroupErrorsNameTheLine(t *testing.T) {
 			assert.Contains(t, err.Error(), "project.ini")
 		})
 	}
+}
+
+func TestTargetRefusesOneMachineUnderTwoNames(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n" + fleetHosts,
+		"a/a.ini":     moduleINI(""),
+	})
+	_, err := Target{Host: "production", Addresses: map[string]string{"deploy@web2": "deploy@web1"}}.hosts(p)
+	assert.EqualError(t, err, "production: web1 and deploy@web2 are both deploy@web1: name the host once")
+	hs, err := Target{Host: "production", Addresses: map[string]string{"deploy@web2": "deploy@web9"}}.hosts(p)
+	require.NoError(t, err)
+	assert.Equal(t, "deploy@web9", hs[1].Address)
 }

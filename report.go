@@ -107,9 +107,19 @@ func (r *Report) Rerun() []string {
 
 // errNotStarted is a host's Err when it never started because of other
 // hosts: the failures reached MaxFailures, or a lock elsewhere was held.
-type errNotStarted struct{ why string }
+type errNotStarted struct {
+	why string
+	err error // the cause, when there is one (context.Canceled)
+}
 
-func (e *errNotStarted) Error() string { return "not started: " + e.why }
+func (e *errNotStarted) Error() string {
+	if e.err != nil {
+		return "not started: " + e.why + ": " + e.err.Error()
+	}
+	return "not started: " + e.why
+}
+
+func (e *errNotStarted) Unwrap() error { return e.err }
 
 func isNotStarted(err error) bool { _, ok := err.(*errNotStarted); return ok }
 
@@ -139,15 +149,23 @@ func (e *FleetError) Error() string {
 	if len(e.NotStarted) > 0 {
 		fmt.Fprintf(&b, ", %d not started", len(e.NotStarted))
 	}
-	b.WriteString(": " + e.Errs[0].Error())
+	if len(e.Errs) > 0 {
+		b.WriteString(": " + e.Errs[0].Error())
+	}
 	if len(e.Errs) > 1 {
 		fmt.Fprintf(&b, " (and %d more)", len(e.Errs)-1)
 	}
 	return b.String()
 }
 
-// Unwrap returns the failed hosts' errors.
-func (e *FleetError) Unwrap() []error { return e.Errs }
+// Unwrap returns the failed hosts' errors, or why the hosts did not start
+// when none failed.
+func (e *FleetError) Unwrap() []error {
+	if len(e.Errs) == 0 && e.Why != nil {
+		return []error{e.Why}
+	}
+	return e.Errs
+}
 
 // fleetError is the error of a deploy that made rep: nil when every host
 // went through, the one host's error for a target of one host, else a
@@ -171,6 +189,8 @@ func fleetError(rep *Report) error {
 		return nil
 	case len(rep.Hosts) == 1 && len(fe.Errs) == 1:
 		return fe.Errs[0]
+	case len(rep.Hosts) == 1 && fe.Why != nil:
+		return fe.Why
 	}
 	return fe
 }

@@ -47,10 +47,16 @@ func (t Target) hosts(p *Project) ([]TargetHost, error) {
 		}
 		hs[0].Address = t.Address
 	}
+	at := map[string]string{}
 	for i, h := range hs {
 		if a, ok := t.Addresses[h.Name]; ok && a != "" {
 			hs[i].Address = a
 		}
+		// One machine under two names would be deployed twice at once.
+		if other, dup := at[hs[i].Address]; dup {
+			return nil, fmt.Errorf("%s: %s and %s are both %s: name the host once", t.Host, other, h.Name, hs[i].Address)
+		}
+		at[hs[i].Address] = h.Name
 	}
 	return hs, nil
 }
