@@ -56,10 +56,11 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 	return rep, fleetError(rep)
 }
 
-// fleet is one deploy over its hosts.
+// fleet is one deploy (or rollback) over its hosts.
 type fleet struct {
 	opts  Options
 	hosts []*fleetHost
+	verb  string // "rollback" for a rollback's errors; "" = deploy
 
 	mu       sync.Mutex
 	failures int
@@ -127,7 +128,7 @@ func (fl *fleet) connect(ctx context.Context) {
 			fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
 			conn, err := dial(ctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
 			if err != nil {
-				fl.fail(fh, fmt.Errorf("deploy to %s: %w", fh.th.Name, err))
+				fl.fail(fh, fmt.Errorf("%s %s: %w", fl.what("", "to"), fh.th.Name, err))
 				return
 			}
 			fh.conn = conn
@@ -193,7 +194,7 @@ func (fl *fleet) lockAll(ctx context.Context) bool {
 			w.fh.locks = append(w.fh.locks, unlock)
 			continue
 		}
-		err = fmt.Errorf("deploy %s to %s: %w", w.m.Name(), w.fh.th.Name, err)
+		err = fmt.Errorf("%s %s: %w", fl.what(w.m.Name(), "to"), w.fh.th.Name, err)
 		for i, m := range w.fh.mods {
 			if m == w.m {
 				w.fh.rep.Modules[i].Outcome, w.fh.rep.Modules[i].Err = Failed, err
@@ -311,4 +312,60 @@ func (fl *fleet) close() {
 			fh.conn.Close()
 		}
 	}
+}
+
+// what names the fleet's work in an error: "deploy api to", "rollback api
+// on" (module "" for the host itself).
+func (fl *fleet) what(module, to string) string {
+	verb := "deploy"
+	if fl.verb != "" {
+		verb, to = fl.verb, "on"
+	}
+	if module == "" {
+		return verb + " " + to
+	}
+	return verb + " " + module + " " + to
+}
+
+// lockedFleet connects to every host of hs and takes every module lock in
+// the global order, all or nothing, as Deploy does, for a rollback. The
+// error joins those of the hosts that could not be reached or locked. The
+// caller closes the fleet and releases its locks (unlockAll).
+func lockedFleet(ctx context.Context, opts Options, hs []*hostCall) (*fleet, error) {
+	reports := make([]HostReport, len(hs))
+	fl := &fleet{opts: opts, verb: "rollback"}
+	for i, hc := range hs {
+		reports[i] = HostReport{Host: hc.Name, Address: hc.Address, Modules: make([]ModuleReport, len(hc.mods))}
+		fl.hosts = append(fl.hosts, &fleetHost{th: hc.TargetHost, mods: hc.mods, rep: &reports[i]})
+	}
+	fl.connect(ctx)
+	fl.lockAll(ctx)
+	var errs []error
+	for _, fh := range fl.hosts {
+		if fh.rep.Err != nil && !isNotStarted(fh.rep.Err) {
+			errs = append(errs, fh.rep.Err)
+		}
+	}
+	return fl, errors.Join(errs...)
+}
+
+// each runs fn for every connected host, Parallel at once, and returns
+// each host's error.
+func (fl *fleet) each(fn func(i int, fh *fleetHost) error) []error {
+	errs := make([]error, len(fl.hosts))
+	sem := make(chan struct{}, fl.opts.Target.parallel(len(fl.hosts)))
+	var wg sync.WaitGroup
+	for i, fh := range fl.hosts {
+		if fh.conn == nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = fn(i, fh)
+		}()
+	}
+	wg.Wait()
+	return errs
 }

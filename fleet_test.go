@@ -606,3 +606,36 @@ func TestFleetCLIReadCommandsCoverTheGroup(t *testing.T) {
 	require.Equal(t, porter.ExitOK, code, out)
 	assert.Regexp(t, `(?m)^MODULE\s+STATE`, out, "one host: no HOST column")
 }
+
+// A rollback of a group takes every lock first: one held on one host
+// changes no host.
+func TestFleetRollbackLockHeldChangesNoHost(t *testing.T) {
+	f := newFleetFixture(t, 3)
+	src := filepath.Join(f.local, "fleet-app", "src", "app.py")
+	_, err, _ := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(src, []byte("v2\n"), 0o644))
+	_, err, _ = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	before := []string{f.current(t, 0), f.current(t, 1), f.current(t, 2)}
+
+	conn := f.fleet.Servers[2].Dial(t)
+	lock, err := ledger.Place{Host: conn, Module: "fleet-app", Path: "app"}.Lock(context.Background(), ledger.Holder{By: "carol@ci", Host: "deploy@web3"})
+	require.NoError(t, err)
+	_, err = porter.Rollback(context.Background(), f.project(t), porter.RollbackOptions{Target: f.target("production")})
+	require.ErrorIs(t, err, ledger.ErrLocked)
+	assert.Contains(t, err.Error(), "rollback: nothing rolled back: rollback fleet-app on deploy@web3: fleet-app is locked by carol@ci")
+	assert.Equal(t, before, []string{f.current(t, 0), f.current(t, 1), f.current(t, 2)})
+	for i := range 2 {
+		assert.NoFileExists(t, filepath.Join(f.home(i), "app", ".porter", "fleet-app", "lock.json"))
+	}
+	require.NoError(t, lock.Release(context.Background()))
+
+	rbs, err := porter.Rollback(context.Background(), f.project(t), porter.RollbackOptions{Target: f.target("production")})
+	require.NoError(t, err)
+	assert.Len(t, rbs, 3)
+	for i := range 3 {
+		assert.NotEqual(t, before[i], f.current(t, i))
+		assert.NoFileExists(t, filepath.Join(f.home(i), "app", ".porter", "fleet-app", "lock.json"))
+	}
+}

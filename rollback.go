@@ -58,16 +58,18 @@ type RolledBack struct {
 }
 
 // Rollback switches the current link of each module back to an earlier
-// release on every host of the target, under the module's lock: it sends
-// SigRollbackStart, switches current, marks the release it left as rolled
-// back from, writes the record of the release it went to (and a history
-// line), then sends SigRollbackFinish. On each host it stops at the first
-// module that fails.
+// release on every host of the target: it sends SigRollbackStart,
+// switches current, marks the release it left as rolled back from, writes
+// the record of the release it went to (and a history line), then sends
+// SigRollbackFinish. On each host it stops at the first module that fails.
 //
-// On several hosts it first reads every host's releases and finds, per
-// module, the release each would go back to: when they differ (or one has
-// none) it stops before changing any host, naming what each host has, so
-// the fleet never ends up on mixed releases by default.
+// As Deploy does, it first connects to every host and takes every module
+// lock in one global order, all or nothing: a host that cannot be reached
+// or a lock that is held stops it before any host changes. Then, on
+// several hosts, it reads each host's releases and finds, per module, the
+// release each would go back to: when they differ (or one has none) it
+// stops, naming what each host has, so the fleet never ends up on mixed
+// releases by default.
 func Rollback(ctx context.Context, p *Project, opts RollbackOptions) ([]RolledBack, error) {
 	dopts := Options{Target: opts.Target, Logger: opts.Logger, Who: opts.Who}
 	hs, err := loadHosts(p, &dopts, false)
@@ -78,26 +80,39 @@ func Rollback(ctx context.Context, p *Project, opts RollbackOptions) ([]RolledBa
 		if hc.mods, err = pick(hc.mods, opts.Modules, hc.Name); err != nil {
 			return nil, err
 		}
+		if opts.To != "" && len(hc.mods) != 1 {
+			return nil, fmt.Errorf("rollback on %s to %s: name the one module whose release it is", hc.Name, opts.To)
+		}
+		for _, m := range hc.mods {
+			if m.Strategy() != StrategyReleases {
+				return nil, fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, ErrInPlace)
+			}
+			m.who = dopts.Who
+		}
 	}
-	if opts.To != "" && len(hs[0].mods) != 1 {
-		return nil, fmt.Errorf("rollback on %s to %s: name the one module whose release it is", opts.Host, opts.To)
+	fl, err := lockedFleet(ctx, dopts, hs)
+	if fl != nil {
+		defer fl.close()
+		defer fl.unlockAll(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rollback: nothing rolled back: %w", err)
 	}
 	to := map[string]string{} // module -> release id
 	if opts.To != "" {
 		to[hs[0].mods[0].Name()] = opts.To
 	} else if len(hs) > 1 {
-		if to, err = agreeRollback(ctx, dopts, hs); err != nil {
+		if to, err = agreeRollback(ctx, fl); err != nil {
 			return nil, err
 		}
 	}
 	per := make([][]RolledBack, len(hs))
-	errs := onHosts(ctx, dopts, hs, "rollback on", func(h int, hc *hostCall) error {
-		for i := len(hc.mods) - 1; i >= 0; i-- {
-			m := hc.mods[i]
-			m.who = dopts.Who
+	errs := fl.each(func(h int, fh *fleetHost) error {
+		for i := len(fh.mods) - 1; i >= 0; i-- {
+			m := fh.mods[i]
 			rb, err := rollbackModule(ctx, m, to[m.Name()])
 			if err != nil {
-				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), fh.th.Name, err)
 			}
 			per[h] = append(per[h], rb)
 		}
@@ -110,28 +125,26 @@ func Rollback(ctx context.Context, p *Project, opts RollbackOptions) ([]RolledBa
 	return out, errors.Join(errs...)
 }
 
-// agreeRollback finds, per module, the release every host would go back
-// to by default, and refuses when they differ.
-func agreeRollback(ctx context.Context, opts Options, hs []*hostCall) (map[string]string, error) {
-	targets := make([]map[string]string, len(hs))
-	errs := onHosts(ctx, opts, hs, "rollback on", func(i int, hc *hostCall) error {
+// agreeRollback finds, per module (of any host), the release every host
+// that has it would go back to by default, and refuses when they differ.
+// The fleet's locks are held.
+func agreeRollback(ctx context.Context, fl *fleet) (map[string]string, error) {
+	targets := make([]map[string]string, len(fl.hosts))
+	errs := fl.each(func(i int, fh *fleetHost) error {
 		targets[i] = map[string]string{}
-		for _, m := range hc.mods {
-			if m.Strategy() != StrategyReleases {
-				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, ErrInPlace)
-			}
+		for _, m := range fh.mods {
 			pl := m.place()
 			rels, err := pl.Releases(ctx)
 			if err != nil {
-				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), fh.th.Name, err)
 			}
 			hist, err := pl.History(ctx)
 			if err != nil {
-				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), fh.th.Name, err)
 			}
 			_, target, err := chooseRollback(rels, hist, "")
 			if err != nil {
-				return fmt.Errorf("rollback %s on %s: %w", m.Name(), hc.Name, err)
+				return fmt.Errorf("rollback %s on %s: %w", m.Name(), fh.th.Name, err)
 			}
 			targets[i][m.Name()] = target.ID
 		}
@@ -140,22 +153,31 @@ func agreeRollback(ctx context.Context, opts Options, hs []*hostCall) (map[strin
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("rollback: nothing rolled back: %w", err)
 	}
-	agreed := map[string]string{}
-	for _, m := range hs[0].mods {
-		var each []string
-		differ := false
-		for i, hc := range hs {
-			id := targets[i][m.Name()]
-			each = append(each, hc.Name+": "+id)
-			if id != targets[0][m.Name()] {
-				differ = true
+	var names []string
+	seen := map[string]bool{}
+	for _, fh := range fl.hosts {
+		for _, m := range fh.mods {
+			if !seen[m.Name()] {
+				seen[m.Name()] = true
+				names = append(names, m.Name())
 			}
 		}
-		if differ {
-			return nil, fmt.Errorf("rollback %s: the hosts would go back to different releases (%s): %w; nothing rolled back: roll back host by host, or name the release with --to",
-				m.Name(), strings.Join(each, ", "), ErrReleasesDiffer)
+	}
+	agreed := map[string]string{}
+	for _, name := range names {
+		var each []string
+		ids := map[string]bool{}
+		for i, fh := range fl.hosts {
+			if id, ok := targets[i][name]; ok {
+				each = append(each, fh.th.Name+": "+id)
+				ids[id] = true
+				agreed[name] = id
+			}
 		}
-		agreed[m.Name()] = targets[0][m.Name()]
+		if len(ids) > 1 {
+			return nil, fmt.Errorf("rollback %s: the hosts would go back to different releases (%s): %w; nothing rolled back: roll back host by host, or name the release with --to",
+				name, strings.Join(each, ", "), ErrReleasesDiffer)
+		}
 	}
 	return agreed, nil
 }
@@ -186,16 +208,13 @@ func pick(mods []*Module, names []string, host string) ([]*Module, error) {
 	return out, nil
 }
 
+// rollbackModule rolls m back to the release to ("" = the default, see
+// chooseRollback); the caller holds the module's lock.
 func rollbackModule(ctx context.Context, m *Module, to string) (rb RolledBack, err error) {
 	rb.Host, rb.Module = m.hostName, m.Name()
 	if m.Strategy() != StrategyReleases {
 		return rb, ErrInPlace
 	}
-	unlock, err := m.lock(ctx, m.who)
-	if err != nil {
-		return rb, err
-	}
-	defer unlock(&err)
 	pl := m.place()
 	rels, err := pl.Releases(ctx)
 	if err != nil {
