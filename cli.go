@@ -27,7 +27,9 @@ import (
 //
 // It runs the command in os.Args against the project in the current
 // directory (or --project DIR), stops on Ctrl-C, and exits non-zero on any
-// failure after one clear line on stderr.
+// failure after one clear line on stderr: ExitError (1), ExitUsage (2) for
+// a wrong command line, ExitLocked (3) when all that stopped it is a lock
+// another deploy holds (try again later).
 func Main() {
 	os.Exit((&CLI{}).Exec())
 }
@@ -50,9 +52,10 @@ type CLI struct {
 
 // Exit statuses of CLI.Run.
 const (
-	ExitOK    = 0
-	ExitError = 1 // the command failed
-	ExitUsage = 2 // the command line was wrong
+	ExitOK     = 0
+	ExitError  = 1 // the command failed
+	ExitUsage  = 2 // the command line was wrong
+	ExitLocked = 3 // nothing failed but that another deploy holds a lock: try again later
 )
 
 type cliRun struct {
@@ -242,8 +245,30 @@ func (r *cliRun) exitStatus(err error) int {
 	default:
 		// An error may quote a host: a lock's holder, a record, stderr.
 		fmt.Fprintf(r.Stderr, "%s: %s%s\n", progName(), remote.Printable(err.Error()), r.hint(err))
+		if onlyLocked(err) {
+			return ExitLocked
+		}
 		return ExitError
 	}
+}
+
+// onlyLocked reports whether err is a lock another deploy holds and
+// nothing else: on every failed host of a fleet, if it is one.
+func onlyLocked(err error) bool {
+	var fe *FleetError
+	if errors.As(err, &fe) && len(fe.Errs) > 0 {
+		for _, herr := range fe.Errs {
+			if !onlyLocked(herr) {
+				return false
+			}
+		}
+		return true
+	}
+	var also alsoErr
+	if errors.As(err, &also) {
+		return false // and then something else failed too
+	}
+	return errors.Is(err, ledger.ErrLocked)
 }
 
 // hint is what the CLI adds to a library error: the command that helps.
@@ -319,7 +344,19 @@ func (r *cliRun) hosts() error {
 	}
 	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
 	for _, h := range p.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\n", h.Name, h.Address)
+		if !h.IsGroup() {
+			fmt.Fprintf(tw, "%s\t%s\n", h.Name, h.Address)
+			continue
+		}
+		hs, err := p.Resolve(h.Name)
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(hs))
+		for i, m := range hs {
+			names[i] = m.Name
+		}
+		fmt.Fprintf(tw, "%s\tgroup of %d: %s\n", h.Name, len(hs), strings.Join(names, ", "))
 	}
 	return tw.Flush()
 }

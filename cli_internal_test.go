@@ -37,7 +37,7 @@ func TestCLIAddsTheUnlockHintToALockedError(t *testing.T) {
 	r := (&CLI{Args: []string{}, Stderr: &errb}).defaults()
 	r.host = "prod"
 	err := fmt.Errorf("deploy app to prod: %w", &ledger.LockedError{Module: "app", Lock: ledger.LockInfo{By: "a@b", PID: 7}})
-	assert.Equal(t, ExitError, r.exitStatus(err))
+	assert.Equal(t, ExitLocked, r.exitStatus(err))
 	assert.Regexp(t, `^\S+: deploy app to prod: app is locked by a@b \(pid 7\) since an unknown time: if that deploy is dead, run: \S+ unlock --host prod app\n$`, errb.String())
 	assert.NotContains(t, (&ledger.LockedError{Module: "app"}).Error(), "unlock", "the library's error has no CLI words")
 }
@@ -64,4 +64,23 @@ func TestRerunCommandFromTheParsedFlags(t *testing.T) {
 	require.NoError(t, fs.Parse([]string{"--host", "staging", "--config", "c", "--msg", "--host", "-dry", "--host=prod"}))
 	assert.Equal(t, progName()+" --project '/my project' deploy --host=web2,deploy@web3:2222 --config=c --dry=true --msg=--host",
 		rerunCommand([]string{"--project", "/my project"}, fs, "web2,deploy@web3:2222"))
+}
+
+func TestExitLockedOnlyWhenLocksAloneStoppedIt(t *testing.T) {
+	locked := fmt.Errorf("deploy app to web1: %w", &ledger.LockedError{Module: "app"})
+	other := errors.New("deploy app to web2: deploy-start: migration failed")
+	for name, tc := range map[string]struct {
+		err  error
+		want int
+	}{
+		"one host locked":                  {locked, ExitLocked},
+		"fleet, every failure a lock":      {&FleetError{Hosts: 3, Failed: []string{"web1"}, Errs: []error{locked}, NotStarted: []string{"web2", "web3"}}, ExitLocked},
+		"fleet, a lock and a failure":      {&FleetError{Hosts: 2, Failed: []string{"web1", "web2"}, Errs: []error{locked, other}}, ExitError},
+		"locked, and then the undo failed": {also(locked, other), ExitError},
+		"no lock":                          {other, ExitError},
+	} {
+		var errb bytes.Buffer
+		r := (&CLI{Args: []string{}, Stderr: &errb}).defaults()
+		assert.Equal(t, tc.want, r.exitStatus(tc.err), name)
+	}
 }

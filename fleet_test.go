@@ -602,6 +602,10 @@ func TestFleetCLIReadCommandsCoverTheGroup(t *testing.T) {
 	require.Equal(t, porter.ExitOK, code, out)
 	assert.Contains(t, out, "fleet-app on web1 was not locked\nfleet-app on deploy@web2 was not locked\n")
 
+	out, code = run("hosts")
+	require.Equal(t, porter.ExitOK, code, out)
+	assert.Equal(t, "web1        deploy@web1\nproduction  group of 2: web1, deploy@web2\n", out)
+
 	out, code = run("status", "--host", "web1")
 	require.Equal(t, porter.ExitOK, code, out)
 	assert.Regexp(t, `(?m)^MODULE\s+STATE`, out, "one host: no HOST column")
