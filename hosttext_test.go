@@ -101,7 +101,7 @@ func TestHostTextIsEscapedInStatusUnlockAndDeploy(t *testing.T) {
 	assert.Contains(t, err.Error(), "b is locked by "+escaped+" (pid 7) since an unknown time")
 	assertNoRawControls(t, err.Error(), "LockedError")
 	code, _, errOut = run("deploy", "--host", "test", "--config", "testing")
-	assert.Equal(t, porter.ExitError, code)
+	assert.Equal(t, porter.ExitLocked, code, "only the lock stopped it")
 	assert.Contains(t, lastLine(errOut), "b is locked by "+escaped)
 	assertNoRawControls(t, errOut, "deploy's error")
 
