@@ -51,6 +51,13 @@ func printReport(w io.Writer, rep *Report, rerun func(hosts string) string) {
 		}
 	}
 	tw.Flush()
+	for _, h := range rep.Hosts {
+		for _, m := range h.Modules {
+			for _, sk := range m.Skipped {
+				fmt.Fprintf(w, "%sskipped %s %s: %s (%s)\n", hostPrefix(many, h.Host), m.Module, remote.Printable(sk.Step), remote.Printable(sk.Why), OwnerLabel(sk.Owner))
+			}
+		}
+	}
 	if !many {
 		return // the error line says the rest
 	}

@@ -245,13 +245,14 @@ func TestDeployFailureFiresDeployFailedAndStops(t *testing.T) {
 	})
 	rep, err := f.deploy(t, porter.Options{})
 	require.Error(t, err)
-	assert.EqualError(t, err, "deploy e2e-fails to test: source-post-send: migration failed")
+	assert.EqualError(t, err, "deploy e2e-fails to test: source-post-send: module hook: migration failed")
 	var se *porter.SignalError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, porter.SigSourcePostSend, se.Signal)
+	assert.Equal(t, porter.OwnerHook, se.Owner, "the module's hook pushed the failing handler")
 	assert.Equal(t, []string{
 		"e2e-fails:deploy-start", "e2e-fails:source-pre-send", "e2e-fails:source-send",
-		"e2e-fails:deploy-failed:deploy e2e-fails to test: source-post-send: migration failed",
+		"e2e-fails:deploy-failed:deploy e2e-fails to test: source-post-send: module hook: migration failed",
 	}, log.get(), "the recorder's post-send handler comes after the failing hook's, so it never runs")
 	assert.Equal(t, porter.Failed, rep.Hosts[0].Modules[0].Outcome)
 	assert.Equal(t, porter.NotRun, rep.Hosts[0].Modules[1].Outcome)
@@ -349,6 +350,8 @@ func TestDeployUseRsyncFalseSendsNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, readTree(t, f.remote+"/a"))
 	assert.Equal(t, porter.Deployed, rep.Hosts[0].Modules[0].Outcome)
+	assert.Equal(t, []porter.Skip{{Owner: porter.OwnerPorter, Step: "source send", Why: "use_rsync = false"}},
+		rep.Hosts[0].Modules[0].Skipped, "the skip is a value of the report")
 }
 
 func TestDeployHostilePathDeploysAndRunsNothing(t *testing.T) {
@@ -437,6 +440,7 @@ func TestCLIDeployAndUsage(t *testing.T) {
 	code, out, errOut := run("deploy", "--host", "test", "--config", "testing", "--skip-commands")
 	require.Equal(t, porter.ExitOK, code, errOut)
 	assert.Contains(t, out, "a       deployed")
+	assert.Contains(t, out, "\nskipped a deploy-finish command \"echo ran > RAN\": --skip-commands (plugin github.com/porter-deploy/porter/plugins/command)\n")
 	assert.FileExists(t, f.remote+"/a/f")
 	assert.NoFileExists(t, f.remote+"/a/RAN", "--skip-commands reached the plugin")
 

@@ -119,4 +119,14 @@
 //	)
 //
 //	func main() { porter.Main() }
+//
+// Every handler has an owner: porter's defaults are [OwnerPorter]'s, the
+// hook's [OwnerHook]'s, a plugin's its registered name, and a handler that
+// a running handler pushes is that handler's owner's
+// ([Module.SignalHandlerInfo] lists them). A failing handler's
+// [SignalError] names its owner ("deploy app to web1: deploy-finish:
+// plugin github.com/acme/deploy/plugins/cdn: purge failed"), and so does
+// the debug log of each handler run. A handler that leaves a step out
+// calls [Module.Skip] with the step and why; the report keeps it
+// ([ModuleReport.Skipped]) and the CLI prints it.
 package porter

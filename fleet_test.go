@@ -476,7 +476,7 @@ func TestFleetCLIReportAndRerunLine(t *testing.T) {
 	assert.Regexp(t, `(?m)^3 hosts: 1 deployed, 1 failed, 1 not started \(\d+\.\ds\)$`, out.String())
 	want := "to re-run the hosts that failed or did not start: porter.test deploy --host=deploy@web2,deploy@web3 --config=testing --fail-on=deploy@web2 --parallel=1 --run=" + t.Name() + "\n"
 	assert.Contains(t, out.String(), want)
-	assert.Regexp(t, `^porter.test: 1 of 3 hosts failed \(deploy@web2\), 1 not started: deploy fleet-app to deploy@web2: deploy-start: the hook fails on deploy@web2\n$`, lastLine(errb.String()))
+	assert.Regexp(t, `^porter.test: 1 of 3 hosts failed \(deploy@web2\), 1 not started: deploy fleet-app to deploy@web2: deploy-start: module hook: the hook fails on deploy@web2\n$`, lastLine(errb.String()))
 
 	// The printed line, run as printed, deploys only those.
 	line := strings.TrimSpace(strings.TrimPrefix(out.String()[strings.Index(out.String(), want):], "to re-run the hosts that failed or did not start: porter.test "))

@@ -147,7 +147,7 @@ func TestHandlerErrorQuotingTheHostIsEscaped(t *testing.T) {
 	var se *porter.SignalError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "the host says: "+hostile, se.Err.Error(), "the handler's error is kept as it was")
-	assert.Contains(t, err.Error(), "deploy e2e-hostile-error to test: source-post-send: the host says: eve\\x1b[2J\\x1b[31m\\x0dbob\\u202e")
+	assert.Contains(t, err.Error(), "deploy e2e-hostile-error to test: source-post-send: module hook: the host says: eve\\x1b[2J\\x1b[31m\\x0dbob\\u202e")
 	assert.NotContains(t, err.Error(), "\x1b")
 	assert.NotContains(t, err.Error(), "\r")
 

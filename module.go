@@ -35,7 +35,8 @@ type Module struct {
 	log      *slog.Logger
 	path     string
 
-	handlers    map[Signal][]Handler
+	handlers    map[Signal][]handlerEntry
+	owner       string // who pushes handlers now (see HandlerInfo.Owner)
 	plugins     []string
 	pluginFlags []Flag // the flags the module's plugins declare, in order
 
@@ -50,6 +51,7 @@ type Module struct {
 	mu       sync.Mutex
 	checkout *scm.Checkout
 	stats    rsync.Stats
+	skips    []Skip
 }
 
 // ModuleOption sets how LoadModule binds a module.
@@ -87,7 +89,7 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 	if !ok {
 		return nil, fmt.Errorf("%w %q: modules of %s: %s", ErrUnknownModule, name, p.Name, strings.Join(p.ModuleNames(), ", "))
 	}
-	m := &Module{project: p, def: def, release: DefaultRelease, handlers: map[Signal][]Handler{}}
+	m := &Module{project: p, def: def, release: DefaultRelease, handlers: map[Signal][]handlerEntry{}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -108,6 +110,7 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 	if err := m.loadReleaseSettings(); err != nil {
 		return nil, err
 	}
+	m.owner = OwnerPorter
 	m.PushSignalHandler(SigDeploy, deployProcedure)
 	m.PushSignalHandler(SigSourceSend, sendSource)
 	if names, err := m.configNames(); err != nil {
@@ -115,7 +118,9 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 	} else if len(names) > 0 {
 		m.PushSignalHandler(SigSourcePostSend, copyConfigFiles)
 	}
+	defer func() { m.owner = "" }() // pushed later: by the caller, unnamed
 	if hook := lookupDeployment(name); hook != nil {
+		m.owner = OwnerHook
 		if err := hook(m); err != nil {
 			return nil, fmt.Errorf("module %s: deployment hook: %w", name, err)
 		}
@@ -126,6 +131,7 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 			return nil, fmt.Errorf("module %s: %s [plugin:%s]: %w", name, def.ini, pname, &PluginNotRegisteredError{Name: pname})
 		}
 		plugin := factory()
+		m.owner = pname
 		if err := plugin.RegisterSignalHandlers(m); err != nil {
 			return nil, fmt.Errorf("module %s: plugin %s: %w", name, pname, err)
 		}

@@ -138,6 +138,7 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 	defer func() {
 		mr.Duration = time.Since(start)
 		mr.Sync = m.SentStats()
+		mr.Skipped = m.Skips()
 		if err != nil {
 			mr.Outcome, mr.Err = Failed, err
 		}

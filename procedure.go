@@ -53,7 +53,7 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		return err
 	}
 	if !use {
-		m.log.Info("source send skipped", "reason", "use_rsync = false")
+		m.Skip("source send", "use_rsync = false")
 		return nil
 	}
 	del, err := s.Bool("delete", false)
@@ -71,7 +71,7 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		return err
 	}
 	if co.Dir == "" {
-		m.log.Info("source send skipped", "reason", "the source has no files to send")
+		m.Skip("source send", "the source has no files to send")
 		return nil
 	}
 	if m.host == nil {

@@ -45,6 +45,7 @@ type ModuleReport struct {
 	Err      error
 	Duration time.Duration
 	Sync     rsync.Stats
+	Skipped  []Skip // steps that did not run, and why (see Module.Skip)
 }
 
 // Outcome sums up the host: Failed when a module failed or the host could

@@ -45,26 +45,64 @@ type SignalError struct {
 	Module string
 	Host   string // [hosts] name; "" when the module is not bound to a host
 	Signal Signal
+	Owner  string // who pushed the failing handler (see HandlerInfo.Owner); "" when none ran
 	Err    error
 }
 
-// Error reads "deploy MODULE to HOST: SIGNAL: the handler's error", with
-// the control characters of the handler's error (which may quote a host's
-// stderr) escaped as remote.Printable does.
+// Error reads "deploy MODULE to HOST: SIGNAL: OWNER: the handler's error"
+// (the owner left out when it is porter itself), with the control
+// characters of the handler's error (which may quote a host's stderr)
+// escaped as remote.Printable does.
 func (e *SignalError) Error() string {
 	where := "deploy " + e.Module
 	if e.Host != "" {
 		where += " to " + e.Host
 	}
-	return fmt.Sprintf("%s: %s: %s", where, e.Signal, remote.Printable(fmt.Sprint(e.Err)))
+	by := ""
+	if e.Owner != "" && e.Owner != OwnerPorter {
+		by = OwnerLabel(e.Owner) + ": "
+	}
+	return fmt.Sprintf("%s: %s: %s%s", where, e.Signal, by, remote.Printable(fmt.Sprint(e.Err)))
 }
 
 // Unwrap returns the handler's error.
 func (e *SignalError) Unwrap() error { return e.Err }
 
-// PushSignalHandler appends h to the handlers of sig.
+// The owners of handlers that are not a plugin's (a plugin's handlers are
+// owned by its registered name, its import path).
+const (
+	OwnerPorter = "porter"      // the default procedure, source send and config copy
+	OwnerHook   = "module hook" // the module's Deployment (RegisterDeployment)
+)
+
+// OwnerLabel names an owner for people: "plugin IMPORT/PATH", "module hook"
+// or "porter".
+func OwnerLabel(owner string) string {
+	switch owner {
+	case OwnerPorter, OwnerHook, "":
+		return owner
+	}
+	return "plugin " + owner
+}
+
+// HandlerInfo says who pushed a handler.
+type HandlerInfo struct {
+	// Owner is the plugin's registered name (its import path) when a
+	// plugin's RegisterSignalHandlers pushed it, OwnerHook for the module's
+	// Deployment, OwnerPorter for porter's defaults. A handler pushed by a
+	// running handler has that handler's owner.
+	Owner string
+}
+
+type handlerEntry struct {
+	h     Handler
+	owner string
+}
+
+// PushSignalHandler appends h to the handlers of sig, owned by whoever is
+// registering handlers now (see HandlerInfo.Owner).
 func (m *Module) PushSignalHandler(sig Signal, h Handler) {
-	m.handlers[sig] = append(m.handlers[sig], h)
+	m.handlers[sig] = append(m.handlers[sig], handlerEntry{h: h, owner: m.owner})
 }
 
 // PopSignalHandler removes the last handler of sig and returns it (nil when
@@ -76,7 +114,7 @@ func (m *Module) PopSignalHandler(sig Signal) Handler {
 	}
 	h := hs[len(hs)-1]
 	m.handlers[sig] = hs[:len(hs)-1]
-	return h
+	return h.h
 }
 
 // ReplaceSignalHandler pops the last handler of sig and pushes h: a module
@@ -90,38 +128,76 @@ func (m *Module) ReplaceSignalHandler(sig Signal, h Handler) {
 // SignalHandlers returns how many handlers sig has.
 func (m *Module) SignalHandlers(sig Signal) int { return len(m.handlers[sig]) }
 
+// SignalHandlerInfo returns who owns each handler of sig, in the order they
+// run.
+func (m *Module) SignalHandlerInfo(sig Signal) []HandlerInfo {
+	out := make([]HandlerInfo, len(m.handlers[sig]))
+	for i, e := range m.handlers[sig] {
+		out[i] = HandlerInfo{Owner: e.owner}
+	}
+	return out
+}
+
 // Signal calls the handlers of sig in order with payload, and stops at the
 // first error, which comes back as a *SignalError naming the module, the
-// host and the signal. A handler that panics is an error, not a crash.
-// A signal nobody handles is not an error.
+// host, the signal and the handler's owner. A handler that panics is an
+// error, not a crash. A signal nobody handles is not an error.
 func (m *Module) Signal(ctx context.Context, sig Signal, payload any) error {
-	hs := append([]Handler(nil), m.handlers[sig]...)
+	hs := append([]handlerEntry(nil), m.handlers[sig]...)
 	m.log.Debug("signal", "signal", string(sig), "handlers", len(hs))
-	for _, h := range hs {
+	for _, e := range hs {
 		if err := ctx.Err(); err != nil {
-			return m.signalError(sig, err)
+			return m.signalError(sig, "", err)
 		}
-		if err := m.callHandler(ctx, sig, h, payload); err != nil {
-			return m.signalError(sig, err)
+		m.log.Debug("handler", "signal", string(sig), "owner", e.owner)
+		if err := m.callHandler(ctx, sig, e, payload); err != nil {
+			return m.signalError(sig, e.owner, err)
 		}
 	}
 	return nil
 }
 
-func (m *Module) callHandler(ctx context.Context, sig Signal, h Handler, payload any) (err error) {
-	defer func() {
+func (m *Module) callHandler(ctx context.Context, sig Signal, e handlerEntry, payload any) (err error) {
+	defer func(owner string) {
+		m.owner = owner
 		if r := recover(); r != nil {
-			m.log.Debug("handler panicked", "signal", string(sig), "stack", string(debug.Stack()))
+			m.log.Debug("handler panicked", "signal", string(sig), "owner", e.owner, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panicked: %v", r)
 		}
-	}()
-	return h(ctx, m, payload)
+	}(m.owner)
+	m.owner = e.owner // what it pushes is its owner's
+	return e.h(ctx, m, payload)
 }
 
-func (m *Module) signalError(sig Signal, err error) error {
+func (m *Module) signalError(sig Signal, owner string, err error) error {
 	var se *SignalError
 	if errors.As(err, &se) && se.Module == m.Name() {
 		return err
 	}
-	return &SignalError{Module: m.Name(), Host: m.hostName, Signal: sig, Err: err}
+	return &SignalError{Module: m.Name(), Host: m.hostName, Signal: sig, Owner: owner, Err: err}
+}
+
+// Skip records that a step of the deploy did not run and why: the report
+// lists it (ModuleReport.Skipped) and the log says it. step names what was
+// skipped ("migrate", "source send"); the owner is the running handler's.
+func (m *Module) Skip(step, why string) {
+	sk := Skip{Owner: m.owner, Step: step, Why: why}
+	m.mu.Lock()
+	m.skips = append(m.skips, sk)
+	m.mu.Unlock()
+	m.log.Info("skipped", "step", step, "why", why, "owner", sk.Owner)
+}
+
+// Skip is a step of a deploy that did not run, and why.
+type Skip struct {
+	Owner string // as in HandlerInfo
+	Step  string
+	Why   string
+}
+
+// Skips returns the steps skipped so far in this deploy of the module.
+func (m *Module) Skips() []Skip {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Skip(nil), m.skips...)
 }

@@ -20,6 +20,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/porter-deploy/porter"
@@ -77,7 +78,7 @@ func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
 func run(sig porter.Signal, cmd string) porter.Handler {
 	return func(ctx context.Context, m *porter.Module, _ any) error {
 		if m.FlagBool("skip-commands") {
-			m.Log().Info("command skipped", "signal", string(sig), "command", cmd)
+			m.Skip(string(sig)+" command "+strconv.Quote(cmd), "--skip-commands")
 			return nil
 		}
 		if m.Host() == nil {

@@ -56,7 +56,7 @@ func TestFailingCommandStopsTheDeployAndRunsDeployFailed(t *testing.T) {
 	p, _ := project(t, "source-post-send = exit 3\ndeploy-failed = echo undo >> "+log+"\n")
 	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3": `)
+	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/command: command "exit 3": `)
 	assert.Contains(t, err.Error(), "exit status 3")
 	b, _ := os.ReadFile(log)
 	assert.Equal(t, "undo\n", string(b))
@@ -65,10 +65,12 @@ func TestFailingCommandStopsTheDeployAndRunsDeployFailed(t *testing.T) {
 func TestSkipCommandsFlag(t *testing.T) {
 	srv := portertest.NewServer(t)
 	p, dest := project(t, "deploy-finish = touch RAN\n")
-	_, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+	rep, err := porter.Deploy(context.Background(), p, porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
 		Flags: map[string]string{"skip-commands": "true"}})
 	require.NoError(t, err)
 	assert.NoFileExists(t, filepath.Join(dest, "RAN"))
+	assert.Equal(t, []porter.Skip{{Owner: command.Name, Step: `deploy-finish command "touch RAN"`, Why: "--skip-commands"}},
+		rep.Hosts[0].Modules[0].Skipped)
 }
 
 func TestUnknownKeyIsAnError(t *testing.T) {

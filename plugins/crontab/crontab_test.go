@@ -120,7 +120,7 @@ func TestMalformedCrontabFailsAndKeepsTheInstalledOne(t *testing.T) {
 	p := project(t, dest, "", "app", "# a job\nthis is not a crontab line\n", "")
 	err := deploy(srv, p, update)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: install crontab "+dest+"/app.crontab: ")
+	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: plugin github.com/porter-deploy/porter/plugins/crontab: install crontab "+dest+"/app.crontab: ")
 	assert.Contains(t, err.Error(), `exit status 1: "-":1: bad minute`, "crontab's own words, naming the line")
 	assert.Contains(t, err.Error(), "fix the lines crontab names in app/crontab/app.crontab")
 	got, _ := cron.get(t)

@@ -104,7 +104,7 @@ func (p *Plugin) postSend(ctx context.Context, m *porter.Module, _ any) error {
 		return nil
 	}
 	if !p.migrate {
-		m.Log().Info("migration skipped: migrate = 0")
+		m.Skip("migrate", "migrate = 0 in [plugin:"+Name+"]")
 		return nil
 	}
 	cmd := MigrateCommand(m)

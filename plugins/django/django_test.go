@@ -103,7 +103,7 @@ func TestFailedMigrationFailsTheDeploy(t *testing.T) {
 	fakePython(t, venv, "1")
 	err := deploy(srv, project(t, dest, venv, ""), map[string]string{django.FlagMigrateDatabase: "true"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "deploy app to test: source-post-send: migrate the database: ")
+	assert.Contains(t, err.Error(), "deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/django: migrate the database: ")
 	assert.Contains(t, err.Error(), "exit status 1")
 }
 

@@ -101,7 +101,7 @@ func TestFailingListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 	})
 	err := f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), updateLauncher)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "deploy app to test: supervisor-launcher-updated: sftp: connection lost")
+	assert.Contains(t, err.Error(), "deploy app to test: supervisor-launcher-updated: plugin github.com/porter-deploy/porter/plugins/supervisor/listener_test: sftp: connection lost")
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("start", "'app:*'")}, f.srv.Commands()[n:])
 	assertOldLauncher(t, f, dst, mtime)
 }
@@ -129,7 +129,7 @@ func TestFailureAfterTheInstallPutsTheOldLauncherBack(t *testing.T) {
 	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
 	err := f.deploy(p, updateLauncher)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3"`)
+	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/command: command "exit 3"`)
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
 		f.srv.Commands()[n:], "stopped, failed, launcher put back, started again: never update")
 	assertOldLauncher(t, f, dst, mtime)
@@ -155,7 +155,7 @@ func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "/bin/sleep 1000", missing+"\nautostart=false", 1)})
 	err := f.deploy(f.project(t, "", ""), updateLauncher)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: start supervisor group app: ")
+	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: plugin github.com/porter-deploy/porter/plugins/supervisor: start supervisor group app: ")
 	assert.Equal(t, []string{
 		f.ctl("stop", "'app:*'"), f.ctl("update"), f.ctl("start", "'app:*'"),
 		f.ctl("update"), f.ctl("start", "'app:*'"),

@@ -210,7 +210,7 @@ func TestFailedDeployStartsTheStoppedGroupAgain(t *testing.T) {
 	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
 	err := f.deploy(p, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: command "exit 3"`)
+	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/command: command "exit 3"`)
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
 		f.srv.Commands()[n:], "stopped, failed, started again: never update")
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
@@ -232,7 +232,7 @@ func TestHostileGroupNameRunsNothing(t *testing.T) {
 	p := f.project(t, "group_name = a b; touch "+marker+"\n", "")
 	err := f.deploy(p, nil)
 	require.Error(t, err, "supervisord has no such group")
-	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: start supervisor group a b; touch "+marker+": ")
+	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: plugin github.com/porter-deploy/porter/plugins/supervisor: start supervisor group a b; touch "+marker+": ")
 	assert.Contains(t, err.Error(), "no such")
 	assert.NoFileExists(t, marker)
 	assert.Equal(t, f.ctl("stop", "'a b; touch "+marker+":*'"), f.srv.Commands()[0])

@@ -121,7 +121,7 @@ func TestRestartRefusesAPidFileThatHoldsNoPid(t *testing.T) {
 			portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.pids, "api.pid"): content})
 			err := f.deploy(f.project(t, "launchers = api.ini\n", ""), map[string]string{uwsgi.FlagRestart: "true"})
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: restart uwsgi api.ini: pid file "+f.pids+"/api.pid: holds ")
+			assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: plugin github.com/porter-deploy/porter/plugins/uwsgi: restart uwsgi api.ini: pid file "+f.pids+"/api.pid: holds ")
 			assert.Contains(t, err.Error(), "not a process id: remove it and restart the master")
 			assert.Equal(t, []string{"cat -- '" + f.pids + "/api.pid'"}, f.srv.Commands(), "no kill")
 			assert.NoFileExists(t, filepath.Join(f.srv.Home(), "PWNED"))

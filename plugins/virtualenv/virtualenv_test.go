@@ -143,7 +143,7 @@ func TestHostileValuesAreArgumentsNotShell(t *testing.T) {
 	p := project(t, dest, "path = "+venvDir+"\nrequirements = x; touch "+marker+"\npip_options = --no-index\n", "", nil)
 	err := deploy(srv, p, map[string]string{virtualenv.FlagUpdateRequirements: "true"})
 	require.Error(t, err, "pip refuses the requirement")
-	assert.Contains(t, err.Error(), "deploy app to test: source-post-send: install requirements in "+venvDir+": ")
+	assert.Contains(t, err.Error(), "deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/virtualenv: install requirements in "+venvDir+": ")
 	assert.FileExists(t, filepath.Join(venvDir, "bin", "python"), "the virtualenv is where path says, name and all")
 	assert.NoFileExists(t, marker)
 }
