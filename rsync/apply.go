@@ -39,16 +39,23 @@ func (c *Changes) Apply(ctx context.Context) (Stats, error) {
 	}
 	st := Stats{Files: c.stats.Files, Dirs: c.stats.Dirs, Symlinks: c.stats.Symlinks, BytesTotal: c.stats.BytesTotal,
 		Unchanged: c.stats.Unchanged}
+	start := time.Now()
+	a := &applier{c: c, st: &st, last: start}
+	if c.basis == nil {
+		a.progress() // the totals are known (else see run: copies may turn into sends)
+	}
+	defer func() {
+		a.progress() // if Apply stopped before run
+		a.prog.finish()
+	}()
 	if c.Empty() {
 		c.dropAgent()
 		c.log.Info("sync: up to date", "dst", c.dst, "host", c.hostName(), "files", st.Files)
 		return st, nil
 	}
-	start := time.Now()
 	for _, ch := range c.list {
 		c.log.Debug("sync "+ch.Op.String(), "path", ch.Path, "reason", ch.Reason)
 	}
-	a := &applier{c: c, st: &st, last: start}
 	var ag *agent
 	var err error
 	hooks := c.opts.hooks
@@ -160,6 +167,8 @@ type applier struct {
 
 	renamed atomic.Int64 // files and links in place
 	sent    atomic.Int64 // content bytes
+	written atomic.Int64 // files and links written in the staging directory (sent, copied or made)
+	prog    *reporter    // Options.Progress, once started (nil: none)
 }
 
 // renameItem is one rename from the staging directory to the final place:
@@ -272,6 +281,7 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	if !useTar {
 		c.dropBasis() // before the layout: no file is staged for a copy
 	}
+	a.progress()
 	a.layout()
 	if a.stage != "" {
 		defer a.cleanup(ctx)
@@ -301,6 +311,7 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 		if err := send(ctx, ag); err != nil {
 			return err
 		}
+		a.wrote(len(c.basis)) // copied by the prepare script
 		a.mark("prepare+tar")
 	} else {
 		if a.noShell {

@@ -247,7 +247,8 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 		e := &a.staged[i]
 		to := joinRemote(c.dst, a.stagedAt[i])
 		if e.typ == typeSymlink {
-			return nil // made by the prepare script
+			a.wrote(1) // made by the prepare script
+			return nil
 		}
 		from := c.localPath(e.path)
 		f, fi, err := openListed(from, e)
@@ -276,6 +277,7 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 			}
 			return fmt.Errorf("send %s to %s: %w", from, to, err)
 		}
+		a.wrote(1)
 		return nil
 	})
 }
@@ -297,6 +299,7 @@ func (r *countingReader) Read(p []byte) (int, error) {
 		if h := r.a.c.opts.hooks; h != nil && h.onBytes != nil {
 			h.onBytes(total)
 		}
+		r.a.prog.tick()
 	}
 	return n, err
 }

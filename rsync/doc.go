@@ -133,4 +133,8 @@
 // Plan lists the remote tree and compares it with src without changing the
 // host; Changes.List tells what would be done and Changes.Apply does it.
 // Sync is Plan followed by Apply (or only Plan with Options.DryRun).
+// Options.Progress follows Apply live (files and content bytes written of
+// the plan's totals, at most every Options.ProgressInterval, never two
+// calls at once), for a progress line per host; Plan and DryRun never call
+// it.
 package rsync

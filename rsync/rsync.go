@@ -58,6 +58,17 @@ type Options struct {
 	// than the deployer's memory.
 	MaxEntries int
 
+	// Progress, when set, is called as Apply works: first with the totals
+	// and nothing done, then as files and bytes are done, at most every
+	// ProgressInterval (default 100 ms) and always once at the end. Calls
+	// never overlap and their counts never go down; a DryRun or a Plan
+	// makes none. It runs on the goroutine that counted: a slow Progress
+	// slows the transfer, so it should only record or draw.
+	Progress func(Progress)
+	// ProgressInterval is the least time between two calls of Progress,
+	// but for the last, made at the end whatever the time (0 means 100 ms).
+	ProgressInterval time.Duration
+
 	// for tests
 	hooks *testHooks
 }

@@ -167,11 +167,13 @@ func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) erro
 			if err := tw.WriteHeader(hdr); err != nil {
 				return fmt.Errorf("send symlink %s: %w", e.path, err)
 			}
+			a.wrote(1)
 			continue
 		}
 		if err := a.tarFile(ctx, tw, name, e, buf); err != nil {
 			return err
 		}
+		a.wrote(1)
 	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("send: %w", err)
