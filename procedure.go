@@ -3,6 +3,7 @@ package porter
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/porter-deploy/porter/rsync"
 )
@@ -78,9 +79,10 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		return fmt.Errorf("module %s is not connected to a host", m.Name())
 	}
 	opts := rsync.Options{
-		Exclude: append(append([]string{".git*"}, s.List("exclude")...), configs...),
-		Delete:  del,
-		Logger:  m.log,
+		Exclude:  append(append([]string{".git*"}, s.List("exclude")...), configs...),
+		Delete:   del,
+		Logger:   m.log,
+		Progress: progressLog(m.log, time.Now),
 	}
 	if m.build != nil {
 		// A release is exactly the source: what the seed copied from the
