@@ -3,7 +3,6 @@ package porter
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/spf13/pflag"
 
 	"github.com/porter-deploy/porter/internal/clilog"
 	"github.com/porter-deploy/porter/ledger"
@@ -89,57 +90,114 @@ func (c *CLI) Exec() int {
 // Run runs the command line and returns the exit status.
 func (c *CLI) Run(ctx context.Context) int {
 	r := c.defaults()
-	fs := r.globalFlags()
+	fs := r.newFlagSet("")
+	fs.SetInterspersed(false) // the first argument that is no flag is the command
+	r.addGlobalFlags(fs)
 	if err := fs.Parse(r.Args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+		return r.exitStatus(flagError(fs, r.Args, err))
 	}
 	r.applyGlobalFlags()
 	args := fs.Args()
+	if help, _ := fs.GetBool("help"); help {
+		return r.exitStatus(r.help(ctx, args)) // porter --help [COMMAND]
+	}
 	if len(args) == 0 {
-		fs.Usage()
+		r.usage(r.Stderr, fs)
 		return ExitUsage
 	}
 	if args[0] == "help" {
-		fs.Usage()
-		return ExitOK
+		return r.exitStatus(r.help(ctx, args[1:]))
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(r.Stderr, "%s: unknown command %q\n", progName(), args[0])
-		fs.Usage()
-		return ExitUsage
+		return r.exitStatus(&usageError{msg: fmt.Sprintf("unknown command %q (%s help lists them)", args[0], progName())})
 	}
 	r.ctx = ctx
-	return r.exitStatus(cmd.run(r, ctx, args[1:]))
+	return r.exitStatus(cmd(r, ctx, args[1:]))
 }
 
-// command is one subcommand of the CLI.
-type command struct {
-	usage string // the arguments and what it does, for the usage text
-	run   func(r *cliRun, ctx context.Context, args []string) error
+// help is the help command: the usage, or with a command, that command's
+// (COMMAND --help).
+func (r *cliRun) help(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fs := r.newFlagSet("")
+		r.addGlobalFlags(fs)
+		r.usage(r.Stdout, fs)
+		return nil
+	}
+	if len(args) > 1 {
+		return &usageError{msg: "help: want one COMMAND at most, e.g. help deploy"}
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return &usageError{msg: fmt.Sprintf("help: unknown command %q (%s help lists them)", args[0], progName())}
+	}
+	return cmd(r, ctx, []string{"--help"})
 }
 
-var commands = map[string]command{
-	"deploy": {"deploy --host H --config C [--release R] [--force[=a,b]]   deploy the project's modules to a host or group",
-		(*cliRun).deploy},
-	"status": {"status --host H [--release R] [--config C]                  what the host runs, and what a deploy would do",
-		(*cliRun).status},
-	"unlock": {"unlock --host H MODULE...                                  remove the lock of a deploy that died",
-		(*cliRun).unlock},
-	"releases": {"releases --host H [MODULE...]                              the releases of modules deployed with strategy = releases",
-		(*cliRun).releases},
-	"rollback": {"rollback --host H [MODULE...] [--to ID]                    switch modules back to the release live before",
-		(*cliRun).rollback},
-	"hosts": {"hosts                                                      list the project's hosts",
-		func(r *cliRun, _ context.Context, args []string) error { return r.hostsCommand(args) }},
-	"create-project": {"create-project NAME                                        make a new project directory NAME",
-		func(r *cliRun, _ context.Context, args []string) error { return r.createProject(args) }},
+// usage prints the usage of the whole command line to w, fs being the
+// global flags.
+func (r *cliRun) usage(w io.Writer, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "usage: %s [global flags] COMMAND [flags] [ARG...]\n\ncommands:\n", progName())
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	for _, c := range commandDocs {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintf(tw, "  help [COMMAND]\t%s\n", "this help, or a command's (the same as COMMAND --help)")
+	tw.Flush()
+	fmt.Fprintln(w, "\nglobal flags, before the command or after it (but for create-project):")
+	printFlags(w, fs, func(*pflag.Flag) bool { return true })
+	fmt.Fprintf(w, `
+Flags and arguments go in any order; "--" ends the flags. A flag's value
+follows it (--host web) or an "=" (--host=web); a flag longer than one
+letter takes two dashes. %[1]s COMMAND --help lists a command's flags
+(deploy's with those of the project's plugins).
+
+exit status:
+  %[2]d  done
+  %[3]d  the command failed
+  %[4]d  the command line was wrong
+  %[5]d  nothing failed but that another deploy holds a lock: try again later
+`, progName(), ExitOK, ExitError, ExitUsage, ExitLocked)
 }
 
-var commandOrder = []string{"deploy", "status", "releases", "rollback", "unlock", "hosts", "create-project"}
+// commands are the subcommands of the CLI, by name.
+var commands = map[string]func(r *cliRun, ctx context.Context, args []string) error{
+	"deploy":         (*cliRun).deploy,
+	"status":         (*cliRun).status,
+	"unlock":         (*cliRun).unlock,
+	"releases":       (*cliRun).releases,
+	"rollback":       (*cliRun).rollback,
+	"hosts":          (*cliRun).hostsCommand,
+	"create-project": (*cliRun).createProject,
+}
+
+// commandDoc is what the usage says of a command.
+type commandDoc struct {
+	name    string
+	args    string // its flags and arguments, in short
+	summary string // what it does
+}
+
+// commandDocs are the commands in the order the usage lists them.
+var commandDocs = []commandDoc{
+	{"deploy", "--host H --config C [--release R] [--force[=a,b]]", "deploy the project's modules to a host or group"},
+	{"status", "--host H [--release R] [--config C]", "what the host runs, and what a deploy would do"},
+	{"releases", "--host H [MODULE...]", "the releases of modules deployed with strategy = releases"},
+	{"rollback", "--host H [--to ID] [MODULE...]", "switch modules back to the release live before"},
+	{"unlock", "--host H MODULE...", "remove the lock of a deploy that died"},
+	{"hosts", "", "list the project's hosts"},
+	{"create-project", "NAME", "make a new project directory NAME"},
+}
+
+func docOf(name string) commandDoc {
+	for _, c := range commandDocs {
+		if c.name == name {
+			return c
+		}
+	}
+	return commandDoc{name: name}
+}
 
 // defaults returns the run of c with its defaults filled in; the caller's
 // CLI stays as it was.
@@ -162,36 +220,102 @@ func (c *CLI) defaults() *cliRun {
 	return r
 }
 
-func (r *cliRun) globalFlags() *flag.FlagSet {
-	fs := flag.NewFlagSet("porter", flag.ContinueOnError)
-	fs.SetOutput(r.Stderr)
-	r.addGlobalFlags(fs, nil)
-	fs.Usage = func() {
-		fmt.Fprintf(r.Stderr, "usage: %s [global flags] COMMAND [flags]\n\ncommands:\n", progName())
-		for _, name := range commandOrder {
-			fmt.Fprintln(r.Stderr, "  "+commands[name].usage)
-		}
-		fmt.Fprintln(r.Stderr, "\nglobal flags, before the command or after it (but for create-project):")
-		fs.PrintDefaults()
-	}
+// newFlagSet returns the flag set of the command cmd ("" for the global
+// one) with its --help: it prints nothing itself, the caller says what
+// went wrong (flagError) and prints the usage.
+func (r *cliRun) newFlagSet(cmd string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(cmd, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.SortFlags = false // the usage lists them as they are added: the main ones first
+	fs.BoolP("help", "h", false, "show this help and exit")
 	return fs
+}
+
+// parseFlags parses args with fs; after --help it prints the command's
+// usage to stdout and returns pflag.ErrHelp (exit status 0).
+func (r *cliRun) parseFlags(fs *pflag.FlagSet, args []string, usage func(io.Writer)) error {
+	if err := fs.Parse(args); err != nil {
+		return flagError(fs, args, err)
+	}
+	if help, _ := fs.GetBool("help"); help {
+		usage(r.Stdout)
+		return pflag.ErrHelp
+	}
+	return nil
+}
+
+// flagError is the usage error of the arguments args that fs could not
+// parse: one line naming the command and the flag.
+func flagError(fs *pflag.FlagSet, args []string, err error) error {
+	cmd, prefix, help := fs.Name(), "", progName()+" --help"
+	if cmd != "" {
+		prefix, help = cmd+": ", progName()+" "+cmd+" --help"
+	}
+	var ne *pflag.NotExistError
+	if errors.As(err, &ne) {
+		if name, ok := singleDashLong(args, ne.GetSpecifiedShortnames()); ok {
+			// -host: the stdlib's flag package took it; pflag reads the
+			// letters -h -o -s -t.
+			if fs.Lookup(name) != nil {
+				return &usageError{msg: fmt.Sprintf("%s-%s: write --%s (a flag longer than one letter takes two dashes)", prefix, name, name)}
+			}
+			if cmd == "" {
+				return &usageError{msg: fmt.Sprintf("unknown flag -%s before the command (a flag longer than one letter takes two dashes, and a command's flags go after it: see %s)", name, help)}
+			}
+			return &usageError{msg: fmt.Sprintf("%sunknown flag -%s (a flag longer than one letter takes two dashes, and there is no --%s: see %s)", prefix, name, name, help)}
+		}
+		if cmd == "" {
+			return &usageError{msg: fmt.Sprintf("%s before the command (a command's flags go after it: see %s)", err, help)}
+		}
+	}
+	return &usageError{msg: fmt.Sprintf("%s%s (see %s)", prefix, err, help)}
+}
+
+// singleDashLong returns the name of the argument of args, before any
+// "--", that is a flag of several letters after one dash (-host, -host=x)
+// ending in rest, what pflag had left of it when it found no flag for the
+// next letter.
+func singleDashLong(args []string, rest string) (string, bool) {
+	if rest == "" {
+		return "", false
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		letters, ok := strings.CutPrefix(a, "-")
+		if !ok || strings.HasPrefix(letters, "-") || !strings.HasSuffix(letters, rest) {
+			continue
+		}
+		name, _, _ := strings.Cut(letters, "=")
+		if len(name) > 1 {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 // globalFlagNames are the flags of every command but create-project, given
 // before the command or after it.
-var globalFlagNames = []string{"project", "v", "accept-new-host-keys"}
+var globalFlagNames = []string{"project", "verbose", "accept-new-host-keys"}
 
-// addGlobalFlags adds the global flags to fs but those that taken says a
-// plugin has, with their values so far as defaults: a command's flag set
-// takes them after the command (deploy -v), the global one before it.
-func (r *cliRun) addGlobalFlags(fs *flag.FlagSet, taken map[string]string) {
-	if taken["project"] == "" {
+// addGlobalFlags adds the global flags to fs, with their values so far as
+// defaults (a command's flag set takes them after the command, deploy -v,
+// the global one before it), but those a plugin's flag took already: a
+// plugin's --v, or its -v, stays the plugin's.
+func (r *cliRun) addGlobalFlags(fs *pflag.FlagSet) {
+	if fs.Lookup("project") == nil {
 		fs.StringVar(&r.project, "project", r.project, "the project `DIR`ectory (holding project.ini)")
 	}
-	if taken["v"] == "" {
-		fs.BoolVar(&r.verbose, "v", r.verbose, "verbose: debug logs with times")
+	if fs.Lookup("verbose") == nil {
+		v := "v"
+		if fs.ShorthandLookup(v) != nil {
+			v = ""
+		}
+		fs.BoolVarP(&r.verbose, "verbose", v, r.verbose, "verbose: debug logs with times")
 	}
-	if taken["accept-new-host-keys"] == "" {
+	if fs.Lookup("accept-new-host-keys") == nil {
 		fs.BoolVar(&r.acceptNew, "accept-new-host-keys", r.acceptNew, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")
 	}
 }
@@ -216,16 +340,9 @@ func projectFlag(args []string) (string, bool) {
 		if a == "--" {
 			break
 		}
-		name, ok := strings.CutPrefix(a, "--")
-		if !ok {
-			name, ok = strings.CutPrefix(a, "-")
-		}
-		if !ok {
-			continue
-		}
-		if v, ok := strings.CutPrefix(name, "project="); ok {
+		if v, ok := strings.CutPrefix(a, "--project="); ok {
 			dir, found = v, true
-		} else if name == "project" && i+1 < len(args) {
+		} else if a == "--project" && i+1 < len(args) {
 			dir, found = args[i+1], true
 			i++
 		}
@@ -233,11 +350,38 @@ func projectFlag(args []string) (string, bool) {
 	return dir, found
 }
 
+// wantsHelp reports whether args hold -h or --help (before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
+// singleDashProject is the usage error of a -project in args (before any
+// "--"), which deploy could not load the project of.
+func singleDashProject(args []string) error {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-project" || strings.HasPrefix(a, "-project=") {
+			return &usageError{msg: "deploy: -project: write --project (a flag longer than one letter takes two dashes)"}
+		}
+	}
+	return nil
+}
+
 // exitStatus prints err, if any, as one line and returns the exit status.
 func (r *cliRun) exitStatus(err error) int {
 	var ue *usageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case err == nil, errors.Is(err, pflag.ErrHelp):
 		return ExitOK
 	case errors.As(err, &ue):
 		fmt.Fprintf(r.Stderr, "%s: %s\n", progName(), remote.Printable(err.Error()))
@@ -320,15 +464,11 @@ func (r *cliRun) loadProject() (*Project, error) {
 	return LoadProject(r.project)
 }
 
-func (r *cliRun) hostsCommand(args []string) error {
-	fs := flag.NewFlagSet("hosts", flag.ContinueOnError)
-	fs.SetOutput(r.Stderr)
-	r.addGlobalFlags(fs, nil)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error()}
+func (r *cliRun) hostsCommand(_ context.Context, args []string) error {
+	fs := r.newFlagSet("hosts")
+	r.addGlobalFlags(fs)
+	if err := r.parseFlags(fs, args, func(w io.Writer) { r.commandUsage(w, fs, nil) }); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return &usageError{msg: fmt.Sprintf("hosts: unexpected argument %q", fs.Arg(0))}
@@ -361,13 +501,30 @@ func (r *cliRun) hosts() error {
 	return tw.Flush()
 }
 
-// forceFlag is --force (all modules) or --force=a,b (those).
+func (r *cliRun) createProject(_ context.Context, args []string) error {
+	fs := r.newFlagSet("create-project")
+	if err := r.parseFlags(fs, args, func(w io.Writer) { r.commandUsage(w, fs, nil) }); err != nil {
+		return err
+	}
+	if args = fs.Args(); len(args) != 1 {
+		return &usageError{msg: "create-project: want one NAME, e.g. create-project myproject"}
+	}
+	if err := CreateProject(args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Stdout, "created project %s: edit %s/project.ini [hosts], then deploy with\n  %s --project %s deploy --host testing --config testing\n",
+		args[0], args[0], progName(), args[0])
+	return nil
+}
+
+// forceFlag is --force (all modules) or --force=a,b (those): its NoOptDefVal
+// is "true".
 type forceFlag struct {
 	set   bool
 	value Force
 }
 
-func (f *forceFlag) IsBoolFlag() bool { return true }
+func (f *forceFlag) Type() string { return "force" }
 
 func (f *forceFlag) String() string {
 	if !f.set {
@@ -398,41 +555,55 @@ func (f *forceFlag) Set(v string) error {
 	return nil
 }
 
+const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]"
+
+// deployFlags returns the flag set of deploy for the project p (nil: one
+// that could not be loaded, whose plugins' flags are unknown).
+func (r *cliRun) deployFlags(p *Project, opts *Options, force *forceFlag) (fs *pflag.FlagSet, rollout func() error, groups flagGroups, err error) {
+	fs = r.newFlagSet("deploy")
+	fs.StringVar(&opts.Host, "host", "", "the [hosts] `NAME` to deploy to: a host, a group, or a comma list of them")
+	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
+	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
+	fs.Var(force, "force", "redeploy every module (--force) or these (--force=a,b) even when up to date")
+	fs.Lookup("force").NoOptDefVal = "true"
+	rollout = addRolloutFlags(fs, opts)
+	if p != nil {
+		if groups, err = addPluginFlags(fs, p); err != nil {
+			return nil, nil, groups, err
+		}
+	}
+	// After the plugins' flags: a plugin's -v, had one declared it before
+	// -v was taken after the command too, stays the plugin's.
+	r.addGlobalFlags(fs)
+	return fs, rollout, groups, nil
+}
+
 func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	dir := r.project
 	if d, ok := projectFlag(args); ok {
 		dir = d // deploy --project DIR: the project says which plugin flags there are
 	}
-	p, err := LoadProject(dir)
-	if err != nil {
-		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
-			fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]\n(run it in a project, or pass --project DIR, to see the plugins' flags)\n", progName())
-			return flag.ErrHelp
-		}
-		return err
-	}
 	var opts Options
 	var force forceFlag
-	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
-	fs.SetOutput(r.Stderr)
-	fs.StringVar(&opts.Host, "host", "", "the [hosts] `NAME` to deploy to: a host, a group, or a comma list of them")
-	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
-	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
-	fs.Var(&force, "force", "redeploy every module (--force) or these (--force=`a,b`) even when up to date")
-	rollout := addRolloutFlags(fs, &opts)
-	groups, err := addPluginFlags(fs, p)
+	p, err := LoadProject(dir)
+	if err != nil {
+		if uerr := singleDashProject(args); uerr != nil {
+			return uerr
+		}
+		if wantsHelp(args) {
+			fs, _, _, _ := r.deployFlags(nil, &opts, &force)
+			r.deployUsage(r.Stdout, fs, flagGroups{})
+			fmt.Fprintln(r.Stdout, "\n(run it in a project, or pass --project DIR, to see the plugins' flags)")
+			return pflag.ErrHelp
+		}
+		return err
+	}
+	fs, rollout, groups, err := r.deployFlags(p, &opts, &force)
 	if err != nil {
 		return err
 	}
-	// After the plugins' flags: a plugin's -v, had one declared it before
-	// -v was taken after the command too, stays the plugin's.
-	r.addGlobalFlags(fs, groups.owner)
-	fs.Usage = func() { r.deployUsage(fs, groups) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{msg: err.Error()}
+	if err := r.parseFlags(fs, args, func(w io.Writer) { r.deployUsage(w, fs, groups) }); err != nil {
+		return err
 	}
 	if r.project != dir {
 		// A --project that was another flag's value, or a plugin's flag.
@@ -460,7 +631,7 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	r.host = opts.Host
 	opts.Force = force.value
 	opts.Flags = map[string]string{}
-	fs.Visit(func(f *flag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		if groups.owner[f.Name] != "" {
 			opts.Flags[f.Name] = f.Value.String()
 		}
@@ -480,8 +651,9 @@ type flagGroups struct {
 }
 
 // addPluginFlags adds the flags of the plugins the project uses. Two
-// plugins declaring one flag share it.
-func addPluginFlags(fs *flag.FlagSet, p *Project) (flagGroups, error) {
+// plugins declaring one flag share it. A flag of one letter is also that
+// letter's shorthand (-x as --x) when no flag has it.
+func addPluginFlags(fs *pflag.FlagSet, p *Project) (flagGroups, error) {
 	g := flagGroups{flags: map[string][]string{}, owner: map[string]string{}}
 	bools := map[string]bool{}
 	for _, name := range p.PluginsUsed() {
@@ -493,16 +665,20 @@ func addPluginFlags(fs *flag.FlagSet, p *Project) (flagGroups, error) {
 				g.flags[name] = append(g.flags[name], f.Name)
 				continue
 			}
-			if fs.Lookup(f.Name) != nil || f.Name == "" || strings.HasPrefix(f.Name, "-") {
+			if fs.Lookup(f.Name) != nil || f.Name == "" || strings.HasPrefix(f.Name, "-") || strings.ContainsAny(f.Name, "= \t") {
 				return g, fmt.Errorf("plugin %s declares the flag %q, which deploy has already or which is not a flag name: rename it", name, f.Name)
 			}
 			g.flags[name] = append(g.flags[name], f.Name)
 			bools[f.Name] = f.Bool
 			g.owner[f.Name] = name
+			short := ""
+			if len(f.Name) == 1 && fs.ShorthandLookup(f.Name) == nil {
+				short = f.Name
+			}
 			if f.Bool {
-				fs.Bool(f.Name, f.Default == "true", f.Usage)
+				fs.BoolP(f.Name, short, f.Default == "true", f.Usage)
 			} else {
-				fs.String(f.Name, f.Default, f.Usage)
+				fs.StringP(f.Name, short, f.Default, f.Usage)
 			}
 		}
 		if len(g.flags[name]) > 0 {
@@ -513,36 +689,99 @@ func addPluginFlags(fs *flag.FlagSet, p *Project) (flagGroups, error) {
 	return g, nil
 }
 
-func (r *cliRun) deployUsage(fs *flag.FlagSet, g flagGroups) {
-	fmt.Fprintf(r.Stderr, "usage: %s deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]\n\n", progName())
-	plugin := map[string]bool{}
-	for f := range g.owner {
-		plugin[f] = true
+// flagSection is a heading of a command's usage and the flags under it.
+type flagSection struct {
+	title string
+	keep  func(*pflag.Flag) bool
+}
+
+// isGlobal reports whether f is a global flag (or --help) rather than
+// the command's own.
+func isGlobal(f *pflag.Flag) bool {
+	return f.Name == "help" || slices.Contains(globalFlagNames, f.Name)
+}
+
+// commandUsage prints the usage of the command of fs to w: its flags, then
+// those of sections, then the global ones.
+func (r *cliRun) commandUsage(w io.Writer, fs *pflag.FlagSet, sections []flagSection) {
+	name := fs.Name()
+	doc := docOf(name)
+	global := "[global flags]"
+	if name == "create-project" {
+		global = ""
 	}
-	global := func(f *flag.Flag) bool { return slices.Contains(globalFlagNames, f.Name) && !plugin[f.Name] }
-	printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return !plugin[f.Name] && !global(f) })
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", strings.Join(strings.Fields(progName()+" "+name+" "+doc.args+" "+global), " "), doc.summary)
+	r.printSections(w, fs, "flags", sections)
+}
+
+// printSections prints the flags of fs under their headings: the
+// command's own (under own), those of each of sections, the global ones.
+func (r *cliRun) printSections(w io.Writer, fs *pflag.FlagSet, own string, sections []flagSection) {
+	inSection := func(f *pflag.Flag) bool {
+		for _, s := range sections {
+			if s.keep(f) {
+				return true
+			}
+		}
+		return false
+	}
+	all := append([]flagSection{{own, func(f *pflag.Flag) bool { return !isGlobal(f) && !inSection(f) }}}, sections...)
+	all = append(all, flagSection{"global flags (before or after " + fs.Name() + ")", func(f *pflag.Flag) bool { return isGlobal(f) && !inSection(f) }})
+	if fs.Name() == "create-project" {
+		all[len(all)-1].title = "flags"
+		all = all[len(all)-1:]
+	}
+	for _, s := range all {
+		var some bool
+		fs.VisitAll(func(f *pflag.Flag) { some = some || s.keep(f) })
+		if some {
+			fmt.Fprintf(w, "\n%s:\n", s.title)
+			printFlags(w, fs, s.keep)
+		}
+	}
+}
+
+func (r *cliRun) deployUsage(w io.Writer, fs *pflag.FlagSet, g flagGroups) {
+	fmt.Fprintf(w, "usage: %s %s\n\n%s\n", progName(), deploySynopsis, docOf("deploy").summary)
+	sections := []flagSection{{"rollout flags (for several hosts)", func(f *pflag.Flag) bool {
+		return slices.Contains(rolloutFlagNames, f.Name) && g.owner[f.Name] == ""
+	}}}
 	for _, name := range g.order {
-		fmt.Fprintf(r.Stderr, "\nplugin %s:\n", name)
 		mine := map[string]bool{}
 		for _, f := range g.flags[name] {
 			mine[f] = true
 		}
-		printFlags(r.Stderr, fs, func(f *flag.Flag) bool { return mine[f.Name] })
+		sections = append(sections, flagSection{"plugin " + name, func(f *pflag.Flag) bool { return mine[f.Name] }})
 	}
-	fmt.Fprintln(r.Stderr, "\nglobal flags (before or after deploy):")
-	printFlags(r.Stderr, fs, global)
+	r.printSections(w, fs, "deploy flags", sections)
 }
 
-func printFlags(w io.Writer, fs *flag.FlagSet, keep func(*flag.Flag) bool) {
-	sub := flag.NewFlagSet("", flag.ContinueOnError)
-	sub.SetOutput(w)
-	fs.VisitAll(func(f *flag.Flag) {
-		if keep(f) {
-			sub.Var(f.Value, f.Name, f.Usage)
+// printFlags prints the flags of fs that keep keeps, as pflag does, but
+// switches without pflag's [=true|false] and --force as --force[=a,b].
+func printFlags(w io.Writer, fs *pflag.FlagSet, keep func(*pflag.Flag) bool) {
+	sub := pflag.NewFlagSet("", pflag.ContinueOnError)
+	sub.SortFlags = false
+	fs.VisitAll(func(f *pflag.Flag) {
+		if !keep(f) {
+			return
 		}
+		shown := *f
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			shown.Value = switchValue{f.Value}
+		}
+		if _, ok := f.Value.(*forceFlag); ok {
+			shown.Value, shown.NoOptDefVal = switchValue{f.Value}, "a,b"
+		}
+		sub.AddFlag(&shown)
 	})
-	sub.PrintDefaults()
+	fmt.Fprint(w, sub.FlagUsages())
 }
+
+// switchValue shows a switch in the usage: a "bool" that is no
+// IsBoolFlag, which pflag would print as --name[=true|false].
+type switchValue struct{ pflag.Value }
+
+func (switchValue) Type() string { return "bool" }
 
 func shortVersion(v string) string {
 	if v == "" {

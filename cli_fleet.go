@@ -1,18 +1,23 @@
 package porter
 
 import (
-	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/pflag"
 
 	"github.com/porter-deploy/porter/remote"
 )
 
 // addRolloutFlags adds deploy's flags for several hosts to fs, into opts,
 // and returns what checks them once parsed.
-func addRolloutFlags(fs *flag.FlagSet, opts *Options) (check func() error) {
+// rolloutFlagNames are the flags addRolloutFlags adds, apart in the usage.
+var rolloutFlagNames = []string{"parallel", "batch", "max-failures", "keep-going"}
+
+func addRolloutFlags(fs *pflag.FlagSet, opts *Options) (check func() error) {
 	fs.IntVar(&opts.Parallel, "parallel", 0, fmt.Sprintf("deploy at most `N` hosts at once (default: every host of --host, up to %d)", MaxParallel))
 	fs.IntVar(&opts.Batch, "batch", 0, "rolling deploy: `K` hosts at a time; the next batch starts once this one has succeeded")
 	fs.IntVar(&opts.MaxFailures, "max-failures", 1, "start no new host once `F` hosts have failed (hosts in flight finish)")
@@ -80,17 +85,23 @@ func printReport(w io.Writer, rep *Report, rerun func(hosts string) string) {
 }
 
 // rerunCommand is the deploy command line of fs (as parsed: every flag
-// given, once, as --name=value) for the hosts host, after the global flags
+// given, once, as --name=value, by name) for the hosts host, after the global flags
 // given before the command, quoted for a POSIX shell.
-func rerunCommand(global []string, fs *flag.FlagSet, host string) string {
+func rerunCommand(global []string, fs *pflag.FlagSet, host string) string {
 	out := []string{progName()}
 	out = append(out, global...)
 	out = append(out, "deploy", "--host="+host)
-	fs.Visit(func(f *flag.Flag) {
+	var given []*pflag.Flag
+	fs.Visit(func(f *pflag.Flag) {
 		if f.Name != "host" {
-			out = append(out, "--"+f.Name+"="+f.Value.String())
+			given = append(given, f)
 		}
 	})
+	// By name, whatever the order of fs.
+	slices.SortFunc(given, func(a, b *pflag.Flag) int { return strings.Compare(a.Name, b.Name) })
+	for _, f := range given {
+		out = append(out, "--"+f.Name+"="+f.Value.String())
+	}
 	for i := range out {
 		out[i] = shellWord(out[i])
 	}

@@ -3,10 +3,10 @@ package porter
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -56,12 +56,12 @@ func TestCLIHintsForLibraryErrors(t *testing.T) {
 // arguments: a repeated --host, or a value that is literally "--host",
 // cannot leak the old selection into it.
 func TestRerunCommandFromTheParsedFlags(t *testing.T) {
-	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("deploy", pflag.ContinueOnError)
 	fs.String("host", "", "")
 	fs.String("config", "", "")
 	fs.String("msg", "", "")
 	fs.Bool("dry", false, "")
-	require.NoError(t, fs.Parse([]string{"--host", "staging", "--config", "c", "--msg", "--host", "-dry", "--host=prod"}))
+	require.NoError(t, fs.Parse([]string{"--host", "staging", "--config", "c", "--msg", "--host", "--dry", "--host=prod"}))
 	assert.Equal(t, progName()+" --project '/my project' deploy --host=web2,deploy@web3:2222 --config=c --dry=true --msg=--host",
 		rerunCommand([]string{"--project", "/my project"}, fs, "web2,deploy@web3:2222"))
 }

@@ -2,10 +2,11 @@ package porter
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func (r *cliRun) releases(ctx context.Context, args []string) error {
@@ -50,7 +51,7 @@ func (r *cliRun) releases(ctx context.Context, args []string) error {
 
 func (r *cliRun) rollback(ctx context.Context, args []string) error {
 	var to string
-	fs, tg, err := r.hostFlags("rollback", args, func(fs *flag.FlagSet) {
+	fs, tg, err := r.hostFlags("rollback", args, func(fs *pflag.FlagSet) {
 		fs.StringVar(&to, "to", "", "the release `ID` to go to (default: the one live before the current one)")
 	})
 	if err != nil {

@@ -2,32 +2,30 @@ package porter
 
 import (
 	"context"
-	"flag"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/porter-deploy/porter/remote"
 )
 
 // hostFlags parses the flags of a command that talks to hosts, and
 // returns its target.
-func (r *cliRun) hostFlags(name string, args []string, extra func(*flag.FlagSet)) (*flag.FlagSet, Target, error) {
+func (r *cliRun) hostFlags(name string, args []string, extra func(*pflag.FlagSet)) (*pflag.FlagSet, Target, error) {
 	var host string
 	var parallel int
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(r.Stderr)
+	fs := r.newFlagSet(name)
 	fs.StringVar(&host, "host", "", "the [hosts] `NAME`: a host, a group, or a comma list of them")
 	fs.IntVar(&parallel, "parallel", 0, fmt.Sprintf("work on at most `N` hosts at once (default: all, up to %d)", MaxParallel))
 	if extra != nil {
 		extra(fs)
 	}
-	r.addGlobalFlags(fs, nil)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return nil, Target{}, err
-		}
-		return nil, Target{}, &usageError{msg: err.Error()}
+	r.addGlobalFlags(fs)
+	if err := r.parseFlags(fs, args, func(w io.Writer) { r.commandUsage(w, fs, nil) }); err != nil {
+		return nil, Target{}, err
 	}
 	r.applyGlobalFlags()
 	if host == "" {
@@ -42,7 +40,7 @@ func (r *cliRun) hostFlags(name string, args []string, extra func(*flag.FlagSet)
 
 func (r *cliRun) status(ctx context.Context, args []string) error {
 	var release, config string
-	fs, tg, err := r.hostFlags("status", args, func(fs *flag.FlagSet) {
+	fs, tg, err := r.hostFlags("status", args, func(fs *pflag.FlagSet) {
 		fs.StringVar(&release, "release", DefaultRelease, "the [release:`NAME`] to compare with")
 		fs.StringVar(&config, "config", "", "the config `NAME` to compare with (default: the one each module was deployed with)")
 	})

@@ -454,9 +454,9 @@ func TestCLIDeployAndUsage(t *testing.T) {
 	assert.Contains(t, out, "test  x@y")
 	assert.Contains(t, errOut, "pass --host NAME, one of: test")
 
-	code, _, errOut = run("deploy", "--help")
+	code, out, _ = run("deploy", "--help")
 	assert.Equal(t, porter.ExitOK, code)
-	assert.Contains(t, errOut, "plugin github.com/porter-deploy/porter/plugins/command:\n  -skip-commands")
+	assert.Contains(t, out, "plugin github.com/porter-deploy/porter/plugins/command:\n      --skip-commands   ")
 
 	code, _, errOut = run("deploy", "--host", "nope", "--config", "testing")
 	assert.Equal(t, porter.ExitError, code)

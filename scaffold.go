@@ -69,15 +69,3 @@ url = dir://src
 	}
 	return nil
 }
-
-func (r *cliRun) createProject(args []string) error {
-	if len(args) != 1 {
-		return &usageError{msg: "create-project: want one NAME, e.g. create-project myproject"}
-	}
-	if err := CreateProject(args[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(r.Stdout, "created project %s: edit %s/project.ini [hosts], then deploy with\n  %s --project %s deploy --host testing --config testing\n",
-		args[0], args[0], progName(), args[0])
-	return nil
-}

@@ -24,12 +24,11 @@ import (
 //	deploy-finish = sudo systemctl reload app
 func Example() {
 	var help strings.Builder
-	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stderr: &help}
+	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stdout: &help}
 	cli.Run(context.Background())
 	_, flags, _ := strings.Cut(help.String(), "plugin "+command.Name+":\n")
 	flags, _, _ = strings.Cut(flags, "\n\n") // the plugin's flags end with a blank line
 	fmt.Println(flags)
 	// Output:
-	//   -skip-commands
-	//     	run none of the commands of plugin command
+	//       --skip-commands   run none of the commands of plugin command
 }

@@ -84,10 +84,10 @@ func TestTheFlagIsUpdateCrontab(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cli := &porter.CLI{Args: []string{"--project", p.Dir, "deploy", "--help"}, Stdout: &stdout, Stderr: &stderr}
 	require.Equal(t, porter.ExitOK, cli.Run(context.Background()), stderr.String())
-	_, plugin, ok := strings.Cut(stderr.String(), "\nplugin github.com/porter-deploy/porter/plugins/crontab:\n")
-	require.True(t, ok, stderr.String())
+	_, plugin, ok := strings.Cut(stdout.String(), "\nplugin github.com/porter-deploy/porter/plugins/crontab:\n")
+	require.True(t, ok, stdout.String())
 	plugin, _, _ = strings.Cut(plugin, "\n\n") // the plugin's flags end with a blank line
-	assert.Equal(t, "  -update-crontab\n    \tinstall the module's crontab (crontab - < FILE) at the end of the deploy", plugin)
+	assert.Equal(t, "      --update-crontab   install the module's crontab (crontab - < FILE) at the end of the deploy", plugin)
 }
 
 func TestUpdateCrontabInstallsIt(t *testing.T) {

@@ -23,12 +23,11 @@ import (
 //	deploy-program deploy --host production --config production --update-crontab
 func Example() {
 	var help strings.Builder
-	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stderr: &help}
+	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stdout: &help}
 	cli.Run(context.Background())
 	_, flags, _ := strings.Cut(help.String(), "plugin "+crontab.Name+":\n")
 	flags, _, _ = strings.Cut(flags, "\n\n") // the plugin's flags end with a blank line
 	fmt.Println(flags)
 	// Output:
-	//   -update-crontab
-	//     	install the module's crontab (crontab - < FILE) at the end of the deploy
+	//       --update-crontab   install the module's crontab (crontab - < FILE) at the end of the deploy
 }

@@ -28,7 +28,7 @@ import (
 //	deploy-program deploy --host production --config production --update-requirements --migrate-database
 func Example() {
 	var help strings.Builder
-	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stderr: &help}
+	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stdout: &help}
 	cli.Run(context.Background())
 	for _, name := range []string{django.Name, virtualenv.Name} {
 		_, flags, _ := strings.Cut(help.String(), "plugin "+name+":\n")
@@ -37,11 +37,9 @@ func Example() {
 	}
 	// Output:
 	// github.com/porter-deploy/porter/plugins/django:
-	//   -migrate-database
-	//     	run manage.py migrate in the virtualenv after the send
+	//       --migrate-database   run manage.py migrate in the virtualenv after the send
 	// github.com/porter-deploy/porter/plugins/virtualenv:
-	//   -update-requirements
-	//     	pip install the requirements of plugin virtualenv
+	//       --update-requirements   pip install the requirements of plugin virtualenv
 }
 
 // The migration --migrate-database runs, in the module's path, with the

@@ -23,14 +23,13 @@ import (
 //	deploy-program deploy --host production --config production --update-launcher
 func Example() {
 	var help strings.Builder
-	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stderr: &help}
+	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stdout: &help}
 	cli.Run(context.Background())
 	_, flags, _ := strings.Cut(help.String(), "plugin "+supervisor.Name+":\n")
 	flags, _, _ = strings.Cut(flags, "\n\n") // the plugin's flags end with a blank line
 	fmt.Println(flags)
 	// Output:
-	//   -update-launcher
-	//     	copy the supervisor launcher to the host even when it is already there
+	//       --update-launcher   copy the supervisor launcher to the host even when it is already there
 }
 
 // A module hook that listens to the launcher the supervisor plugin

@@ -281,10 +281,10 @@ func TestTheFlagIsUpdateLauncher(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cli := &porter.CLI{Args: []string{"--project", local, "deploy", "--help"}, Stdout: &stdout, Stderr: &stderr}
 	require.Equal(t, porter.ExitOK, cli.Run(context.Background()), stderr.String())
-	_, plugin, ok := strings.Cut(stderr.String(), "\nplugin github.com/porter-deploy/porter/plugins/supervisor:\n")
-	require.True(t, ok, stderr.String())
+	_, plugin, ok := strings.Cut(stdout.String(), "\nplugin github.com/porter-deploy/porter/plugins/supervisor:\n")
+	require.True(t, ok, stdout.String())
 	plugin, _, _ = strings.Cut(plugin, "\n\n") // the plugin's flags end with a blank line
-	assert.Equal(t, "  -update-launcher\n    \tcopy the supervisor launcher to the host even when it is already there", plugin)
+	assert.Equal(t, "      --update-launcher   copy the supervisor launcher to the host even when it is already there", plugin)
 }
 
 func TestSettingsErrors(t *testing.T) {

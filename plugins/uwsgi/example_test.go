@@ -23,14 +23,12 @@ import (
 //	deploy-program deploy --host production --config production --restart
 func Example() {
 	var help strings.Builder
-	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stderr: &help}
+	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stdout: &help}
 	cli.Run(context.Background())
 	_, flags, _ := strings.Cut(help.String(), "plugin "+uwsgi.Name+":\n")
 	flags, _, _ = strings.Cut(flags, "\n\n") // the plugin's flags end with a blank line
 	fmt.Println(flags)
 	// Output:
-	//   -restart
-	//     	reload the uWSGI masters (SIGHUP) at the end of the deploy
-	//   -update-vassal-launcher
-	//     	copy the uWSGI vassal launchers even when the host has them
+	//       --restart                  reload the uWSGI masters (SIGHUP) at the end of the deploy
+	//       --update-vassal-launcher   copy the uWSGI vassal launchers even when the host has them
 }

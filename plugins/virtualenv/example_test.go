@@ -23,14 +23,13 @@ import (
 //	deploy-program deploy --host production --config production --update-requirements
 func Example() {
 	var help strings.Builder
-	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stderr: &help}
+	cli := &porter.CLI{Args: []string{"--project", "testdata/example", "deploy", "--help"}, Stdout: &help}
 	cli.Run(context.Background())
 	_, flags, _ := strings.Cut(help.String(), "plugin "+virtualenv.Name+":\n")
 	flags, _, _ = strings.Cut(flags, "\n\n") // the plugin's flags end with a blank line
 	fmt.Println(flags)
 	// Output:
-	//   -update-requirements
-	//     	pip install the requirements of plugin virtualenv
+	//       --update-requirements   pip install the requirements of plugin virtualenv
 }
 
 // The virtualenv of a module, for a hook or another plugin that runs the
