@@ -33,10 +33,11 @@ var demoFleet = []string{"demo@web1.demo", "demo@web2.demo", "demo@web3.demo"}
 // returns a function that stops them.
 func serveDemoHost(cli *porter.CLI) (stop func()) {
 	var hosts []string
+	named := func(h string) bool { return slices.Contains(os.Args, h) || slices.Contains(os.Args, "--host="+h) }
 	switch {
-	case slices.Contains(os.Args, "demo-fleet"):
+	case named("demo-fleet"):
 		hosts = demoFleet
-	case slices.Contains(os.Args, "demo"):
+	case named("demo"):
 		hosts = []string{"demo"}
 	default:
 		return func() {}
