@@ -105,6 +105,7 @@ func (cdn) RegisterSignalHandlers(m *porter.Module) error {
 	bucket := m.PluginSettings("github.com/acme/deploy/plugins/cdn").String("bucket", "assets")
 	m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
 		if !m.FlagBool("purge-cdn") {
+			m.Skip("purge the CDN", "--purge-cdn not given") // in the report, with this plugin as owner
 			return nil
 		}
 		m.Log().Info("purging", "bucket", bucket)
@@ -121,6 +122,26 @@ func ExampleRegisterPlugin() {
 	// In the plugin's package: its import path names it in an ini,
 	// [plugin:github.com/acme/deploy/plugins/cdn].
 	porter.RegisterPlugin("github.com/acme/deploy/plugins/cdn", func() porter.Plugin { return cdn{} })
+}
+
+func ExampleModule_SignalHandlerInfo() {
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := porter.LoadModule(p, "web", porter.OnHost("demo"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, sig := range []porter.Signal{porter.SigDeploy, porter.SigSourceSend, porter.SigDeployFinish} {
+		for _, h := range m.SignalHandlerInfo(sig) {
+			fmt.Printf("%s: %s\n", sig, porter.OwnerLabel(h.Owner))
+		}
+	}
+	// Output:
+	// deploy: porter
+	// source-send: porter
+	// deploy-finish: plugin github.com/porter-deploy/porter/plugins/command
 }
 
 func ExampleProject_Resolve() {

@@ -83,6 +83,8 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		Delete:   del,
 		Logger:   m.log,
 		Progress: progressLog(m.log, time.Now),
+		// progressLog logs once a second: no need for rsync's 10 calls.
+		ProgressInterval: progressEvery,
 	}
 	if m.build != nil {
 		// A release is exactly the source: what the seed copied from the
