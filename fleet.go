@@ -31,7 +31,7 @@ import (
 //
 // The error is nil when every host went through; for a target of one host
 // it is that host's error, else a *FleetError.
-func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
+func Deploy(ctx context.Context, p *Project, opts Options) (_ *Report, err error) {
 	start := time.Now()
 	rep := &Report{}
 	defer func() { rep.Duration = time.Since(start) }()
@@ -39,6 +39,11 @@ func Deploy(ctx context.Context, p *Project, opts Options) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	fl.ev.emit(Event{Type: EventDeployStart, Hosts: len(fl.hosts)})
+	defer func() {
+		fl.hostsEnd()
+		fl.ev.emit(Event{Type: EventDeployEnd, Err: err, Duration: time.Since(start), Totals: rep.Totals()})
+	}()
 	for _, fh := range fl.hosts {
 		for _, m := range fh.mods {
 			m.releaseAt = start
@@ -61,6 +66,7 @@ type fleet struct {
 	opts  Options
 	hosts []*fleetHost
 	verb  string // "rollback" for a rollback's errors; "" = deploy
+	ev    *events
 
 	mu       sync.Mutex
 	failures int
@@ -73,6 +79,7 @@ type fleetHost struct {
 	conn    *remote.Host
 	locks   []func(*error) // releases of the locks taken, in order
 	started bool
+	ended   bool // its HostEnd event is sent
 }
 
 func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
@@ -83,7 +90,7 @@ func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	fl := &fleet{opts: opts}
+	fl := &fleet{opts: opts, ev: newEvents(opts.Events)}
 	reports := make([]HostReport, len(hs))
 	sources := newSourceCache()
 	for i, h := range hs {
@@ -93,7 +100,7 @@ func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
 		}
 		reports[i] = HostReport{Host: h.Name, Address: h.Address}
 		for _, m := range mods {
-			m.sources = sources
+			m.sources, m.events = sources, fl.ev
 			reports[i].Modules = append(reports[i].Modules, ModuleReport{Module: m.Name(), Outcome: NotStarted})
 		}
 		fl.hosts = append(fl.hosts, &fleetHost{th: h, mods: mods, rep: &reports[i]})
@@ -129,12 +136,14 @@ func (fl *fleet) connect(ctx context.Context) {
 			conn, err := dial(ctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
 			if err != nil {
 				fl.fail(fh, fmt.Errorf("%s %s: %w", fl.what("", "to"), fh.th.Name, err))
+				fl.hostEnd(fh)
 				return
 			}
 			fh.conn = conn
 			for _, m := range fh.mods {
 				m.host = conn
 			}
+			fl.ev.emit(Event{Type: EventHostConnected, Host: fh.th.Name, Address: fh.th.Address})
 		}()
 	}
 	wg.Wait()
@@ -281,6 +290,27 @@ func (fl *fleet) deployHost(ctx context.Context, fh *fleetHost) {
 	fh.rep.Duration = time.Since(start)
 	if err != nil {
 		fl.fail(fh, err)
+	}
+	fl.hostEnd(fh)
+}
+
+// hostEnd sends the host's HostEnd event, once.
+func (fl *fleet) hostEnd(fh *fleetHost) {
+	fl.mu.Lock()
+	ended := fh.ended
+	fh.ended = true
+	out, err := fh.rep.Outcome(), fh.rep.Err
+	fl.mu.Unlock()
+	if !ended {
+		fl.ev.emit(Event{Type: EventHostEnd, Host: fh.th.Name, Address: fh.th.Address, Outcome: out, Err: err, Duration: fh.rep.Duration})
+	}
+}
+
+// hostsEnd sends the HostEnd events of the hosts that have none yet: those
+// that were never started, in the target's order.
+func (fl *fleet) hostsEnd() {
+	for _, fh := range fl.hosts {
+		fl.hostEnd(fh)
 	}
 }
 

@@ -47,6 +47,7 @@ type Module struct {
 
 	releaseAt time.Time    // names the release (one id on every host of a deploy); zero = now
 	sources   *sourceCache // the deploy's checkouts, shared by its hosts; nil = the module's own
+	events    *events      // the deploy's Options.Events; nil = none
 
 	mu       sync.Mutex
 	checkout *scm.Checkout

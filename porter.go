@@ -43,6 +43,12 @@ type Options struct {
 	// skips (and reports) a host whose lock another deploy holds instead of
 	// stopping the deploy.
 	KeepGoing bool
+
+	// Events, when set, receives the deploy's events as they happen (see
+	// Event): porter calls it one call at a time, from the deploy's
+	// goroutines, so it must return quickly. The JSON lines of the command
+	// line's --json and its live view are made from them.
+	Events func(Event)
 }
 
 // Force says which modules to redeploy even when they are up to date.
@@ -142,9 +148,13 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		if err != nil {
 			mr.Outcome, mr.Err = Failed, err
 		}
+		sync := mr.Sync
+		m.events.emit(Event{Type: EventModuleEnd, Host: m.hostName, Module: m.Name(), Version: mr.Version,
+			Outcome: mr.Outcome, Err: mr.Err, Duration: mr.Duration, Sync: &sync, Skipped: mr.Skipped})
 	}()
 	want, err := m.wantRecord(ctx, opts.Who)
 	want.StartedAt = start.UTC()
+	m.events.emit(Event{Type: EventModuleStart, Host: m.hostName, Module: m.Name(), Version: want.Version})
 	if err != nil {
 		return fmt.Errorf("deploy %s to %s: %w", m.Name(), m.hostName, err)
 	}

@@ -86,6 +86,14 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		// progressLog logs once a second: no need for rsync's 10 calls.
 		ProgressInterval: progressEvery,
 	}
+	if m.events != nil {
+		logp := opts.Progress
+		opts.Progress = func(p rsync.Progress) {
+			logp(p)
+			m.events.emit(Event{Type: EventProgress, Host: m.hostName, Module: m.Name(), Step: SigSourceSend, Progress: &p})
+		}
+		opts.ProgressInterval = progressEventEvery
+	}
 	if m.build != nil {
 		// A release is exactly the source: what the seed copied from the
 		// current release and the source no longer has goes. The shared

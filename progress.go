@@ -12,6 +12,10 @@ import (
 // it is.
 const progressEvery = time.Second
 
+// progressEventEvery is how often a source send sends a Progress event to
+// Options.Events: often enough for a live view to move smoothly.
+const progressEventEvery = 200 * time.Millisecond
+
 // progressLog returns an rsync.Options.Progress that logs, at most every
 // progressEvery and only once the send has taken that long, a "sending"
 // line with the files and bytes done of the totals, the rate and the time

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/porter-deploy/porter/remote"
 )
@@ -92,17 +93,43 @@ type HandlerInfo struct {
 	// Deployment, OwnerPorter for porter's defaults. A handler pushed by a
 	// running handler has that handler's owner.
 	Owner string
+	// Described reports whether the handler says what it would do in a
+	// plan (see Describe).
+	Described bool
 }
 
 type handlerEntry struct {
-	h     Handler
-	owner string
+	h        Handler
+	owner    string
+	describe Describer
+}
+
+// Describer says what a handler would do, without doing it: one line per
+// action, such as "run: python manage.py migrate --noinput" or "install
+// crontab from crontab/production". A plan (see Plan) calls it in place of
+// the handler. It may read from the host (m.Host() is connected), but must
+// change nothing there, and it must not push or pop handlers. No lines
+// means the handler would do nothing.
+type Describer func(ctx context.Context, m *Module, payload any) ([]string, error)
+
+// HandlerOption adds to a handler what PushSignalHandler records with it.
+type HandlerOption func(*handlerEntry)
+
+// Describe gives the handler d, which says what it would do during a plan.
+// A handler without one is listed by its owner in a plan, as "not
+// described", and never called.
+func Describe(d Describer) HandlerOption {
+	return func(e *handlerEntry) { e.describe = d }
 }
 
 // PushSignalHandler appends h to the handlers of sig, owned by whoever is
 // registering handlers now (see HandlerInfo.Owner).
-func (m *Module) PushSignalHandler(sig Signal, h Handler) {
-	m.handlers[sig] = append(m.handlers[sig], handlerEntry{h: h, owner: m.owner})
+func (m *Module) PushSignalHandler(sig Signal, h Handler, opts ...HandlerOption) {
+	e := handlerEntry{h: h, owner: m.owner}
+	for _, o := range opts {
+		o(&e)
+	}
+	m.handlers[sig] = append(m.handlers[sig], e)
 }
 
 // PopSignalHandler removes the last handler of sig and returns it (nil when
@@ -120,9 +147,9 @@ func (m *Module) PopSignalHandler(sig Signal) Handler {
 // ReplaceSignalHandler pops the last handler of sig and pushes h: a module
 // hook replaces SigSourceSend to ship the source its own way, or SigDeploy
 // to change the whole procedure.
-func (m *Module) ReplaceSignalHandler(sig Signal, h Handler) {
+func (m *Module) ReplaceSignalHandler(sig Signal, h Handler, opts ...HandlerOption) {
 	m.PopSignalHandler(sig)
-	m.PushSignalHandler(sig, h)
+	m.PushSignalHandler(sig, h, opts...)
 }
 
 // SignalHandlers returns how many handlers sig has.
@@ -133,7 +160,7 @@ func (m *Module) SignalHandlers(sig Signal) int { return len(m.handlers[sig]) }
 func (m *Module) SignalHandlerInfo(sig Signal) []HandlerInfo {
 	out := make([]HandlerInfo, len(m.handlers[sig]))
 	for i, e := range m.handlers[sig] {
-		out[i] = HandlerInfo{Owner: e.owner}
+		out[i] = HandlerInfo{Owner: e.owner, Described: e.describe != nil}
 	}
 	return out
 }
@@ -142,9 +169,21 @@ func (m *Module) SignalHandlerInfo(sig Signal) []HandlerInfo {
 // first error, which comes back as a *SignalError naming the module, the
 // host, the signal and the handler's owner. A handler that panics is an
 // error, not a crash. A signal nobody handles is not an error.
-func (m *Module) Signal(ctx context.Context, sig Signal, payload any) error {
+func (m *Module) Signal(ctx context.Context, sig Signal, payload any) (err error) {
 	hs := append([]handlerEntry(nil), m.handlers[sig]...)
 	m.log.Debug("signal", "signal", string(sig), "handlers", len(hs))
+	if m.events != nil {
+		start := time.Now()
+		m.events.emit(Event{Type: EventStepStart, Host: m.hostName, Module: m.Name(), Step: sig})
+		defer func() {
+			e := Event{Type: EventStepEnd, Host: m.hostName, Module: m.Name(), Step: sig, Err: err, Duration: time.Since(start)}
+			if sig == SigSourceSend {
+				st := m.SentStats()
+				e.Sync = &st
+			}
+			m.events.emit(e)
+		}()
+	}
 	for _, e := range hs {
 		if err := ctx.Err(); err != nil {
 			return m.signalError(sig, "", err)
