@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -76,4 +77,33 @@ func TestSkipsAreInTheReportAndItsText(t *testing.T) {
 	require.Len(t, lines, 4, out.String())
 	assert.Equal(t, "skipped app source send: use_rsync = false (porter)", lines[2])
 	assert.Equal(t, `skipped app warm\x1b[2J: --no-warm (plugin test/lazy)`, lines[3], "what a plugin says is escaped")
+}
+
+func TestDescribeSignalCallsDescribersAndRunsNoHandler(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"project.ini":     "[project]\ndepends = plain\n[hosts]\nvbox = u@v\n",
+		"plain/plain.ini": "[module]\npath = /srv/p\n",
+	})
+	m, err := LoadModule(p, "plain", OnHost("vbox"))
+	require.NoError(t, err)
+	ran := 0
+	m.PushSignalHandler("x", func(context.Context, *Module, any) error { ran++; return nil })
+	m.PushSignalHandler("x", func(context.Context, *Module, any) error { ran++; return nil },
+		Describe(func(_ context.Context, _ *Module, payload any) ([]string, error) {
+			return []string{fmt.Sprint("run: thing ", payload)}, nil
+		}))
+	got, err := m.DescribeSignal(context.Background(), "x", 7)
+	require.NoError(t, err)
+	assert.Equal(t, 0, ran)
+	assert.Equal(t, []HandlerPlan{{}, {Described: true, Lines: []string{"run: thing 7"}}}, got)
+	assert.Equal(t, []HandlerInfo{{}, {Described: true}}, m.SignalHandlerInfo("x"))
+
+	m.PushSignalHandler("y", nil, Describe(func(context.Context, *Module, any) ([]string, error) {
+		panic("boom")
+	}))
+	_, err = m.DescribeSignal(context.Background(), "y", nil)
+	var se *SignalError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, Signal("y"), se.Signal)
+	assert.EqualError(t, err, "deploy plain to vbox: y: describing panicked: boom")
 }

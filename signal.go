@@ -240,3 +240,44 @@ func (m *Module) Skips() []Skip {
 	defer m.mu.Unlock()
 	return append([]Skip(nil), m.skips...)
 }
+
+// HandlerPlan is what one handler of a signal would do (see
+// Module.DescribeSignal).
+type HandlerPlan struct {
+	Owner     string   // as in HandlerInfo
+	Described bool     // false: the handler has no Describer, and Lines is empty
+	Lines     []string // what it would do, in its own words
+}
+
+// DescribeSignal asks each handler of sig, in order, what it would do, and
+// runs none: it calls the Describers given with Describe, and lists a
+// handler without one as not described. A Describer's error comes back as
+// a *SignalError naming its owner; a panic is an error.
+func (m *Module) DescribeSignal(ctx context.Context, sig Signal, payload any) ([]HandlerPlan, error) {
+	hs := append([]handlerEntry(nil), m.handlers[sig]...)
+	out := make([]HandlerPlan, 0, len(hs))
+	for _, e := range hs {
+		hp := HandlerPlan{Owner: e.owner, Described: e.describe != nil}
+		if e.describe != nil {
+			lines, err := m.callDescriber(ctx, e, payload)
+			if err != nil {
+				return out, m.signalError(sig, e.owner, err)
+			}
+			hp.Lines = lines
+		}
+		out = append(out, hp)
+	}
+	return out, nil
+}
+
+func (m *Module) callDescriber(ctx context.Context, e handlerEntry, payload any) (lines []string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("describing panicked: %v", r)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return e.describe(ctx, m, payload)
+}
