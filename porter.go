@@ -207,12 +207,12 @@ func (m *Module) wantRecord(ctx context.Context, who string) (ledger.Record, err
 	if err != nil {
 		return ledger.Record{}, err
 	}
-	hash, err := m.SettingsHash()
+	hash, items, err := m.settingsDigest()
 	if err != nil {
 		return ledger.Record{}, err
 	}
 	return ledger.Record{Module: m.Name(), Version: co.Version, Release: m.release, Config: m.config,
-		SettingsHash: hash, DeployedBy: who, PorterVersion: Version(), Host: m.hostName}, nil
+		SettingsHash: hash, Settings: items, DeployedBy: who, PorterVersion: Version(), Host: m.hostName}, nil
 }
 
 // runProcedure sends SigDeploy and, when it fails, SigDeployFailed.

@@ -28,42 +28,60 @@ func upToDate(rec *ledger.Record, want ledger.Record) bool {
 // (path, mode and content), so that changing a setting, a plugin flag or a
 // config file makes the module deploy again.
 func (m *Module) SettingsHash() (string, error) {
+	hash, _, err := m.settingsDigest()
+	return hash, err
+}
+
+// settingsDigest returns SettingsHash and, per item it covers, a digest of
+// the item: the record keeps them so that a plan can name what changed.
+func (m *Module) settingsDigest() (string, map[string]string, error) {
 	h := sha256.New()
+	items := map[string]string{}
+	add := func(item string, data []byte) {
+		h.Write(data)
+		if item != "" {
+			sum := sha256.Sum256(data)
+			items[item] = hex.EncodeToString(sum[:8])
+		}
+	}
 	secs := m.def.file.SectionStrings()
 	sort.Strings(secs)
 	for _, name := range secs {
 		s := m.Section(name)
-		fmt.Fprintf(h, "[%s]\n", name)
+		add("", fmt.Appendf(nil, "[%s]\n", name))
 		kv := s.Map()
 		for _, k := range s.Keys() {
-			fmt.Fprintf(h, "%s=%s\n", k, kv[k])
+			add(settingItem(name, k), fmt.Appendf(nil, "%s=%s\n", k, kv[k]))
 		}
 	}
-	fmt.Fprintf(h, "config %s\n", m.config)
+	add("", fmt.Appendf(nil, "config %s\n", m.config))
 	// The flags of the module's plugins are part of what is deployed: a
 	// deploy with --migrate-database after one without must run.
 	for _, f := range m.pluginFlags {
-		fmt.Fprintf(h, "flag %s=%s\n", f.Name, m.Flag(f.Name))
+		add("flag --"+f.Name, fmt.Appendf(nil, "flag %s=%s\n", f.Name, m.Flag(f.Name)))
 	}
 	// The config dir as scp ships it: links followed to what they name.
 	err := localfs.Walk(m.ConfigDir(), func(p, rel string, info fs.FileInfo) error {
-		fmt.Fprintf(h, "%s %v\n", rel, info.Mode())
-		if !info.Mode().IsRegular() {
-			return nil
+		data := fmt.Appendf(nil, "%s %v\n", rel, info.Mode())
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			data = append(data, sum[:]...)
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		h.Write(sum[:])
+		add("config file "+rel, data)
 		return nil
 	})
 	if err != nil && !(errors.Is(err, fs.ErrNotExist) && !exists(m.ConfigDir())) {
-		return "", fmt.Errorf("hash config dir: %w", err)
+		return "", nil, fmt.Errorf("hash config dir: %w", err)
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), items, nil
 }
+
+// settingItem names the setting key of section in a record's Settings.
+func settingItem(section, key string) string { return "[" + section + "] " + key }
 
 // Who returns user@hostname of this process, for records and locks.
 func Who() string {

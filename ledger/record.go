@@ -24,6 +24,10 @@ type Record struct {
 	Release       string    `json:"release"`              // --release
 	Config        string    `json:"config"`               // --config
 	SettingsHash  string    `json:"settings_hash"`        // the module's settings and config files
+	// Settings holds a digest of each item that SettingsHash covers ("[module]
+	// path", "flag --migrate", "config file app.conf"), so that a plan can
+	// say which one changed; only digests, never the values.
+	Settings map[string]string `json:"settings,omitempty"`
 	StartedAt     time.Time `json:"started_at"`           // UTC; before the source was read
 	DeployedAt    time.Time `json:"deployed_at"`          // UTC
 	DeployedBy    string    `json:"deployed_by"`          // user@hostname that deployed
@@ -109,6 +113,7 @@ func (p Place) appendHistory(ctx context.Context, rec Record) error {
 	if err != nil {
 		return err
 	}
+	rec.Settings = nil // the record's; the history keeps what ran, not why
 	line, err := json.Marshal(rec)
 	if err != nil {
 		return err
