@@ -49,17 +49,20 @@ func (f *forceFlag) Set(v string) error {
 	return nil
 }
 
-const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]"
+const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [--plan [--diff]] [rollout flags] [plugin flags] [global flags]"
 
 // deployFlags returns the flag set of deploy for the project p (nil: one
 // that could not be loaded, whose plugins' flags are unknown).
-func (r *cliRun) deployFlags(p *Project, opts *Options, force *forceFlag) (fs *pflag.FlagSet, rollout func() error, groups flagGroups, err error) {
+func (r *cliRun) deployFlags(p *Project, opts *Options, force *forceFlag, plan *planFlags) (fs *pflag.FlagSet, rollout func() error, groups flagGroups, err error) {
 	fs = r.newFlagSet("deploy")
 	fs.StringVar(&opts.Host, "host", "", "the [hosts] `NAME` to deploy to: a host, a group, or a comma list of them")
 	fs.StringVar(&opts.Config, "config", "", "the config/`NAME` directory of each module (testing, production, ...)")
 	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
 	fs.Var(force, "force", "redeploy every module (--force) or these (--force=a,b) even when up to date")
 	fs.Lookup("force").NoOptDefVal = "true"
+	fs.BoolVar(&plan.plan, "plan", false, "say what the deploy would do, per host and module, and change nothing")
+	fs.BoolVar(&plan.diff, "diff", false, "with --plan: show a diff of each text config file against the host's copy")
+	fs.BoolVar(&plan.showSecrets, "show-secrets", false, "with --diff: show the values of keys that look secret (masked by default)")
 	rollout = addRolloutFlags(fs, opts)
 	if p != nil {
 		if groups, err = addPluginFlags(fs, p); err != nil {
@@ -79,20 +82,21 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	}
 	var opts Options
 	var force forceFlag
+	var plan planFlags
 	p, err := LoadProject(dir)
 	if err != nil {
 		if uerr := singleDashProject(args); uerr != nil {
 			return uerr
 		}
 		if wantsHelp(args) {
-			fs, _, _, _ := r.deployFlags(nil, &opts, &force)
+			fs, _, _, _ := r.deployFlags(nil, &opts, &force, &plan)
 			r.deployUsage(r.Stdout, fs, flagGroups{})
 			fmt.Fprintln(r.Stdout, "\n(run it in a project, or pass --project DIR, to see the plugins' flags)")
 			return pflag.ErrHelp
 		}
 		return err
 	}
-	fs, rollout, groups, err := r.deployFlags(p, &opts, &force)
+	fs, rollout, groups, err := r.deployFlags(p, &opts, &force, &plan)
 	if err != nil {
 		return err
 	}
@@ -131,6 +135,14 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 	})
 	opts.Addresses = r.Addresses
+	if (plan.diff || plan.showSecrets) && !plan.plan {
+		return &usageError{msg: "deploy: --diff and --show-secrets go with --plan"}
+	}
+	if plan.plan {
+		prep, err := Plan(ctx, p, PlanOptions{Options: opts, Diff: plan.diff, ShowSecrets: plan.showSecrets})
+		printPlan(r.Stdout, prep)
+		return err
+	}
 	rep, err := Deploy(ctx, p, opts)
 	printReport(r.Stdout, rep, func(hosts string) string {
 		return rerunCommand(r.Args[:len(r.Args)-len(args)-1], fs, hosts)

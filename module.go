@@ -112,12 +112,12 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 		return nil, err
 	}
 	m.owner = OwnerPorter
-	m.PushSignalHandler(SigDeploy, deployProcedure)
-	m.PushSignalHandler(SigSourceSend, sendSource)
+	m.PushSignalHandler(SigDeploy, deployProcedure, Describe(describeProcedure))
+	m.PushSignalHandler(SigSourceSend, sendSource, Describe(describeSend))
 	if names, err := m.configNames(); err != nil {
 		return nil, err
 	} else if len(names) > 0 {
-		m.PushSignalHandler(SigSourcePostSend, copyConfigFiles)
+		m.PushSignalHandler(SigSourcePostSend, copyConfigFiles, Describe(describeConfigCopy))
 	}
 	defer func() { m.owner = "" }() // pushed later: by the caller, unnamed
 	if hook := lookupDeployment(name); hook != nil {

@@ -35,9 +35,9 @@ func TestHandlersKnowTheirOwners(t *testing.T) {
 	})
 	m, err := LoadModule(p, "hooked", OnHost("vbox"), WithConfig("testing"))
 	require.NoError(t, err)
-	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter}}, m.SignalHandlerInfo(SigDeploy))
-	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter}}, m.SignalHandlerInfo(SigSourceSend))
-	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter}}, m.SignalHandlerInfo(SigSourcePostSend), "the config copy")
+	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter, Described: true}}, m.SignalHandlerInfo(SigDeploy))
+	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter, Described: true}}, m.SignalHandlerInfo(SigSourceSend))
+	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter, Described: true}}, m.SignalHandlerInfo(SigSourcePostSend), "the config copy")
 	assert.Equal(t, []HandlerInfo{{Owner: OwnerHook}, {Owner: "test/two"}}, m.SignalHandlerInfo("order"))
 
 	m.PushSignalHandler("order", func(context.Context, *Module, any) error { return nil })

@@ -48,44 +48,21 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 // [module] config, deleting what the source no longer has only when
 // [module] delete is true. [module] use_rsync = false skips it.
 func sendSource(ctx context.Context, m *Module, _ any) error {
-	s := m.Settings()
-	use, err := s.Bool("use_rsync", true)
+	src, opts, skip, err := m.sourceSync(ctx)
 	if err != nil {
 		return err
 	}
-	if !use {
-		m.Skip("source send", "use_rsync = false")
-		return nil
-	}
-	del, err := s.Bool("delete", false)
-	if err != nil {
-		return err
-	}
-	// The files of [module] config are the config's: never sent from the
-	// source, never deleted.
-	configs, err := m.configExcludes()
-	if err != nil {
-		return err
-	}
-	co, err := m.Checkout(ctx)
-	if err != nil {
-		return err
-	}
-	if co.Dir == "" {
-		m.Skip("source send", "the source has no files to send")
+	if skip != "" {
+		m.Skip("source send", skip)
 		return nil
 	}
 	if m.host == nil {
 		return fmt.Errorf("module %s is not connected to a host", m.Name())
 	}
-	opts := rsync.Options{
-		Exclude:  append(append([]string{".git*"}, s.List("exclude")...), configs...),
-		Delete:   del,
-		Logger:   m.log,
-		Progress: progressLog(m.log, time.Now),
-		// progressLog logs once a second: no need for rsync's 10 calls.
-		ProgressInterval: progressEvery,
-	}
+	opts.Logger = m.log
+	opts.Progress = progressLog(m.log, time.Now)
+	// progressLog logs once a second: no need for rsync's 10 calls.
+	opts.ProgressInterval = progressEvery
 	if m.events != nil {
 		logp := opts.Progress
 		opts.Progress = func(p rsync.Progress) {
@@ -94,12 +71,54 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		}
 		opts.ProgressInterval = progressEventEvery
 	}
+	stats, err := rsync.Sync(ctx, m.host, src, m.Path(), opts)
+	m.recordSync(stats)
+	if err != nil {
+		return err
+	}
+	m.log.Info("source sent", "path", m.Path(), "files", stats.Sent, "bytes", stats.BytesSent, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
+	return nil
+}
+
+// sourceSync returns the checkout's directory and the options of the
+// source sync, or why the send is skipped: one recipe for the send and
+// for a plan of it.
+func (m *Module) sourceSync(ctx context.Context) (src string, opts rsync.Options, skip string, err error) {
+	s := m.Settings()
+	use, err := s.Bool("use_rsync", true)
+	if err != nil {
+		return "", opts, "", err
+	}
+	if !use {
+		return "", opts, "use_rsync = false", nil
+	}
+	del, err := s.Bool("delete", false)
+	if err != nil {
+		return "", opts, "", err
+	}
+	// The files of [module] config are the config's: never sent from the
+	// source, never deleted.
+	configs, err := m.configExcludes()
+	if err != nil {
+		return "", opts, "", err
+	}
+	co, err := m.Checkout(ctx)
+	if err != nil {
+		return "", opts, "", err
+	}
+	if co.Dir == "" {
+		return "", opts, "the source has no files to send", nil
+	}
+	opts = rsync.Options{
+		Exclude: append(append([]string{".git*"}, s.List("exclude")...), configs...),
+		Delete:  del,
+	}
 	if m.build != nil {
 		// A release is exactly the source: what the seed copied from the
 		// current release and the source no longer has goes. The shared
 		// names are links to shared/, never sent or deleted.
 		if err := m.checkSharedNotShipped(co.Dir); err != nil {
-			return err
+			return "", opts, "", err
 		}
 		opts.Delete = true
 		opts.Exclude = append(opts.Exclude, m.sharedExcludes()...)
@@ -117,11 +136,5 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 		}
 		opts.Basis, opts.BasisRacyAfter = m.build.basis, m.build.basisRacyAfter
 	}
-	stats, err := rsync.Sync(ctx, m.host, co.Dir, m.Path(), opts)
-	m.recordSync(stats)
-	if err != nil {
-		return err
-	}
-	m.log.Info("source sent", "path", m.Path(), "files", stats.Sent, "bytes", stats.BytesSent, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
-	return nil
+	return co.Dir, opts, "", nil
 }

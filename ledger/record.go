@@ -19,22 +19,22 @@ import (
 // Record is what a host runs for one module, kept on the host in
 // state.json so that it is right whoever deploys.
 type Record struct {
-	Module        string    `json:"module"`
-	Version       string    `json:"version"`              // commit id, content hash or release version
-	Release       string    `json:"release"`              // --release
-	Config        string    `json:"config"`               // --config
-	SettingsHash  string    `json:"settings_hash"`        // the module's settings and config files
+	Module       string `json:"module"`
+	Version      string `json:"version"`       // commit id, content hash or release version
+	Release      string `json:"release"`       // --release
+	Config       string `json:"config"`        // --config
+	SettingsHash string `json:"settings_hash"` // the module's settings and config files
 	// Settings holds a digest of each item that SettingsHash covers ("[module]
 	// path", "flag --migrate", "config file app.conf"), so that a plan can
 	// say which one changed; only digests, never the values.
-	Settings map[string]string `json:"settings,omitempty"`
-	StartedAt     time.Time `json:"started_at"`           // UTC; before the source was read
-	DeployedAt    time.Time `json:"deployed_at"`          // UTC
-	DeployedBy    string    `json:"deployed_by"`          // user@hostname that deployed
-	PorterVersion string    `json:"porter_version"`       // the porter library that deployed
-	Host          string    `json:"host"`                 // the [hosts] name
-	ReleaseID     string    `json:"release_id,omitempty"` // with strategy = releases: the release directory
-	Event         string    `json:"event,omitempty"`      // in the history: "deploy" (or empty) or "rollback"
+	Settings      map[string]string `json:"settings,omitempty"`
+	StartedAt     time.Time         `json:"started_at"`           // UTC; before the source was read
+	DeployedAt    time.Time         `json:"deployed_at"`          // UTC
+	DeployedBy    string            `json:"deployed_by"`          // user@hostname that deployed
+	PorterVersion string            `json:"porter_version"`       // the porter library that deployed
+	Host          string            `json:"host"`                 // the [hosts] name
+	ReleaseID     string            `json:"release_id,omitempty"` // with strategy = releases: the release directory
+	Event         string            `json:"event,omitempty"`      // in the history: "deploy" (or empty) or "rollback"
 }
 
 // CorruptRecordError reports a state.json that is not a porter record of

@@ -1,0 +1,225 @@
+package porter_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/ledger"
+	"github.com/porter-deploy/porter/portertest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of testdata/")
+
+func init() {
+	// The hook of plan-web: one handler that describes itself, one that
+	// does not.
+	porter.RegisterDeployment("plan-web", func(m *porter.Module) error {
+		m.PushSignalHandler(porter.SigDeployFinish, func(context.Context, *porter.Module, any) error { return nil },
+			porter.Describe(func(_ context.Context, m *porter.Module, _ any) ([]string, error) {
+				return []string{"run: touch " + m.Path() + "/restart.txt"}, nil
+			}))
+		m.PushSignalHandler(porter.SigDeployFinish, func(context.Context, *porter.Module, any) error { return nil })
+		return nil
+	})
+}
+
+// planFixture is a project of two modules, deployed once to a fleet of
+// two hosts, then changed: plan-web (releases) gets a new version and a
+// changed config file that holds a password, plan-static (in place) a
+// changed setting, and plan-static is locked on web2.
+type planFixture struct {
+	fleet *portertest.Fleet
+	local string
+	hosts []string
+}
+
+func newPlanFixture(t *testing.T) *planFixture {
+	t.Helper()
+	f := &planFixture{fleet: portertest.NewFleet(t, 2), local: t.TempDir(), hosts: []string{"web1", "deploy@web2"}}
+	portertest.WriteFiles(t, f.local, map[string]string{
+		"project.ini": "[project]\ndepends = plan-web, plan-static\n[hosts]\nweb1 = deploy@web1\nprod = web1, deploy@web2\n",
+		"plan-web/plan-web.ini": "[module]\npath = web\nstrategy = releases\nkeep_releases = 2\nconfig = app.conf\n" +
+			"[scm]\nurl = dir://src\n",
+		"plan-web/src/app.py":              "print('v1')\n",
+		"plan-web/src/old.txt":             "old\n",
+		"plan-web/config/testing/app.conf": "debug = false\npassword = hunter2\nworkers = 2\n",
+		"plan-static/plan-static.ini":      "[module]\npath = static\ndelete = true\nexclude = *.tmp\n[scm]\nurl = dir://src\n",
+		"plan-static/src/index.html":       "<h1>hi</h1>\n",
+	})
+	require.NoError(t, os.Chmod(filepath.Join(f.local, "plan-web/config/testing/app.conf"), 0o600))
+	_, err := porter.Deploy(context.Background(), f.project(t), porter.Options{Target: f.target(), Config: "testing"})
+	require.NoError(t, err)
+
+	portertest.WriteFiles(t, f.local, map[string]string{
+		"plan-web/src/app.py":              "print('v2')\n",
+		"plan-web/src/new.txt":             "new file\n",
+		"plan-web/config/testing/app.conf": "debug = false\npassword = correct-horse\nworkers = 4\n",
+		"plan-static/plan-static.ini":      "[module]\npath = static\ndelete = true\nexclude = *.tmp, *.bak\n[scm]\nurl = dir://src\n",
+	})
+	require.NoError(t, os.Remove(filepath.Join(f.local, "plan-web/src/old.txt")))
+	return f
+}
+
+func (f *planFixture) project(t *testing.T) *porter.Project {
+	t.Helper()
+	p, err := porter.LoadProject(f.local)
+	require.NoError(t, err)
+	return p
+}
+
+func (f *planFixture) target() porter.Target {
+	return porter.Target{Host: "prod", Addresses: f.fleet.Addresses(f.hosts...), Dial: f.fleet.DialOptions()}
+}
+
+func (f *planFixture) cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cli := &porter.CLI{Args: args, Stdout: &out, Stderr: &errb, ProjectDir: f.local,
+		Addresses: f.fleet.Addresses(f.hosts...), Dial: f.fleet.DialOptions()}
+	code := cli.Run(context.Background())
+	return out.String(), errb.String(), code
+}
+
+// exactState describes every entry under root, byte for byte: type, mode,
+// mtime in nanoseconds, size, content hash or link target.
+func exactState(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		desc := fmt.Sprintf("%v %d %d", fi.Mode(), fi.ModTime().UnixNano(), fi.Size())
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			desc += " -> " + target
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			desc += " " + hex.EncodeToString(sum[:])
+		}
+		out[rel] = desc
+		return nil
+	}))
+	return out
+}
+
+// normalizePlan takes out of a plan's text what changes from run to run:
+// addresses, pids and release ids.
+func normalizePlan(s string) string {
+	s = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(s, "127.0.0.1:PORT")
+	s = regexp.MustCompile(`\(pid \d+\)`).ReplaceAllString(s, "(pid PID)")
+	return regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]{12}(-\d+)?`).ReplaceAllString(s, "RELEASE")
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	file := filepath.Join("testdata", "golden", name)
+	if *update {
+		require.NoError(t, os.MkdirAll(filepath.Dir(file), 0o755))
+		require.NoError(t, os.WriteFile(file, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(file)
+	require.NoError(t, err, "run go test -run %s -update to write it", t.Name())
+	assert.Equal(t, string(want), got)
+}
+
+// A plan of a fleet says what would change, and changes nothing: every
+// host's tree (files, records, locks, releases) is byte for byte the same.
+func TestPlanOfAFleetIsExactAndChangesNothing(t *testing.T) {
+	f := newPlanFixture(t)
+	conn := f.fleet.Servers[1].Dial(t)
+	lock, err := ledger.Place{Host: conn, Module: "plan-static", Path: "static"}.Lock(context.Background(), ledger.Holder{By: "carol@ci", Host: "deploy@web2"})
+	require.NoError(t, err)
+	defer lock.Release(context.Background())
+
+	before := []map[string]string{exactState(t, f.fleet.Servers[0].Home()), exactState(t, f.fleet.Servers[1].Home())}
+	out, stderr, code := f.cli(t, "deploy", "--host", "prod", "--config", "testing", "--plan", "--diff")
+	require.Equal(t, porter.ExitOK, code, stderr)
+	for i := range 2 {
+		assert.Equal(t, before[i], exactState(t, f.fleet.Servers[i].Home()), "host %d unchanged by the plan", i)
+	}
+	assert.NotContains(t, out, "correct-horse", "the new password is masked")
+	assert.NotContains(t, out, "hunter2", "the old password is masked")
+	checkGolden(t, "plan-fleet.txt", normalizePlan(out))
+
+	out, stderr, code = f.cli(t, "deploy", "--host", "web1", "--config", "testing", "--plan", "--diff", "--show-secrets")
+	require.Equal(t, porter.ExitOK, code, stderr)
+	assert.Contains(t, out, "-password = hunter2\n")
+	assert.Contains(t, out, "+password = correct-horse\n")
+	assert.Equal(t, before[0], exactState(t, f.fleet.Servers[0].Home()))
+}
+
+// The plan as a value: the reasons name what changed.
+func TestPlanReasonsNameWhatChanged(t *testing.T) {
+	f := newPlanFixture(t)
+	rep, err := porter.Plan(context.Background(), f.project(t), porter.PlanOptions{Options: porter.Options{Target: f.target(), Config: "testing"}})
+	require.NoError(t, err)
+	require.Len(t, rep.Hosts, 2)
+	web, static := rep.Hosts[0].Modules[0], rep.Hosts[0].Modules[1]
+	assert.True(t, web.Deploy)
+	require.Len(t, web.Reasons, 2)
+	assert.Regexp(t, `^new version sha256:[0-9a-f]{12} over sha256:[0-9a-f]{12}$`, web.Reasons[0])
+	assert.Equal(t, "config file app.conf changed", web.Reasons[1])
+	assert.Equal(t, []string{"setting [module] exclude changed"}, static.Reasons)
+	require.Len(t, web.Configs, 1)
+	assert.Equal(t, porter.ConfigPlan{Name: "app.conf", Local: "plan-web/config/testing/app.conf",
+		Remote: "web/releases/NEW/app.conf", Mode: "0600", Change: "changed"}, web.Configs[0])
+	assert.Equal(t, 2, web.Sync.Sent, "app.py and new.txt")
+	assert.Equal(t, 1, web.Sync.Deleted, "old.txt")
+
+	// Forced and up to date: a module deployed with nothing changed.
+	_, err = porter.Deploy(context.Background(), f.project(t), porter.Options{Target: f.target(), Config: "testing"})
+	require.NoError(t, err)
+	rep, err = porter.Plan(context.Background(), f.project(t), porter.PlanOptions{Options: porter.Options{Target: f.target(), Config: "testing", Force: porter.ForceModules("plan-static")}})
+	require.NoError(t, err)
+	web, static = rep.Hosts[1].Modules[0], rep.Hosts[1].Modules[1]
+	assert.False(t, web.Deploy)
+	require.Len(t, web.Reasons, 1)
+	assert.True(t, strings.HasPrefix(web.Reasons[0], "up to date: version sha256:"), web.Reasons[0])
+	assert.True(t, static.Deploy)
+	assert.Equal(t, []string{"forced"}, static.Reasons)
+	assert.Empty(t, static.Files, "forced, but nothing to send")
+}
+
+func TestMaskSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"password = hunter2":                      "password = ********",
+		"  DB_PASSWORD=hunter2  ":                 "  DB_PASSWORD=********  ",
+		"export API_TOKEN='abc def'":              "export API_TOKEN=********",
+		`"secret_key": "xyz",`:                    `"secret_key": ********`,
+		"aws_access_key_id: AKIA1234":             "aws_access_key_id: ********",
+		"url = https://bob:s3cret@example.com/db": "url = https://bob:********@example.com/db",
+		"workers = 4":                             "workers = 4",
+		"keep_releases = 3":                       "keep_releases = 3",
+		"password =":                              "password =",
+	} {
+		assert.Equal(t, want, porter.MaskSecrets(in), in)
+	}
+}
