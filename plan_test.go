@@ -57,7 +57,7 @@ func newPlanFixture(t *testing.T) *planFixture {
 		"plan-web/src/app.py":              "print('v1')\n",
 		"plan-web/src/old.txt":             "old\n",
 		"plan-web/config/testing/app.conf": "debug = false\npassword = hunter2\nworkers = 2\n",
-		"plan-static/plan-static.ini":      "[module]\npath = static\ndelete = true\nexclude = *.tmp\n[scm]\nurl = dir://src\n",
+		"plan-static/plan-static.ini":      "[module]\npath = static\ndelete = true\nexclude = *.tmp\n[scm]\nurl = dir://src\n[plugin:fleet-flags]\n",
 		"plan-static/src/index.html":       "<h1>hi</h1>\n",
 	})
 	require.NoError(t, os.Chmod(filepath.Join(f.local, "plan-web/config/testing/app.conf"), 0o600))
@@ -68,7 +68,7 @@ func newPlanFixture(t *testing.T) *planFixture {
 		"plan-web/src/app.py":              "print('v2')\n",
 		"plan-web/src/new.txt":             "new file\n",
 		"plan-web/config/testing/app.conf": "debug = false\npassword = correct-horse\nworkers = 4\n",
-		"plan-static/plan-static.ini":      "[module]\npath = static\ndelete = true\nexclude = *.tmp, *.bak\n[scm]\nurl = dir://src\n",
+		"plan-static/plan-static.ini":      "[module]\npath = static\ndelete = true\nexclude = *.tmp, *.bak\n[scm]\nurl = dir://src\n[plugin:fleet-flags]\n",
 	})
 	require.NoError(t, os.Remove(filepath.Join(f.local, "plan-web/src/old.txt")))
 	return f
@@ -206,6 +206,11 @@ func TestPlanReasonsNameWhatChanged(t *testing.T) {
 	assert.True(t, static.Deploy)
 	assert.Equal(t, []string{"forced"}, static.Reasons)
 	assert.Empty(t, static.Files, "forced, but nothing to send")
+
+	// A plugin's flag is part of what is deployed.
+	rep, err = porter.Plan(context.Background(), f.project(t), porter.PlanOptions{Options: porter.Options{Target: f.target(), Config: "testing", Flags: map[string]string{"gate": "g1"}}})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"plugin flag --gate changed"}, rep.Hosts[0].Modules[1].Reasons)
 }
 
 func TestMaskSecrets(t *testing.T) {

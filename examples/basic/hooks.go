@@ -13,7 +13,9 @@ func init() {
 	porter.RegisterDeployment("api", func(m *porter.Module) error {
 		m.PushSignalHandler(porter.SigSourcePostSend, func(ctx context.Context, m *porter.Module, _ any) error {
 			return scp.CopyConfigFile(ctx, m, "settings.ini")
-		})
+		}, porter.Describe(func(_ context.Context, m *porter.Module, _ any) ([]string, error) {
+			return []string{"copy settings.ini of the config to " + m.Path()}, nil
+		}))
 		return nil
 	})
 }
