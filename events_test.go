@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,4 +110,27 @@ func TestDeployEventsEndEveryHostWhenALockStopsIt(t *testing.T) {
 	last := log.all[len(log.all)-1]
 	assert.Equal(t, porter.EventDeployEnd, last.Type)
 	assert.ErrorIs(t, last.Err, ledger.ErrLocked)
+}
+
+func TestDeployReportsWhereTheTimeWent(t *testing.T) {
+	f := newFleetFixture(t, 1)
+	rep, err, _ := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	phases := func(ts []porter.Timing) []string {
+		var out []string
+		for _, x := range ts {
+			out = append(out, x.Phase)
+		}
+		return out
+	}
+	h := rep.Hosts[0]
+	assert.Equal(t, []string{"connect", "lock", "unlock"}, phases(h.Timings))
+	assert.Equal(t, []string{"version", "record", "deploy-start", "seed", "source-pre-send", "list", "send",
+		"source-post-send", "switch", "deploy-finish", "record-write", "prune"}, phases(h.Modules[0].Timings))
+	var sum time.Duration
+	for _, x := range h.Modules[0].Timings {
+		assert.GreaterOrEqual(t, x.Duration, time.Duration(0), x.Phase)
+		sum += x.Duration
+	}
+	assert.LessOrEqual(t, sum, h.Modules[0].Duration, "the phases do not overlap")
 }

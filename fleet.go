@@ -73,13 +73,14 @@ type fleet struct {
 }
 
 type fleetHost struct {
-	th      TargetHost
-	mods    []*Module
-	rep     *HostReport
-	conn    *remote.Host
-	locks   []func(*error) // releases of the locks taken, in order
-	started bool
-	ended   bool // its HostEnd event is sent
+	th       TargetHost
+	mods     []*Module
+	rep      *HostReport
+	conn     *remote.Host
+	locks    []func(*error) // releases of the locks taken, in order
+	started  bool
+	ended    bool          // its HostEnd event is sent
+	lockTook time.Duration // the time its locks took to take
 }
 
 func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
@@ -133,7 +134,9 @@ func (fl *fleet) connect(ctx context.Context) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
+			t := time.Now()
 			conn, err := dial(ctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
+			fh.rep.Timings = append(fh.rep.Timings, Timing{"connect", time.Since(t)})
 			if err != nil {
 				fl.fail(fh, fmt.Errorf("%s %s: %w", fl.what("", "to"), fh.th.Name, err))
 				fl.hostEnd(fh)
@@ -198,7 +201,9 @@ func (fl *fleet) lockAll(ctx context.Context) bool {
 		if w.fh.rep.Err != nil {
 			continue // KeepGoing: this host is skipped already
 		}
+		t := time.Now()
 		unlock, err := w.m.lock(ctx, fl.opts.Who)
+		w.fh.lockTook += time.Since(t)
 		if err == nil {
 			w.fh.locks = append(w.fh.locks, unlock)
 			continue
@@ -281,13 +286,17 @@ func (fl *fleet) deployHost(ctx context.Context, fh *fleetHost) {
 	for i := range fh.mods {
 		fh.rep.Modules[i].Outcome = NotRun
 	}
+	fh.rep.Timings = append(fh.rep.Timings, Timing{"lock", fh.lockTook})
 	for i, m := range fh.mods {
 		if err = deployModule(ctx, m, fl.opts, &fh.rep.Modules[i]); err != nil {
 			break
 		}
 	}
+	t := time.Now()
 	fh.release(ctx, &err)
+	fh.rep.Timings = append(fh.rep.Timings, Timing{"unlock", time.Since(t)})
 	fh.rep.Duration = time.Since(start)
+	fl.opts.Logger.Debug("timings", append([]any{"host", fh.th.Name}, timingAttrs(fh.rep.Timings)...)...)
 	if err != nil {
 		fl.fail(fh, err)
 	}

@@ -53,6 +53,7 @@ type Module struct {
 	checkout *scm.Checkout
 	stats    rsync.Stats
 	skips    []Skip
+	timings  []Timing
 }
 
 // ModuleOption sets how LoadModule binds a module.

@@ -145,14 +145,17 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		mr.Duration = time.Since(start)
 		mr.Sync = m.SentStats()
 		mr.Skipped = m.Skips()
+		mr.Timings = m.Timings()
 		if err != nil {
 			mr.Outcome, mr.Err = Failed, err
 		}
+		m.log.Debug("timings", timingAttrs(mr.Timings)...)
 		sync := mr.Sync
 		m.events.emit(Event{Type: EventModuleEnd, Host: m.hostName, Module: m.Name(), Version: mr.Version,
 			Outcome: mr.Outcome, Err: mr.Err, Duration: mr.Duration, Sync: &sync, Skipped: mr.Skipped})
 	}()
 	want, err := m.wantRecord(ctx, opts.Who)
+	m.timed("version", start)
 	want.StartedAt = start.UTC()
 	m.events.emit(Event{Type: EventModuleStart, Host: m.hostName, Module: m.Name(), Version: want.Version})
 	if err != nil {
@@ -160,7 +163,9 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 	}
 	mr.Version = want.Version
 	pl := m.place()
+	t := time.Now()
 	rec, err := pl.Record(ctx)
+	m.timed("record", t)
 	var corrupt *ledger.CorruptRecordError
 	switch {
 	case errors.As(err, &corrupt):
@@ -184,7 +189,10 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		want.ReleaseID = m.build.id
 	}
 	want.DeployedAt = time.Now().UTC().Truncate(time.Second)
-	if err := pl.WriteRecord(context.WithoutCancel(ctx), want); err != nil {
+	t = time.Now()
+	err = pl.WriteRecord(context.WithoutCancel(ctx), want)
+	m.timed("record-write", t)
+	if err != nil {
 		return fmt.Errorf("deploy %s to %s: deployed, but the record could not be written (the next deploy redoes it): %w", m.Name(), m.hostName, err)
 	}
 	mr.Outcome = Deployed
@@ -194,9 +202,11 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		m.log.Info("deployed", "version", want.Version)
 	}
 	if m.build != nil {
+		t = time.Now()
 		if err := m.pruneReleases(context.WithoutCancel(ctx)); err != nil {
 			m.log.Warn("could not remove old releases: the next deploy tries again", "error", err)
 		}
+		m.timed("prune", t)
 	}
 	return nil
 }

@@ -21,9 +21,11 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 	m.log.Info("source", "version", co.Version, "ref", co.Ref)
 	releases := m.Strategy() == StrategyReleases
 	if releases {
+		t := time.Now()
 		if err := m.beginRelease(ctx, co.Version, m.who); err != nil {
 			return err
 		}
+		m.timed("seed", t)
 	}
 	for _, sig := range []Signal{SigSourcePreSend, SigSourceSend, SigSourcePostSend, SigDeployFinish} {
 		if sig == SigSourcePostSend && releases {
@@ -32,9 +34,11 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 			}
 		}
 		if sig == SigDeployFinish && releases {
+			t := time.Now()
 			if err := m.activateRelease(ctx); err != nil {
 				return err
 			}
+			m.timed("switch", t)
 		}
 		if err := m.Signal(ctx, sig, nil); err != nil {
 			return err

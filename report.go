@@ -35,6 +35,7 @@ type HostReport struct {
 	Modules  []ModuleReport
 	Err      error
 	Duration time.Duration
+	Timings  []Timing // connect, lock, unlock (see Timing)
 }
 
 // ModuleReport is what Deploy did with one module.
@@ -45,7 +46,8 @@ type ModuleReport struct {
 	Err      error
 	Duration time.Duration
 	Sync     rsync.Stats
-	Skipped  []Skip // steps that did not run, and why (see Module.Skip)
+	Skipped  []Skip   // steps that did not run, and why (see Module.Skip)
+	Timings  []Timing // where the time went, phase by phase
 }
 
 // Outcome sums up the host: Failed when a module failed or the host could

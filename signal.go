@@ -172,18 +172,24 @@ func (m *Module) SignalHandlerInfo(sig Signal) []HandlerInfo {
 func (m *Module) Signal(ctx context.Context, sig Signal, payload any) (err error) {
 	hs := append([]handlerEntry(nil), m.handlers[sig]...)
 	m.log.Debug("signal", "signal", string(sig), "handlers", len(hs))
-	if m.events != nil {
-		start := time.Now()
-		m.events.emit(Event{Type: EventStepStart, Host: m.hostName, Module: m.Name(), Step: sig})
-		defer func() {
-			e := Event{Type: EventStepEnd, Host: m.hostName, Module: m.Name(), Step: sig, Err: err, Duration: time.Since(start)}
-			if sig == SigSourceSend {
-				st := m.SentStats()
-				e.Sync = &st
-			}
-			m.events.emit(e)
-		}()
-	}
+	start := time.Now()
+	m.events.emit(Event{Type: EventStepStart, Host: m.hostName, Module: m.Name(), Step: sig})
+	defer func() {
+		e := Event{Type: EventStepEnd, Host: m.hostName, Module: m.Name(), Step: sig, Err: err, Duration: time.Since(start)}
+		if sig == SigSourceSend {
+			st := m.SentStats()
+			e.Sync = &st
+		}
+		switch {
+		case sig == SigSourceSend && e.Sync.PlanTook > 0:
+			m.mu.Lock()
+			m.timings = append(m.timings, Timing{"list", e.Sync.PlanTook}, Timing{"send", e.Sync.ApplyTook})
+			m.mu.Unlock()
+		case sig != SigDeploy:
+			m.timed(string(sig), start) // SigDeploy's are the others
+		}
+		m.events.emit(e)
+	}()
 	for _, e := range hs {
 		if err := ctx.Err(); err != nil {
 			return m.signalError(sig, "", err)

@@ -71,7 +71,11 @@ func (m *Module) settingsDigest() (string, map[string]string, error) {
 			sum := sha256.Sum256(b)
 			data = append(data, sum[:]...)
 		}
-		add("config file "+rel, data)
+		item := "config file " + rel
+		if rel == "." {
+			item = "config directory"
+		}
+		add(item, data)
 		return nil
 	})
 	if err != nil && !(errors.Is(err, fs.ErrNotExist) && !exists(m.ConfigDir())) {

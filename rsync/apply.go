@@ -28,18 +28,20 @@ const maxArgs = 96 << 10
 // writes new directories, files and links under a staging directory and
 // renames each over its final name (a new directory is renamed into place
 // whole, with all it holds), then sets modes and mtimes. It returns the
-// counts of what it did (the plan's Stats when it succeeds).
+// counts of what it did (the plan's Stats when it succeeds), and how long
+// it took (ApplyTook).
 //
 // Apply trusts the plan: a remote file changed since Plan is overwritten or
 // kept as the plan says. On error or cancellation, what was renamed stays
 // (each file whole), the rest is removed with the staging directory.
-func (c *Changes) Apply(ctx context.Context) (Stats, error) {
+func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	if c.applied.Swap(true) {
 		return Stats{}, ErrApplied
 	}
 	st := Stats{Files: c.stats.Files, Dirs: c.stats.Dirs, Symlinks: c.stats.Symlinks, BytesTotal: c.stats.BytesTotal,
-		Unchanged: c.stats.Unchanged}
+		Unchanged: c.stats.Unchanged, PlanTook: c.stats.PlanTook}
 	start := time.Now()
+	defer func() { out.ApplyTook = time.Since(start) }()
 	a := &applier{c: c, st: &st, last: start}
 	if c.basis == nil {
 		a.progress() // the totals are known (else see run: copies may turn into sends)

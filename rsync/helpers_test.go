@@ -177,3 +177,9 @@ func writeFile(t *testing.T, p, data string, mtime time.Time) {
 		require.NoError(t, os.Chtimes(p, mtime, mtime))
 	}
 }
+
+// counts returns st without its durations, to compare counts.
+func counts(st Stats) Stats {
+	st.PlanTook, st.ApplyTook = 0, 0
+	return st
+}

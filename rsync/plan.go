@@ -120,8 +120,9 @@ func plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 		c.dropAgent()
 		return nil, fmt.Errorf("sync %s: look up the files to send in %s: %w", src, opts.Basis, err)
 	}
+	c.stats.PlanTook = time.Since(start)
 	log.Debug("sync plan", "src", src, "dst", dst, "local", len(local), "remote", len(rt.entries),
-		"walk", localTook, "list", remoteTook, "took", time.Since(start))
+		"walk", localTook, "list", remoteTook, "took", c.stats.PlanTook)
 	return c, nil
 }
 

@@ -124,6 +124,10 @@ type Stats struct {
 	AttrsSet    int   // files whose content was equal but mode or mtime were set
 	DirsCreated int   // directories created on the host
 	Deleted     int   // remote entries removed: not in src (with Delete), or of another type than in src
+
+	// Where the time went: planning (the local walk, the host's listing
+	// and the comparison, with checksums when needed) and applying.
+	PlanTook, ApplyTook time.Duration
 }
 
 // String summarizes the stats on one line, for logs.
