@@ -114,9 +114,9 @@ func (r *cliRun) parseFlags(fs *pflag.FlagSet, args []string, usage func(io.Writ
 // flagError is the usage error of the arguments args that fs could not
 // parse: one line naming the command and the flag.
 func flagError(fs *pflag.FlagSet, args []string, err error) error {
-	cmd, prefix, help := fs.Name(), "", progName()+" --help"
-	if cmd != "" {
-		prefix, help = cmd+": ", progName()+" "+cmd+" --help"
+	name, prefix, help := fs.Name(), "", progName()+" --help"
+	if name != "" {
+		prefix, help = name+": ", progName()+" "+name+" --help"
 	}
 	var ne *pflag.NotExistError
 	if errors.As(err, &ne) {
@@ -126,12 +126,12 @@ func flagError(fs *pflag.FlagSet, args []string, err error) error {
 			if fs.Lookup(name) != nil {
 				return &usageError{msg: fmt.Sprintf("%s-%s: write --%s (a flag longer than one letter takes two dashes)", prefix, name, name)}
 			}
-			if cmd == "" {
+			if name == "" {
 				return &usageError{msg: fmt.Sprintf("unknown flag -%s before the command (a flag longer than one letter takes two dashes, and a command's flags go after it: see %s)", name, help)}
 			}
 			return &usageError{msg: fmt.Sprintf("%sunknown flag -%s (a flag longer than one letter takes two dashes, and there is no --%s: see %s)", prefix, name, name, help)}
 		}
-		if cmd == "" {
+		if name == "" {
 			return &usageError{msg: fmt.Sprintf("%s before the command (a command's flags go after it: see %s)", err, help)}
 		}
 	}

@@ -85,6 +85,7 @@ func run(sig porter.Signal, cmd string) porter.Handler {
 			return fmt.Errorf("command %q: module is not connected to a host", cmd)
 		}
 		m.Log().Info("running", "signal", string(sig), "command", cmd)
+		//porter:quoted cmd is the user's own shell command, from the module's settings
 		out, err := m.Host().Run(ctx, "cd "+remote.Quote(m.Path())+" && "+cmd)
 		if len(out.Stdout) > 0 {
 			m.Log().Info("output", "signal", string(sig), "stdout", strings.TrimSpace(string(out.Stdout)))

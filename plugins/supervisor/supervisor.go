@@ -165,6 +165,7 @@ func (p *Plugin) ctl(args ...string) string {
 	for _, a := range args {
 		parts = append(parts, remote.Quote(a))
 	}
+	//porter:quoted every part is a literal or passed through remote.Quote above
 	return strings.Join(parts, " ")
 }
 
