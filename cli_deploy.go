@@ -49,7 +49,7 @@ func (f *forceFlag) Set(v string) error {
 	return nil
 }
 
-const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [rollout flags] [plugin flags] [global flags]"
+const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [--json] [rollout flags] [plugin flags] [global flags]"
 
 // deployFlags returns the flag set of deploy for the project p (nil: one
 // that could not be loaded, whose plugins' flags are unknown).
@@ -60,6 +60,7 @@ func (r *cliRun) deployFlags(p *Project, opts *Options, force *forceFlag) (fs *p
 	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
 	fs.Var(force, "force", "redeploy every module (--force) or these (--force=a,b) even when up to date")
 	fs.Lookup("force").NoOptDefVal = "true"
+	r.addJSONFlag(fs, "the deploy's events as JSON lines instead of the report")
 	rollout = addRolloutFlags(fs, opts)
 	if p != nil {
 		if groups, err = addPluginFlags(fs, p); err != nil {
@@ -113,8 +114,12 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		return &usageError{msg: fmt.Sprintf("deploy: unexpected argument %q%s", fs.Arg(0), hint)}
 	}
 	if opts.Host == "" {
-		fmt.Fprintf(r.Stdout, "no --host given; the hosts of %s:\n", p.Name)
-		if err := r.hosts(); err != nil {
+		out := r.Stdout
+		if r.json {
+			out = r.Stderr // stdout is for JSON only
+		}
+		fmt.Fprintf(out, "no --host given; the hosts of %s:\n", p.Name)
+		if err := r.hosts(out); err != nil {
 			return err
 		}
 		return &usageError{msg: "deploy: pass --host NAME, one of: " + strings.Join(p.HostNames(), ", ")}
@@ -131,10 +136,31 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 	})
 	opts.Addresses = r.Addresses
+	if r.json {
+		return r.deployJSON(ctx, p, opts)
+	}
 	rep, err := Deploy(ctx, p, opts)
 	printReport(r.Stdout, rep, func(hosts string) string {
 		return rerunCommand(r.Args[:len(r.Args)-len(args)-1], fs, hosts)
 	})
+	return err
+}
+
+// deployJSON deploys with the events written to stdout as JSON lines,
+// and no report: a failed write fails the command (a reader missed events).
+func (r *cliRun) deployJSON(ctx context.Context, p *Project, opts Options) error {
+	ew := NewEventWriter(r.Stdout)
+	opts.Events = ew.Emit
+	_, err := Deploy(ctx, p, opts)
+	werr := ew.Err()
+	switch {
+	case werr == nil:
+		return err
+	case err == nil:
+		return werr
+	}
+	// The deploy's own error decides the exit status.
+	r.log.Error("some events were not written", "error", werr)
 	return err
 }
 
