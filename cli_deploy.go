@@ -60,7 +60,7 @@ func (r *cliRun) deployFlags(p *Project, opts *Options, force *forceFlag) (fs *p
 	fs.StringVar(&opts.Release, "release", DefaultRelease, "the [release:`NAME`] section to deploy")
 	fs.Var(force, "force", "redeploy every module (--force) or these (--force=a,b) even when up to date")
 	fs.Lookup("force").NoOptDefVal = "true"
-	r.addJSONFlag(fs, "the deploy's events as JSON lines instead of the report")
+	r.addJSONFlag(fs, "the events to stdout as JSON lines, schema "+EventSchema+", instead of the report")
 	rollout = addRolloutFlags(fs, opts)
 	if p != nil {
 		if groups, err = addPluginFlags(fs, p); err != nil {

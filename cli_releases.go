@@ -12,7 +12,7 @@ import (
 
 func (r *cliRun) releases(ctx context.Context, args []string) error {
 	fs, tg, err := r.hostFlags("releases", args, func(fs *pflag.FlagSet) {
-		r.addJSONFlag(fs, "the releases as one JSON document")
+		r.addJSONFlag(fs, "the releases to stdout as one JSON document, schema "+ReleasesSchema)
 	})
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 	fs, tg, err := r.hostFlags("status", args, func(fs *pflag.FlagSet) {
 		fs.StringVar(&release, "release", DefaultRelease, "the [release:`NAME`] to compare with")
 		fs.StringVar(&config, "config", "", "the config `NAME` to compare with (default: the one each module was deployed with)")
-		r.addJSONFlag(fs, "the report as one JSON document")
+		r.addJSONFlag(fs, "the report to stdout as one JSON document, schema "+StatusSchema)
 	})
 	if err != nil {
 		return err
@@ -68,10 +68,10 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 	return err
 }
 
-// addJSONFlag adds --json to the command of fs: what it writes to stdout
-// instead of its text (docs/json.md has the schemas).
+// addJSONFlag adds --json to the command of fs, which then writes what
+// to stdout instead of its text (docs/json.md describes the schemas).
 func (r *cliRun) addJSONFlag(fs *pflag.FlagSet, what string) {
-	fs.BoolVar(&r.json, "json", false, "write "+what+" to stdout (docs/json.md)")
+	fs.BoolVar(&r.json, "json", false, "write "+what)
 }
 
 // writeJSON writes v's JSON form to w, indented, on lines of its own.

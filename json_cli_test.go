@@ -239,3 +239,48 @@ func TestStatusAndReleasesJSON(t *testing.T) {
 		assert.Equal(t, f.current(t, i), m.Releases[1].ID)
 	}
 }
+
+// A host that cannot be reached: status --json still writes the
+// document, the host with its error; releases --json leaves it out; both
+// exit 1 with the error on stderr. deploy --json without --host keeps
+// stdout for JSON: the host list goes to stderr.
+func TestJSONWithAHostDown(t *testing.T) {
+	f := newFleetFixture(t, 2)
+	_, err, _ := f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	f.fleet.Servers[1].Close()
+
+	out, errb, code := f.runCLI(t, "status", "--host", "production", "--json")
+	require.Equal(t, porter.ExitError, code)
+	assert.Contains(t, errb, "deploy@web2")
+	require.NoError(t, validate(compileSchema(t, "status.v1.json"), []byte(out)), out)
+	var st struct {
+		Hosts []struct {
+			Host, Error string
+			Modules     []json.RawMessage
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Len(t, st.Hosts, 2)
+	assert.Empty(t, st.Hosts[0].Error)
+	assert.Len(t, st.Hosts[0].Modules, 1)
+	assert.Equal(t, "deploy@web2", st.Hosts[1].Host)
+	assert.Contains(t, st.Hosts[1].Error, "deploy@web2")
+	assert.NotNil(t, st.Hosts[1].Modules, "modules is [] for a host that did not answer")
+	assert.Empty(t, st.Hosts[1].Modules)
+
+	out, errb, code = f.runCLI(t, "releases", "--host", "production", "--json")
+	require.Equal(t, porter.ExitError, code)
+	assert.Contains(t, errb, "deploy@web2")
+	require.NoError(t, validate(compileSchema(t, "releases.v1.json"), []byte(out)), out)
+	var rl struct{ Modules []struct{ Host string } }
+	require.NoError(t, json.Unmarshal([]byte(out), &rl))
+	require.Len(t, rl.Modules, 1)
+	assert.Equal(t, "web1", rl.Modules[0].Host)
+
+	out, errb, code = f.runCLI(t, "deploy", "--config", "testing", "--json")
+	require.Equal(t, porter.ExitUsage, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errb, "no --host given; the hosts of")
+	assert.Regexp(t, `(?m)^production\s+group of 2: web1, deploy@web2$`, errb)
+}
