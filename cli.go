@@ -66,6 +66,7 @@ type cliRun struct {
 	log  *slog.Logger
 	dial []remote.Option // CLI.Dial, and what the flags add
 	host string          // the --host of the command, for hints
+	json bool            // --json: stdout gets JSON only (docs/json.md)
 	ctx  context.Context // the command's: a signal that ended it is its cause
 }
 
@@ -242,15 +243,16 @@ func (r *cliRun) hostsCommand(_ context.Context, args []string) error {
 		return &usageError{msg: fmt.Sprintf("hosts: unexpected argument %q", fs.Arg(0))}
 	}
 	r.applyGlobalFlags()
-	return r.hosts()
+	return r.hosts(r.Stdout)
 }
 
-func (r *cliRun) hosts() error {
+// hosts lists the project's hosts and groups to w.
+func (r *cliRun) hosts(w io.Writer) error {
 	p, err := r.loadProject()
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, h := range p.Hosts {
 		if !h.IsGroup() {
 			fmt.Fprintf(tw, "%s\t%s\n", h.Name, h.Address)

@@ -68,9 +68,9 @@ type commandDoc struct {
 
 // commandDocs are the commands in the order the usage lists them.
 var commandDocs = []commandDoc{
-	{"deploy", "--host H --config C [--release R] [--force[=a,b]]", "deploy the project's modules to a host or group"},
-	{"status", "--host H [--release R] [--config C]", "what the host runs, and what a deploy would do"},
-	{"releases", "--host H [MODULE...]", "the releases of modules deployed with strategy = releases"},
+	{"deploy", "--host H --config C [--release R] [--force[=a,b]] [--json]", "deploy the project's modules to a host or group"},
+	{"status", "--host H [--release R] [--config C] [--json]", "what the host runs, and what a deploy would do"},
+	{"releases", "--host H [--json] [MODULE...]", "the releases of modules deployed with strategy = releases"},
 	{"rollback", "--host H [--to ID] [MODULE...]", "switch modules back to the release live before"},
 	{"unlock", "--host H MODULE...", "remove the lock of a deploy that died"},
 	{"hosts", "", "list the project's hosts"},

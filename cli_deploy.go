@@ -49,7 +49,7 @@ func (f *forceFlag) Set(v string) error {
 	return nil
 }
 
-const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [--plan [--diff]] [rollout flags] [plugin flags] [global flags]"
+const deploySynopsis = "deploy --host NAME --config NAME [--release NAME] [--force[=a,b]] [--plan [--diff]] [--json] [rollout flags] [plugin flags] [global flags]"
 
 // deployFlags returns the flag set of deploy for the project p (nil: one
 // that could not be loaded, whose plugins' flags are unknown).
@@ -63,6 +63,7 @@ func (r *cliRun) deployFlags(p *Project, opts *Options, force *forceFlag, plan *
 	fs.BoolVar(&plan.plan, "plan", false, "say what the deploy would do, per host and module, and change nothing")
 	fs.BoolVar(&plan.diff, "diff", false, "with --plan: show a diff of each text config file against the host's copy")
 	fs.BoolVar(&plan.showSecrets, "show-secrets", false, "with --diff: show the values of keys that look secret (masked by default)")
+	r.addJSONFlag(fs, "the events to stdout as JSON lines, schema "+EventSchema+", instead of the report (with --plan: the plan, schema "+PlanSchema+")")
 	rollout = addRolloutFlags(fs, opts)
 	if p != nil {
 		if groups, err = addPluginFlags(fs, p); err != nil {
@@ -117,8 +118,12 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		return &usageError{msg: fmt.Sprintf("deploy: unexpected argument %q%s", fs.Arg(0), hint)}
 	}
 	if opts.Host == "" {
-		fmt.Fprintf(r.Stdout, "no --host given; the hosts of %s:\n", p.Name)
-		if err := r.hosts(); err != nil {
+		out := r.Stdout
+		if r.json {
+			out = r.Stderr // stdout is for JSON only
+		}
+		fmt.Fprintf(out, "no --host given; the hosts of %s:\n", p.Name)
+		if err := r.hosts(out); err != nil {
 			return err
 		}
 		return &usageError{msg: "deploy: pass --host NAME, one of: " + strings.Join(p.HostNames(), ", ")}
@@ -139,14 +144,33 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		return &usageError{msg: "deploy: --diff and --show-secrets go with --plan"}
 	}
 	if plan.plan {
-		prep, err := Plan(ctx, p, PlanOptions{Options: opts, Diff: plan.diff, ShowSecrets: plan.showSecrets})
-		printPlan(r.Stdout, prep)
-		return err
+		return r.plan(ctx, p, PlanOptions{Options: opts, Diff: plan.diff, ShowSecrets: plan.showSecrets})
+	}
+	if r.json {
+		return r.deployJSON(ctx, p, opts)
 	}
 	rep, err := Deploy(ctx, p, opts)
 	printReport(r.Stdout, rep, func(hosts string) string {
 		return rerunCommand(r.Args[:len(r.Args)-len(args)-1], fs, hosts)
 	})
+	return err
+}
+
+// deployJSON deploys with the events written to stdout as JSON lines,
+// and no report: a failed write fails the command (a reader missed events).
+func (r *cliRun) deployJSON(ctx context.Context, p *Project, opts Options) error {
+	ew := NewEventWriter(r.Stdout)
+	opts.Events = ew.Emit
+	_, err := Deploy(ctx, p, opts)
+	werr := ew.Err()
+	switch {
+	case werr == nil:
+		return err
+	case err == nil:
+		return werr
+	}
+	// The deploy's own error decides the exit status.
+	r.log.Error("some events were not written", "error", werr)
 	return err
 }
 

@@ -1,6 +1,7 @@
 package porter
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -146,4 +147,20 @@ func byteCount(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// plan runs deploy --plan: the plan as text, or as one JSON document with
+// --json.
+func (r *cliRun) plan(ctx context.Context, p *Project, opts PlanOptions) error {
+	rep, err := Plan(ctx, p, opts)
+	if !r.json {
+		printPlan(r.Stdout, rep)
+		return err
+	}
+	if rep != nil {
+		if werr := writeJSON(r.Stdout, rep); werr != nil && err == nil {
+			return werr
+		}
+	}
+	return err
 }

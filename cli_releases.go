@@ -2,6 +2,7 @@ package porter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -10,7 +11,9 @@ import (
 )
 
 func (r *cliRun) releases(ctx context.Context, args []string) error {
-	fs, tg, err := r.hostFlags("releases", args, nil)
+	fs, tg, err := r.hostFlags("releases", args, func(fs *pflag.FlagSet) {
+		r.addJSONFlag(fs, "the releases to stdout as one JSON document, schema "+ReleasesSchema)
+	})
 	if err != nil {
 		return err
 	}
@@ -19,6 +22,12 @@ func (r *cliRun) releases(ctx context.Context, args []string) error {
 		return err
 	}
 	all, err := Releases(ctx, p, ReleasesOptions{Target: tg, Modules: fs.Args(), Logger: r.log})
+	if r.json {
+		if all == nil && err != nil {
+			return err // no host answered, or the command could not start
+		}
+		return errors.Join(err, writeJSON(r.Stdout, ReleasesReport(all)))
+	}
 	tw := tabwriter.NewWriter(r.Stdout, 0, 4, 2, ' ', 0)
 	many := manyHosts(p, tg)
 	fmt.Fprintln(tw, hostColumn(many, "HOST")+"MODULE\tRELEASE\tVERSION\tSTATE\tSTARTED\tBY\tCURRENT")

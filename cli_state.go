@@ -1,7 +1,10 @@
 package porter
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -43,6 +46,7 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 	fs, tg, err := r.hostFlags("status", args, func(fs *pflag.FlagSet) {
 		fs.StringVar(&release, "release", DefaultRelease, "the [release:`NAME`] to compare with")
 		fs.StringVar(&config, "config", "", "the config `NAME` to compare with (default: the one each module was deployed with)")
+		r.addJSONFlag(fs, "the report to stdout as one JSON document, schema "+StatusSchema)
 	})
 	if err != nil {
 		return err
@@ -55,10 +59,36 @@ func (r *cliRun) status(ctx context.Context, args []string) error {
 		return err
 	}
 	rep, err := Status(ctx, p, StatusOptions{Target: tg, Release: release, Config: config, Logger: r.log})
-	if rep != nil {
+	switch {
+	case rep != nil && r.json:
+		return errors.Join(err, writeJSON(r.Stdout, rep))
+	case rep != nil:
 		printStatus(r, rep)
 	}
 	return err
+}
+
+// addJSONFlag adds --json to the command of fs, which then writes what
+// to stdout instead of its text (docs/json.md describes the schemas).
+func (r *cliRun) addJSONFlag(fs *pflag.FlagSet, what string) {
+	fs.BoolVar(&r.json, "json", false, "write "+what)
+}
+
+// writeJSON writes v's JSON form to w, indented, on lines of its own.
+func writeJSON(w io.Writer, v json.Marshaler) error {
+	b, err := v.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	if _, err := out.WriteTo(w); err != nil {
+		return fmt.Errorf("write the JSON document: %w", err)
+	}
+	return nil
 }
 
 func printStatus(r *cliRun, rep *StatusReport) {

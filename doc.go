@@ -62,6 +62,15 @@
 // the [Report] has a [HostReport] per host, and [Report.Rerun] the hosts
 // left behind.
 //
+// # Following a deploy
+//
+// [Options.Events] gets an [Event] at each moment of a deploy: hosts
+// connected, modules and steps started and ended (with their figures),
+// progress, outcomes. An [EventWriter] writes them as JSON lines
+// ([Event.MarshalJSON], schema [EventSchema]), as deploy --json does;
+// [StatusReport] and [ReleasesReport] have JSON forms too. docs/json.md
+// in the repository describes every field and what the version promises.
+//
 // # Config files
 //
 // [module] config lists files of the module's config/<--config>/ directory,

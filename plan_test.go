@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -227,4 +228,60 @@ func TestMaskSecrets(t *testing.T) {
 	} {
 		assert.Equal(t, want, porter.MaskSecrets(in), in)
 	}
+}
+
+// deploy --plan --json writes one document that its schema accepts, with
+// the plan's values.
+func TestPlanJSONValidatesAndCarriesThePlan(t *testing.T) {
+	f := newPlanFixture(t)
+	out, stderr, code := f.cli(t, "deploy", "--host", "prod", "--config", "testing", "--plan", "--diff", "--json")
+	require.Equal(t, porter.ExitOK, code, stderr)
+	require.NoError(t, validate(compileSchema(t, "plan.v1.json"), []byte(out)), out)
+	var doc struct {
+		Schema string `json:"schema"`
+		Hosts  []struct {
+			Host    string `json:"host"`
+			Modules []struct {
+				Module  string   `json:"module"`
+				Deploy  bool     `json:"deploy"`
+				Reasons []string `json:"reasons"`
+				Files   []struct {
+					Op, Path, Reason string
+					Size             int64
+				} `json:"files"`
+				Configs []struct {
+					Change, Diff string
+				} `json:"configs"`
+				Signals []struct {
+					Signal   string `json:"signal"`
+					Handlers []struct {
+						Owner     string   `json:"owner"`
+						Described bool     `json:"described"`
+						Lines     []string `json:"lines"`
+					} `json:"handlers"`
+				} `json:"signals"`
+			} `json:"modules"`
+		} `json:"hosts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	assert.Equal(t, porter.PlanSchema, doc.Schema)
+	require.Len(t, doc.Hosts, 2)
+	web := doc.Hosts[0].Modules[0]
+	assert.Equal(t, "plan-web", web.Module)
+	assert.True(t, web.Deploy)
+	assert.Equal(t, "config file app.conf changed", web.Reasons[1])
+	var files []string
+	for _, c := range web.Files {
+		files = append(files, fmt.Sprintf("%s %s %d", c.Op, c.Path, c.Size))
+	}
+	assert.Equal(t, []string{"delete old.txt 0", "send new.txt 9", "send app.py 12"}, files)
+	require.Len(t, web.Configs, 1)
+	assert.Equal(t, "changed", web.Configs[0].Change)
+	assert.Contains(t, web.Configs[0].Diff, "+password = ********\n")
+	assert.NotContains(t, out, "correct-horse")
+	last := web.Signals[len(web.Signals)-1]
+	assert.Equal(t, "deploy-finish", last.Signal)
+	assert.Equal(t, "module hook", last.Handlers[0].Owner)
+	assert.Equal(t, []string{"run: touch web/releases/NEW/restart.txt"}, last.Handlers[0].Lines)
+	assert.False(t, last.Handlers[1].Described)
 }
