@@ -45,7 +45,8 @@ type ModuleReport struct {
 	Err      error
 	Duration time.Duration
 	Sync     rsync.Stats
-	Skipped  []Skip // steps that did not run, and why (see Module.Skip)
+	Skipped  []Skip        // steps that did not run, and why (see Module.Skip)
+	Health   *HealthResult // what the health check found; nil when none ran
 }
 
 // Outcome sums up the host: Failed when a module failed or the host could
