@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,14 +24,14 @@ import (
 	"github.com/porter-deploy/porter/remote"
 )
 
-// hcSeen records, per deploy path (m.Base()), the signals the hc-app hook
+// hcSeen records, per host and deploy path ("HOST:BASE"), the signals the hc-app hook
 // saw after the send, with where they ran and the rollback payloads.
-var hcSeen sync.Map // base -> *fleetLog
+var hcSeen sync.Map // host:base -> *fleetLog
 
 func init() {
 	porter.RegisterDeployment("hc-app", func(m *porter.Module) error {
 		log := func(m *porter.Module, e string) {
-			v, _ := hcSeen.LoadOrStore(m.Base(), &fleetLog{})
+			v, _ := hcSeen.LoadOrStore(m.HostName()+":"+m.Base(), &fleetLog{})
 			v.(*fleetLog).add(e)
 		}
 		m.PushSignalHandler(porter.SigDeployFinish, func(_ context.Context, m *porter.Module, _ any) error {
@@ -45,8 +46,13 @@ func init() {
 		for _, sig := range []porter.Signal{porter.SigRollbackStart, porter.SigRollbackFinish} {
 			m.PushSignalHandler(sig, func(ctx context.Context, m *porter.Module, payload any) error {
 				info := payload.(*porter.RollbackInfo)
-				cur, _ := os.Readlink(filepath.Join(m.Base(), "current"))
-				log(m, fmt.Sprintf("%s %s (%s) -> %s in %s, current %s", sig, info.From.ID, info.From.State, info.To.ID, filepath.Base(m.Path()), filepath.Base(cur)))
+				// Read on the host: a relative path is relative to its login directory.
+				cur, err := m.Host().Run(ctx, "readlink -- "+remote.Quote(m.CurrentPath()))
+				if err != nil {
+					return err
+				}
+				log(m, fmt.Sprintf("%s %s (%s) -> %s in %s, current %s", sig, info.From.ID, info.From.State, info.To.ID,
+					filepath.Base(m.Path()), filepath.Base(strings.TrimSpace(string(cur.Stdout)))))
 				return nil
 			})
 		}
@@ -93,8 +99,10 @@ func (f *healthFixture) deploy(t *testing.T) (*porter.Report, error) {
 		Target: porter.Target{Host: "test", Address: f.address, Dial: f.dial}, Config: "testing", Logger: discard})
 }
 
-func (f *healthFixture) seen() []string {
-	v, ok := hcSeen.Load(f.base())
+func (f *healthFixture) seen() []string { return hcSeenOn("test", f.base()) }
+
+func hcSeenOn(host, base string) []string {
+	v, ok := hcSeen.Load(host + ":" + base)
 	if !ok {
 		return nil
 	}
@@ -232,4 +240,167 @@ func TestHealthNeverPassesRollsBack(t *testing.T) {
 			}, seen)
 		})
 	}
+}
+
+func TestHealthWrongStatus(t *testing.T) {
+	srv := newStatusServer(t, always(200))
+	f := newHealthFixture(t, false, "health = "+srv.URL+"/ready\nhealth_status = 204\nhealth_retries = 1\n")
+	_, err := f.deploy(t)
+	assert.EqualError(t, err, `deploy hc-app to test: health check `+srv.URL+`/ready failed after 1 try: status 200, want 204: body "answer 1: 200 /ready"`)
+	assert.Equal(t, int32(1), srv.requests.Load())
+	// A first deploy has no release to go back to: current is removed,
+	// no rollback signal is sent.
+	_, lerr := os.Lstat(filepath.Join(f.base(), "current"))
+	assert.True(t, errors.Is(lerr, os.ErrNotExist), "%v", lerr)
+	assert.Empty(t, releaseDirs(t, f.base()))
+	id := strings.TrimPrefix(f.seen()[0], "deploy-finish in ")
+	assert.Equal(t, []string{"deploy-finish in " + id, "deploy-failed (health error: true)"}, f.seen())
+}
+
+// A server that never answers: each try ends at health_timeout.
+func TestHealthTimeout(t *testing.T) {
+	release := make(chan struct{})
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first
+	f := newHealthFixture(t, false, "health = "+srv.URL+"/\nhealth_timeout = 50ms\nhealth_retries = 2\nhealth_interval = 0\n")
+	rep, err := f.deploy(t)
+	assert.EqualError(t, err, `deploy hc-app to test: health check `+srv.URL+`/ failed after 2 tries: no answer within 50ms (health_timeout): context deadline exceeded`)
+	assert.True(t, errors.Is(err, context.DeadlineExceeded))
+	assert.Equal(t, porter.HealthTry{Exit: -1, Err: rep.Hosts[0].Modules[0].Health.Last.Err}, rep.Hosts[0].Modules[0].Health.Last)
+	assert.Equal(t, int32(2), requests.Load())
+}
+
+func TestHealthTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	f := newHealthFixture(t, false, "health = tcp://"+ln.Addr().String()+"\n")
+	rep, err := f.deploy(t)
+	require.NoError(t, err)
+	assert.Equal(t, porter.HealthResult{Check: "tcp://" + ln.Addr().String(), Passed: true, Tries: 1, Last: porter.HealthTry{Exit: -1}},
+		*rep.Hosts[0].Modules[0].Health)
+	assert.Equal(t, []string{ln.Addr().String()}, f.pt.Tunnels())
+
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := closed.Addr().String()
+	closed.Close() // nothing listens there now
+	f = newHealthFixture(t, false, "health = tcp://"+addr+"\nhealth_retries = 2\nhealth_interval = 1ms\n")
+	_, err = f.deploy(t)
+	var he *porter.HealthError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, 2, he.Result.Tries)
+	assert.True(t, strings.HasPrefix(err.Error(), "deploy hc-app to test: health check tcp://"+addr+" failed after 2 tries: connect to "+addr+" from "+f.address+": ssh: rejected: connect failed"), err.Error())
+}
+
+func TestHealthCommand(t *testing.T) {
+	f := newHealthFixture(t, false, "health_command = cd "+filepath.Join(t.TempDir())+" && echo fine && echo warn >&2\n")
+	rep, err := f.deploy(t)
+	require.NoError(t, err)
+	assert.Equal(t, porter.HealthTry{Exit: 0, Output: "fine\nwarn\n"}, rep.Hosts[0].Modules[0].Health.Last)
+
+	f = newHealthFixture(t, false, "health_command = echo not ready; printf '\\033[31mred'; exit 3\nhealth_retries = 2\nhealth_interval = 0\n")
+	rep, err = f.deploy(t)
+	assert.EqualError(t, err, `deploy hc-app to test: health check command "echo not ready; printf '\\033[31mred'; exit 3" failed after 2 tries: exit status 3: output "not ready\n\\x1b[31mred"`)
+	assert.Equal(t, porter.HealthTry{Exit: 3, Output: "not ready\n\\x1b[31mred", Err: rep.Hosts[0].Modules[0].Health.Last.Err}, rep.Hosts[0].Modules[0].Health.Last)
+
+	// Output beyond 512 bytes is cut on the host; the command still
+	// ends with its own status, not of a closed pipe.
+	f = newHealthFixture(t, false, "health_command = i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; exit 2\nhealth_retries = 1\n")
+	rep, err = f.deploy(t)
+	require.Error(t, err)
+	last := rep.Hosts[0].Modules[0].Health.Last
+	assert.Equal(t, 2, last.Exit)
+	assert.Len(t, last.Output, 512)
+	assert.True(t, strings.HasPrefix(last.Output, "line-0\nline-1\n"), last.Output)
+
+	f = newHealthFixture(t, false, "health_command = sleep 5\nhealth_timeout = 50ms\nhealth_retries = 1\n")
+	_, err = f.deploy(t)
+	assert.EqualError(t, err, `deploy hc-app to test: health check command "sleep 5" failed after 1 try: no answer within 50ms (health_timeout): context deadline exceeded`)
+}
+
+// On a rolling deploy (--batch 1) a host whose check fails goes back to
+// its release before and stops the rollout: the next batch never starts.
+func TestHealthFleetFailingHostStopsTheNextBatch(t *testing.T) {
+	var down atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && r.URL.Path == "/web2" {
+			w.WriteHeader(503)
+		}
+		fmt.Fprint(w, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	hosts := []string{"web1", "web2", "web3"}
+	fl := portertest.NewFleet(t, 3)
+	local := portertest.WriteFiles(t, t.TempDir(), map[string]string{
+		"project.ini": "[project]\ndepends = hc-app\n[hosts]\nweb1 = deploy@web1\nweb2 = deploy@web2\nweb3 = deploy@web3\nproduction = web1, web2, web3\n",
+		"hc-app/hc-app.ini": "[module]\npath = app\nstrategy = releases\nhealth = " + srv.URL + "/web1\nhealth-web2 = " + srv.URL + "/web2\n" +
+			"health-web3 = " + srv.URL + "/web3\nhealth_retries = 2\nhealth_interval = 0\n[scm]\nurl = dir://src\n",
+		"hc-app/src/app.py": "v1\n",
+	})
+	deploy := func() (*porter.Report, error) {
+		p, err := porter.LoadProject(local)
+		require.NoError(t, err)
+		return porter.Deploy(context.Background(), p, porter.Options{Config: "testing", Logger: discard, Batch: 1,
+			Target: porter.Target{Host: "production", Addresses: fl.Addresses(hosts...), Dial: fl.DialOptions()}})
+	}
+	_, err := deploy()
+	require.NoError(t, err)
+	base := func(i int) string { return filepath.Join(fl.Servers[i].Home(), "app") }
+	v1 := currentRelease(t, base(0))
+	for i := range hosts {
+		assert.Equal(t, v1, currentRelease(t, base(i)))
+		assert.Equal(t, []string{"127.0.0.1:" + srv.URL[strings.LastIndex(srv.URL, ":")+1:]}, fl.Servers[i].Tunnels(), "each host checked through its own connection")
+	}
+
+	down.Store(true)
+	portertest.WriteFiles(t, local, map[string]string{"hc-app/src/app.py": "v2\n"})
+	rep, err := deploy()
+	var he *porter.HealthError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, "web2", he.Host)
+	assert.Equal(t, map[string]porter.Outcome{"web1": porter.Deployed, "web2": porter.Failed, "web3": porter.NotStarted}, hostOutcomes(rep))
+	assert.Equal(t, "status 503, want 200: body \"/web2\"", rep.Host("web2").Modules[0].Health.Last.Got())
+	v2 := currentRelease(t, base(0))
+	assert.NotEqual(t, v1, v2)
+	assert.Equal(t, "v2\n", read(t, filepath.Join(base(0), "current", "app.py")))
+	assert.Equal(t, v1, currentRelease(t, base(1)), "web2 went back")
+	assert.Equal(t, "v1\n", read(t, filepath.Join(base(1), "current", "app.py")))
+	assert.Equal(t, v1, currentRelease(t, base(2)), "web3 never started")
+	assert.Len(t, fl.Servers[2].Tunnels(), 1, "web3 was not checked again")
+	assert.Equal(t, []string{"deploy-finish in " + v1, "deploy-finish in " + v2,
+		"rollback-start " + v2 + " (failed) -> " + v1 + " in " + v1 + ", current " + v2,
+		"rollback-finish " + v2 + " (failed) -> " + v1 + " in " + v1 + ", current " + v1,
+		"deploy-failed (health error: true)"}, hcSeenOn("web2", "app"))
+	assert.Equal(t, []string{"deploy-finish in " + v1}, hcSeenOn("web3", "app"))
+}
+
+// In place there is no release to go back to: a failed check is a failed
+// deploy (SigDeployFailed runs, no record is written), and no rollback
+// signal is sent.
+func TestHealthInPlaceFails(t *testing.T) {
+	srv := newStatusServer(t, always(500))
+	f := newHealthFixture(t, false, "strategy-test = inplace\nhealth = "+srv.URL+"/\nhealth_retries = 1\n")
+	_, err := f.deploy(t)
+	assert.EqualError(t, err, `deploy hc-app to test: health check `+srv.URL+`/ failed after 1 try: status 500, want 200: body "answer 1: 500 /"`)
+	assert.Equal(t, []string{"deploy-finish in app", "deploy-failed (health error: true)"}, f.seen())
+	assert.NoFileExists(t, filepath.Join(f.base(), ledger.Dir, "hc-app", "state.json"), "a failed deploy writes no record")
+	assert.Equal(t, "v1\n", read(t, filepath.Join(f.base(), "app.py")))
 }
