@@ -122,7 +122,7 @@ func (m *Module) checkHealth(ctx context.Context) error {
 	if m.host == nil {
 		return fmt.Errorf("deploy %s: health check: module %s is not connected to a host", m.Name(), m.Name())
 	}
-	run := c.runner(m.host)
+	run := c.runner(m.host, m.CurrentPath())
 	defer run.close()
 	for {
 		res.Tries++
@@ -163,11 +163,12 @@ func (m *Module) healthFailed(res HealthResult) error {
 // healthRunner makes the tries of one check over one connection.
 type healthRunner struct {
 	h      *remote.Host
+	dir    string       // where health_command runs: the module's current path
 	client *http.Client // http:// only
 }
 
-func (c *healthCheck) runner(h *remote.Host) *healthRunner {
-	r := &healthRunner{h: h}
+func (c *healthCheck) runner(h *remote.Host, dir string) *healthRunner {
+	r := &healthRunner{h: h, dir: dir}
 	if c.kind == healthHTTP {
 		r.client = &http.Client{
 			// The host's own address and port, through the SSH
@@ -242,13 +243,14 @@ func (r *healthRunner) tryHTTP(ctx context.Context, c *healthCheck) HealthTry {
 	return t
 }
 
-// tryCommand runs health_command on the host in /bin/sh, its stdout and
-// stderr together and cut on the host to the first bytes (the rest is
-// read and dropped there, so the command never dies of a closed pipe).
+// tryCommand runs health_command on the host in /bin/sh, in the module's
+// current path (the release just switched to), its stdout and stderr
+// together and cut on the host to the first bytes (the rest is read and
+// dropped there, so the command never dies of a closed pipe).
 func (r *healthRunner) tryCommand(ctx context.Context, c *healthCheck) HealthTry {
 	t := HealthTry{}
 	n := strconv.Itoa(maxHealthOutput)
-	cmd := "{ s=$( { { /bin/sh -c " + remote.Quote(c.command) + " 2>&1 </dev/null 3>&- 4>&-; printf %s \"$?\" >&3; } | { head -c " + n +
+	cmd := "cd -P -- " + remote.Quote(r.dir) + " && { s=$( { { /bin/sh -c " + remote.Quote(c.command) + " 2>&1 </dev/null 3>&- 4>&-; printf %s \"$?\" >&3; } | { head -c " + n +
 		" >&4; cat >/dev/null; }; } 3>&1 ); } 4>&1; exit \"${s:-97}\""
 	out, err := r.h.Run(ctx, cmd)
 	t.Output = remote.Printable(string(out.Stdout))

@@ -311,10 +311,11 @@ func TestHealthTCP(t *testing.T) {
 }
 
 func TestHealthCommand(t *testing.T) {
-	f := newHealthFixture(t, false, "health_command = cd "+filepath.Join(t.TempDir())+" && echo fine && echo warn >&2\n")
+	// It runs in current: the release just switched to.
+	f := newHealthFixture(t, false, "health_command = cat app.py && echo warn >&2\n")
 	rep, err := f.deploy(t)
 	require.NoError(t, err)
-	assert.Equal(t, porter.HealthTry{Exit: 0, Output: "fine\nwarn\n"}, rep.Hosts[0].Modules[0].Health.Last)
+	assert.Equal(t, porter.HealthTry{Exit: 0, Output: "v1\nwarn\n"}, rep.Hosts[0].Modules[0].Health.Last)
 
 	f = newHealthFixture(t, false, "health_command = echo not ready; printf '\\033[31mred'; exit 3\nhealth_retries = 2\nhealth_interval = 0\n")
 	rep, err = f.deploy(t)
