@@ -75,6 +75,9 @@ func printModulePlan(w io.Writer, m ModulePlan) {
 			}
 		}
 	}
+	if m.Health != "" {
+		fmt.Fprintf(w, "    health: %s\n", m.Health)
+	}
 	fmt.Fprintln(w, "    handlers:")
 	for _, s := range m.Signals {
 		for _, h := range s.Handlers {

@@ -25,6 +25,9 @@
 //	exclude = *.log, tmp/         ; never sent (.git* never is)
 //	delete = false                ; true: remove files the source no longer has
 //	config = settings.ini         ; files of config/<--config>/ copied into path
+//	health = http://127.0.0.1:8000/healthz ; after deploy-finish; or tcp://HOST:PORT, or
+//	                              ; health_command = CMD; with health_timeout, health_retries,
+//	                              ; health_interval, health_status (see Health checks)
 //
 //	[scm]
 //	url = git://git@example.com:app.git   ; git://, dir://path or none://
@@ -111,6 +114,22 @@
 // releases and [Rollback] switches current back, sending SigRollbackStart
 // and SigRollbackFinish. keep_releases, shared and seed are the other
 // [module] keys; the README has the details and the fault matrix.
+//
+// # Health checks
+//
+// [module] health = http://HOST:PORT/PATH (a GET porter makes through the
+// SSH connection, to the address as the host sees it), tcp://HOST:PORT (a
+// connection opens) or health_command = CMD (exit status 0, on the host,
+// in the module's current path)
+// runs after SigDeployFinish: health_retries tries (10) of health_timeout
+// (5s) each, health_interval (1s) apart, for health_status (200, or a
+// class such as 2xx). Until one passes the release is not good; when none
+// does, the deploy fails with a [*HealthError] (what the last try got:
+// the status and the first bytes of the body, or the exit status and
+// output; also in [ModuleReport.Health]) and, with strategy = releases,
+// porter switches current back to the release before, sending
+// SigRollbackStart and SigRollbackFinish as [Rollback] does, then
+// SigDeployFailed. [Module.DescribeHealth] says what the check does.
 //
 // # Signals, hooks and plugins
 //

@@ -32,6 +32,7 @@ type jsonModulePlan struct {
 	Sync     *jsonSync        `json:"sync,omitempty"`
 	Files    []jsonFileChange `json:"files,omitempty"`
 	Configs  []jsonConfigPlan `json:"configs,omitempty"`
+	Health   string           `json:"health,omitempty"`
 	Signals  []jsonSignalPlan `json:"signals,omitempty"`
 }
 
@@ -83,7 +84,7 @@ func modulePlanJSON(m ModulePlan) jsonModulePlan {
 	st := moduleStatusJSON(ModuleStatus{Record: m.Record, Lock: m.Lock})
 	jm := jsonModulePlan{Module: m.Module, Path: m.Path, Strategy: m.Strategy, Deploy: m.Deploy,
 		Reasons: append([]string{}, m.Reasons...), State: m.State, Version: m.Version, Current: m.Current,
-		Deployed: st.Deployed, Lock: st.Lock, SkipSend: m.SkipSend}
+		Deployed: st.Deployed, Lock: st.Lock, SkipSend: m.SkipSend, Health: m.Health}
 	if m.Deploy && m.SkipSend == "" {
 		jm.Sync = syncJSON(m.Sync)
 	}

@@ -44,6 +44,7 @@ type Module struct {
 	who      string         // who deploys, for records and releases
 	rel      releaseSettings
 	build    *releaseBuild // the release being built or rolled back to
+	health   *healthCheck  // [module] health or health_command; nil = none
 
 	releaseAt time.Time    // names the release (one id on every host of a deploy); zero = now
 	sources   *sourceCache // the deploy's checkouts, shared by its hosts; nil = the module's own
@@ -54,6 +55,7 @@ type Module struct {
 	stats    rsync.Stats
 	skips    []Skip
 	timings  []Timing
+	checked  *HealthResult // what the health check found, once it ran
 }
 
 // ModuleOption sets how LoadModule binds a module.
@@ -110,6 +112,9 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 		return nil, err
 	}
 	if err := m.loadReleaseSettings(); err != nil {
+		return nil, err
+	}
+	if err := m.loadHealth(); err != nil {
 		return nil, err
 	}
 	m.owner = OwnerPorter

@@ -68,6 +68,9 @@ type ModulePlan struct {
 	// The config files it would copy.
 	Configs []ConfigPlan
 
+	// Health is the health check it would run after deploy-finish ("" none).
+	Health string
+
 	// Every signal with handlers, in the order a deploy sends them
 	// (SigDeployFailed, sent only on failure, then the others by name),
 	// with what each handler would do.
@@ -174,6 +177,7 @@ func planModule(ctx context.Context, m *Module, opts Options, popts PlanOptions)
 	if mp.Configs, err = m.planConfigs(ctx, live, popts); err != nil {
 		return mp, err
 	}
+	mp.Health = m.DescribeHealth()
 	mp.Signals, err = m.planSignals(ctx)
 	return mp, err
 }

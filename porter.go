@@ -146,6 +146,7 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		mr.Sync = m.SentStats()
 		mr.Skipped = m.Skips()
 		mr.Timings = m.Timings()
+		mr.Health = m.HealthCheck()
 		if err != nil {
 			mr.Outcome, mr.Err = Failed, err
 		}
@@ -225,16 +226,28 @@ func (m *Module) wantRecord(ctx context.Context, who string) (ledger.Record, err
 		SettingsHash: hash, Settings: items, DeployedBy: who, PorterVersion: Version(), Host: m.hostName}, nil
 }
 
-// runProcedure sends SigDeploy and, when it fails, SigDeployFailed.
+// runProcedure sends SigDeploy, runs the module's health check and, when
+// either fails, SigDeployFailed. A release that finished (SigDeployFinish
+// ran: services may run the new code) and then failed its check is rolled
+// back first, with the rollback signals, as Rollback does.
 func runProcedure(ctx context.Context, m *Module) error {
 	err := m.Signal(ctx, SigDeploy, nil)
-	if err == nil {
-		return nil
+	finished := err == nil
+	if finished {
+		if err = m.checkHealth(ctx); err == nil {
+			return nil
+		}
 	}
 	// The undo runs even when ctx was cancelled (Ctrl-C): it restores
 	// current and services, which matters most then.
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
+	if finished {
+		if rerr := m.rollBackFinished(uctx); rerr != nil {
+			m.log.Error("could not roll back to the previous release", "error", rerr)
+			err = also(err, rerr)
+		}
+	}
 	if aerr := m.abortRelease(uctx); aerr != nil {
 		m.log.Error("could not put the release back", "error", aerr)
 		err = also(err, aerr)

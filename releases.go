@@ -307,6 +307,36 @@ func (m *Module) abortRelease(ctx context.Context) error {
 	return also(err, m.saveBuild(ctx, ledger.Failed))
 }
 
+// rollBackFinished goes back from the new release, which is live and
+// finished but failed its health check, to the release current pointed to
+// before, sending SigRollbackStart and SigRollbackFinish as Rollback does
+// (so that services restart on the old code); abortRelease then marks the
+// new release failed. A first deploy has nothing to go back to:
+// abortRelease removes current.
+func (m *Module) rollBackFinished(ctx context.Context) error {
+	b := m.build
+	if b == nil || !b.switched || b.previous == "" {
+		return nil
+	}
+	rels, err := m.place().Releases(ctx)
+	if err != nil {
+		return err
+	}
+	to := ledger.Release{ID: b.previous}
+	for _, r := range rels {
+		if r.ID == b.previous {
+			to = r
+		}
+	}
+	from := b.rel
+	from.State = ledger.Failed
+	return m.rollbackTo(ctx, &RollbackInfo{From: from, To: to}, func(context.Context) error {
+		b.switched = false
+		m.log.Info("current switched back", "release", b.previous)
+		return nil
+	})
+}
+
 // removeFailedRelease removes the failed release's directory after the
 // SigDeployFailed handlers ran; where it cannot, the next deploy does.
 func (m *Module) removeFailedRelease(ctx context.Context) {

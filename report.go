@@ -46,8 +46,9 @@ type ModuleReport struct {
 	Err      error
 	Duration time.Duration
 	Sync     rsync.Stats
-	Skipped  []Skip   // steps that did not run, and why (see Module.Skip)
-	Timings  []Timing // where the time went, phase by phase
+	Skipped  []Skip        // steps that did not run, and why (see Module.Skip)
+	Timings  []Timing      // where the time went, phase by phase
+	Health   *HealthResult // what the health check found; nil when none ran
 }
 
 // Outcome sums up the host: Failed when a module failed or the host could

@@ -234,36 +234,52 @@ func rollbackModule(ctx context.Context, m *Module, to string) (rb RolledBack, e
 		m.config = rec.Config
 	}
 	info := &RollbackInfo{From: from, To: target}
-	m.build = &releaseBuild{id: target.ID, previous: from.ID}
-	defer func() { m.build = nil }()
-	m.log.Info("rolling back", "from", from.ID, "to", target.ID)
-	if err := m.Signal(ctx, SigRollbackStart, info); err != nil {
-		return rb, err
-	}
-	if err := pl.Activate(ctx, target.ID); err != nil {
-		return rb, err
-	}
-	wctx := context.WithoutCancel(ctx)
-	from.RolledBack = time.Now().UTC().Truncate(time.Second)
-	if err := pl.SaveRelease(wctx, from); err != nil {
-		return rb, fmt.Errorf("current is %s now, but %s could not be marked rolled back from: %w", target.ID, from.ID, err)
-	}
-	if !target.RolledBack.IsZero() { // chosen by name: live again
-		target.RolledBack = time.Time{}
-		if err := pl.SaveRelease(wctx, target); err != nil {
-			return rb, err
+	err = m.rollbackTo(ctx, info, func(wctx context.Context) error {
+		from.RolledBack = time.Now().UTC().Truncate(time.Second)
+		if err := pl.SaveRelease(wctx, from); err != nil {
+			return fmt.Errorf("current is %s now, but %s could not be marked rolled back from: %w", target.ID, from.ID, err)
 		}
+		if !target.RolledBack.IsZero() { // chosen by name: live again
+			target.RolledBack = time.Time{}
+			if err := pl.SaveRelease(wctx, target); err != nil {
+				return err
+			}
+		}
+		rec.Module, rec.ReleaseID, rec.Event = m.Name(), target.ID, "rollback"
+		rec.DeployedAt, rec.DeployedBy, rec.Host = time.Now().UTC().Truncate(time.Second), m.who, m.hostName
+		if err := pl.WriteRecord(wctx, rec); err != nil {
+			return fmt.Errorf("current is %s now, but the record could not be written: %w", target.ID, err)
+		}
+		return nil
+	})
+	return rb, err
+}
+
+// rollbackTo switches the module's current link from info.From to
+// info.To: it sends SigRollbackStart (an error stops it there, nothing
+// changed), switches current, runs switched (its bookkeeping, not
+// cancelled by ctx), then sends SigRollbackFinish. The signals' handlers
+// see m.Path() as the release rolled back to. Rollback and a deploy whose
+// health check failed both go back through it.
+func (m *Module) rollbackTo(ctx context.Context, info *RollbackInfo, switched func(context.Context) error) error {
+	saved := m.build
+	m.build = &releaseBuild{id: info.To.ID, previous: info.From.ID}
+	defer func() { m.build = saved }()
+	m.log.Info("rolling back", "from", info.From.ID, "to", info.To.ID)
+	if err := m.Signal(ctx, SigRollbackStart, info); err != nil {
+		return err
 	}
-	rec.Module, rec.ReleaseID, rec.Event = m.Name(), target.ID, "rollback"
-	rec.DeployedAt, rec.DeployedBy, rec.Host = time.Now().UTC().Truncate(time.Second), m.who, m.hostName
-	if err := pl.WriteRecord(wctx, rec); err != nil {
-		return rb, fmt.Errorf("current is %s now, but the record could not be written: %w", target.ID, err)
+	if err := m.place().Activate(ctx, info.To.ID); err != nil {
+		return err
+	}
+	if err := switched(context.WithoutCancel(ctx)); err != nil {
+		return err
 	}
 	if err := m.Signal(ctx, SigRollbackFinish, info); err != nil {
-		return rb, err
+		return err
 	}
-	m.log.Info("rolled back", "from", from.ID, "to", target.ID)
-	return rb, nil
+	m.log.Info("rolled back", "from", info.From.ID, "to", info.To.ID)
+	return nil
 }
 
 // chooseRollback returns the current release and the one to go to: to

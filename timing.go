@@ -13,7 +13,8 @@ import (
 // the procedure sends, by name (source-send split into "list", the walk,
 // the host's listing and the comparison, and "send"), with strategy =
 // releases "seed" (the new release's directory) and "switch" (current),
-// then "record-write" and "prune" (old releases). A host's: "connect",
+// then "health" (a module with a health check), "record-write" and "prune"
+// (old releases). A host's: "connect",
 // "lock" (all its modules'), "unlock".
 type Timing struct {
 	Phase    string
