@@ -36,7 +36,7 @@ func progressLog(log *slog.Logger, now func() time.Time) func(rsync.Progress) {
 		if bps, left, ok := units.Speed(p.Bytes, p.BytesTotal, t.Sub(start)); ok {
 			attrs = append(attrs, "rate", units.Rate(bps))
 			if left > 0 {
-				attrs = append(attrs, "eta", left.String())
+				attrs = append(attrs, "eta", left.Round(time.Second).String())
 			}
 		}
 		log.Info("sending", attrs...)

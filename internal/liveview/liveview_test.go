@@ -42,6 +42,8 @@ func TestViewDrawsAndRedrawsALinePerHost(t *testing.T) {
 	v.Step("web2", "deploy-start")
 	v.Redraw()
 	v.Progress("web1", t0.Add(2*time.Second), rsync.Progress{Files: 30, FilesTotal: 40, Bytes: 3e6, BytesTotal: 4e6})
+	v.Progress("web2", t0, rsync.Progress{FilesTotal: 2, BytesTotal: 1000})
+	v.Progress("web2", t0.Add(time.Second), rsync.Progress{Files: 1, FilesTotal: 2, Bytes: 900, BytesTotal: 1000})
 	v.ModuleEnd("web2", "unchanged")
 	fmt.Fprintln(v.Log(), "[web2] api: unchanged")
 	v.Redraw()
@@ -58,7 +60,7 @@ func TestViewDrawsAndRedrawsALinePerHost(t *testing.T) {
 	assert.Equal(t, [][]string{
 		{"web1 app source-send  [--------------------] 0/40 files  0 B/4.0 MB", "web2 connected"},
 		{"web1 app source-send   [====>---------------] 10/40 files  1.0 MB/4.0 MB  1.0 MB/s  eta 3s", "web2 api deploy-start"},
-		{"web1 app source-send  [==============>-----] 30/40 files  3.0 MB/4.0 MB  1.5 MB/s  eta 1s", "web2 api unchanged"},
+		{"web1 app source-send  [==============>-----] 30/40 files  3.0 MB/4.0 MB  1.5 MB/s  eta 1s", "web2 api unchanged    [=================>--] 1/2 files  900 B/1.0 KB  900 B/s  eta <1s"},
 	}, s.Frames[:3])
 	final := []string{"web1 deployed    in 2.5s", "web2 unchanged   in 300ms"}
 	for _, f := range s.Frames[3:] {

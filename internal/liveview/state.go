@@ -45,6 +45,9 @@ func (s state) doing() string {
 // host took.
 func (s state) figures() string {
 	if s.outcome != "" {
+		if s.took < time.Second {
+			return "in " + s.took.Round(time.Millisecond).String()
+		}
 		return "in " + s.took.Round(100*time.Millisecond).String()
 	}
 	if !s.sending {
@@ -54,8 +57,10 @@ func (s state) figures() string {
 	out := fmt.Sprintf("%d/%d files  %s/%s", p.Files, p.FilesTotal, units.Bytes(p.Bytes), units.Bytes(p.BytesTotal))
 	if bps, left, ok := units.Speed(p.Bytes, p.BytesTotal, s.at.Sub(s.sendStart)); ok {
 		out += "  " + units.Rate(bps)
-		if left > 0 {
-			out += "  eta " + left.String()
+		if r := left.Round(time.Second); r > 0 {
+			out += "  eta " + r.String()
+		} else if left > 0 {
+			out += "  eta <1s"
 		}
 	}
 	return out

@@ -28,15 +28,15 @@ func scaled(v float64) string {
 }
 
 // Speed is the rate of bytes sent in elapsed and the time left to send
-// total at that rate, rounded to the second; ok is false when nothing is
-// sent yet or no time has passed.
+// total at that rate (0 only when nothing is left); ok is false when
+// nothing is sent yet or no time has passed.
 func Speed(bytes, total int64, elapsed time.Duration) (bps float64, left time.Duration, ok bool) {
 	if bytes <= 0 || elapsed <= 0 {
 		return 0, 0, false
 	}
 	bps = float64(bytes) / elapsed.Seconds()
 	if rest := total - bytes; rest > 0 {
-		left = time.Duration(float64(rest) / bps * float64(time.Second)).Round(time.Second)
+		left = max(time.Duration(float64(rest)/bps*float64(time.Second)), 1)
 	}
 	return bps, left, true
 }

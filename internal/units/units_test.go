@@ -21,6 +21,8 @@ func TestSpeed(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 10e6, bps)
 	assert.Equal(t, 3*time.Second, left)
+	_, left, _ = Speed(399, 400, time.Second)
+	assert.Equal(t, 2506265*time.Nanosecond, left, "a little left is not none")
 
 	_, left, ok = Speed(40e6, 40e6, 4*time.Second)
 	assert.True(t, ok)
