@@ -131,7 +131,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 	})
 	opts.Addresses = r.Addresses
+	endView := r.liveView(&opts)
 	rep, err := Deploy(ctx, p, opts)
+	endView()
 	printReport(r.Stdout, rep, func(hosts string) string {
 		return rerunCommand(r.Args[:len(r.Args)-len(args)-1], fs, hosts)
 	})

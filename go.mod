@@ -3,6 +3,7 @@ module github.com/porter-deploy/porter
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/go-ini/ini v1.67.0
 	github.com/kevinburke/ssh_config v1.6.0
 	github.com/pkg/sftp v1.13.12
