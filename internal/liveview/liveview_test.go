@@ -2,6 +2,7 @@ package liveview
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -131,4 +132,22 @@ func TestViewRedrawsByItself(t *testing.T) {
 	s := play(t, got.Bytes())
 	assert.Equal(t, []string{"web1 app"}, s.Lines)
 	assert.Equal(t, []string{"web1 app"}, s.Frames[0])
+}
+
+type shutView struct{}
+
+func (shutView) Write([]byte) (int, error) {
+	return 0, errors.New("mpb.Progress instance can't be reused")
+}
+
+// A log line is never lost: when mpb has shut down (it could not draw),
+// the lines go straight to the output.
+func TestLogLinesGetPastAViewThatShutDown(t *testing.T) {
+	var out bytes.Buffer
+	w := &logWriter{view: shutView{}, out: &out}
+	_, err := io.WriteString(w, "one\n")
+	require.NoError(t, err)
+	_, err = io.WriteString(w, "two\n")
+	require.NoError(t, err)
+	assert.Equal(t, "one\ntwo\n", out.String())
 }

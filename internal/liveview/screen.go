@@ -72,7 +72,11 @@ func (w *logWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.view != nil {
-		return w.view.Write(b)
+		n, err := w.view.Write(b)
+		if err == nil {
+			return n, nil
+		}
+		w.view = nil // mpb shut down (it could not draw): past it, then
 	}
 	return w.out.Write(b)
 }
