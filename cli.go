@@ -61,6 +61,7 @@ type cliRun struct {
 	// The global flags, given before the command or after it.
 	project   string
 	verbose   bool
+	quiet     bool // no live view
 	acceptNew bool
 	// Made from the global flags by applyGlobalFlags.
 	log  *slog.Logger

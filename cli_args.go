@@ -51,6 +51,12 @@ follows it (--host web) or an "=" (--host=web); a flag longer than one
 letter takes two dashes. %[1]s COMMAND --help lists a command's flags
 (deploy's with those of the project's plugins).
 
+At a terminal, deploy draws a live line per host under its log lines:
+the module, the step, the files and bytes sent of the totals, the rate
+and the time left, then the host's outcome. In a pipe, with -q, or with
+TERM=dumb it writes plain log lines only, and a send that lasts logs a
+"sending" line once a second. No colour is used (so NO_COLOR holds).
+
 exit status:
   %[2]d  done
   %[3]d  the command failed
@@ -68,7 +74,7 @@ type commandDoc struct {
 
 // commandDocs are the commands in the order the usage lists them.
 var commandDocs = []commandDoc{
-	{"deploy", "--host H --config C [--release R] [--force[=a,b]] [--json]", "deploy the project's modules to a host or group"},
+	{"deploy", "--host H --config C [--release R] [--force[=a,b]] [--plan [--diff]] [--json]", "deploy the project's modules to a host or group"},
 	{"status", "--host H [--release R] [--config C] [--json]", "what the host runs, and what a deploy would do"},
 	{"releases", "--host H [--json] [MODULE...]", "the releases of modules deployed with strategy = releases"},
 	{"rollback", "--host H [--to ID] [MODULE...]", "switch modules back to the release live before"},
@@ -114,9 +120,9 @@ func (r *cliRun) parseFlags(fs *pflag.FlagSet, args []string, usage func(io.Writ
 // flagError is the usage error of the arguments args that fs could not
 // parse: one line naming the command and the flag.
 func flagError(fs *pflag.FlagSet, args []string, err error) error {
-	name, prefix, help := fs.Name(), "", progName()+" --help"
-	if name != "" {
-		prefix, help = name+": ", progName()+" "+name+" --help"
+	command, prefix, help := fs.Name(), "", progName()+" --help"
+	if command != "" {
+		prefix, help = command+": ", progName()+" "+command+" --help"
 	}
 	var ne *pflag.NotExistError
 	if errors.As(err, &ne) {
@@ -126,12 +132,12 @@ func flagError(fs *pflag.FlagSet, args []string, err error) error {
 			if fs.Lookup(name) != nil {
 				return &usageError{msg: fmt.Sprintf("%s-%s: write --%s (a flag longer than one letter takes two dashes)", prefix, name, name)}
 			}
-			if name == "" {
+			if command == "" {
 				return &usageError{msg: fmt.Sprintf("unknown flag -%s before the command (a flag longer than one letter takes two dashes, and a command's flags go after it: see %s)", name, help)}
 			}
 			return &usageError{msg: fmt.Sprintf("%sunknown flag -%s (a flag longer than one letter takes two dashes, and there is no --%s: see %s)", prefix, name, name, help)}
 		}
-		if name == "" {
+		if command == "" {
 			return &usageError{msg: fmt.Sprintf("%s before the command (a command's flags go after it: see %s)", err, help)}
 		}
 	}
@@ -164,7 +170,7 @@ func singleDashLong(args []string, rest string) (string, bool) {
 
 // globalFlagNames are the flags of every command but create-project, given
 // before the command or after it.
-var globalFlagNames = []string{"project", "verbose", "accept-new-host-keys"}
+var globalFlagNames = []string{"project", "verbose", "quiet", "accept-new-host-keys"}
 
 // addGlobalFlags adds the global flags to fs, with their values so far as
 // defaults (a command's flag set takes them after the command, deploy -v,
@@ -174,12 +180,17 @@ func (r *cliRun) addGlobalFlags(fs *pflag.FlagSet) {
 	if fs.Lookup("project") == nil {
 		fs.StringVar(&r.project, "project", r.project, "the project `DIR`ectory (holding project.ini)")
 	}
-	if fs.Lookup("verbose") == nil {
-		v := "v"
-		if fs.ShorthandLookup(v) != nil {
-			v = ""
+	short := func(letter string) string {
+		if fs.ShorthandLookup(letter) != nil {
+			return ""
 		}
-		fs.BoolVarP(&r.verbose, "verbose", v, r.verbose, "verbose: debug logs with times")
+		return letter
+	}
+	if fs.Lookup("verbose") == nil {
+		fs.BoolVarP(&r.verbose, "verbose", short("v"), r.verbose, "verbose: debug logs with times")
+	}
+	if fs.Lookup("quiet") == nil {
+		fs.BoolVarP(&r.quiet, "quiet", short("q"), r.quiet, "no live view at a terminal: plain log lines, as in a pipe")
 	}
 	if fs.Lookup("accept-new-host-keys") == nil {
 		fs.BoolVar(&r.acceptNew, "accept-new-host-keys", r.acceptNew, "trust an unknown host's key on first use and add it to known_hosts (a changed key is still refused)")

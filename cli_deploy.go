@@ -149,7 +149,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 	if r.json {
 		return r.deployJSON(ctx, p, opts)
 	}
+	endView := r.liveView(&opts)
 	rep, err := Deploy(ctx, p, opts)
+	endView()
 	printReport(r.Stdout, rep, func(hosts string) string {
 		return rerunCommand(r.Args[:len(r.Args)-len(args)-1], fs, hosts)
 	})

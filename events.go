@@ -66,13 +66,16 @@ type Event struct {
 type events struct {
 	mu sync.Mutex
 	fn func(Event)
+	// progressOnly: Progress events replace the "sending" log lines
+	// (Options.QuietProgress).
+	progressOnly bool
 }
 
-func newEvents(fn func(Event)) *events {
-	if fn == nil {
+func newEvents(opts Options) *events {
+	if opts.Events == nil {
 		return nil
 	}
-	return &events{fn: fn}
+	return &events{fn: opts.Events, progressOnly: opts.QuietProgress}
 }
 
 // emit sends e, stamped with the time; a nil *events drops it.

@@ -91,7 +91,7 @@ func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	fl := &fleet{opts: opts, ev: newEvents(opts.Events)}
+	fl := &fleet{opts: opts, ev: newEvents(opts)}
 	reports := make([]HostReport, len(hs))
 	sources := newSourceCache()
 	for i, h := range hs {

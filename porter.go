@@ -49,6 +49,11 @@ type Options struct {
 	// goroutines, so it must return quickly. The JSON lines of the command
 	// line's --json and its live view are made from them.
 	Events func(Event)
+	// QuietProgress, with Events set, leaves out the once-a-second
+	// "sending" log lines of a long source send: the Progress events say
+	// it (a live view draws them). Without Events it does nothing, so a
+	// long send always shows how far it is.
+	QuietProgress bool
 }
 
 // Force says which modules to redeploy even when they are up to date.

@@ -69,6 +69,9 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 	opts.ProgressInterval = progressEvery
 	if m.events != nil {
 		logp := opts.Progress
+		if m.events.progressOnly {
+			logp = func(rsync.Progress) {}
+		}
 		opts.Progress = func(p rsync.Progress) {
 			logp(p)
 			m.events.emit(Event{Type: EventProgress, Host: m.hostName, Module: m.Name(), Step: SigSourceSend, Progress: &p})

@@ -2,9 +2,9 @@ package porter
 
 import (
 	"log/slog"
-	"strconv"
 	"time"
 
+	"github.com/porter-deploy/porter/internal/units"
 	"github.com/porter-deploy/porter/rsync"
 )
 
@@ -32,26 +32,13 @@ func progressLog(log *slog.Logger, now func() time.Time) func(rsync.Progress) {
 			return // the end: "source sent" says it
 		}
 		last = t
-		elapsed := t.Sub(start)
 		attrs := []any{"files", p.Files, "files_total", p.FilesTotal, "bytes", p.Bytes, "bytes_total", p.BytesTotal}
-		if p.Bytes > 0 && elapsed > 0 {
-			rate := float64(p.Bytes) / elapsed.Seconds()
-			attrs = append(attrs, "rate", formatRate(rate))
-			if left := p.BytesTotal - p.Bytes; left > 0 {
-				attrs = append(attrs, "eta", time.Duration(float64(left)/rate*float64(time.Second)).Round(time.Second).String())
+		if bps, left, ok := units.Speed(p.Bytes, p.BytesTotal, t.Sub(start)); ok {
+			attrs = append(attrs, "rate", units.Rate(bps))
+			if left > 0 {
+				attrs = append(attrs, "eta", left.Round(time.Second).String())
 			}
 		}
 		log.Info("sending", attrs...)
 	}
-}
-
-// formatRate writes bytes per second in MB/s, KB/s or B/s.
-func formatRate(bps float64) string {
-	switch {
-	case bps >= 1e6:
-		return strconv.FormatFloat(bps/1e6, 'f', 1, 64) + " MB/s"
-	case bps >= 1e3:
-		return strconv.FormatFloat(bps/1e3, 'f', 1, 64) + " KB/s"
-	}
-	return strconv.FormatFloat(bps, 'f', 0, 64) + " B/s"
 }

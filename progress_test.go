@@ -39,9 +39,3 @@ func TestSourceSendLogsProgressOnceASecond(t *testing.T) {
 		`level=INFO msg=sending files=50 files_total=100 bytes=25000000 bytes_total=40000000 rate="10.0 MB/s" eta=2s`,
 	}, strings.Split(strings.TrimSpace(buf.String()), "\n"))
 }
-
-func TestFormatRate(t *testing.T) {
-	assert.Equal(t, "2.5 MB/s", formatRate(2.5e6))
-	assert.Equal(t, "12.0 KB/s", formatRate(12e3))
-	assert.Equal(t, "900 B/s", formatRate(900))
-}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/porter-deploy/porter/remote"
 )
@@ -26,6 +27,8 @@ type faults struct {
 	resume     chan struct{} // closed by Resume
 	commands   []commandFault
 	stalled    chan struct{} // non-nil while SFTP is stalled: closed to resume
+	rate       int64         // bytes a second clients may send; 0 no limit
+	next       time.Time     // when the bytes read so far have had their time
 }
 
 type commandFault struct {
@@ -67,6 +70,15 @@ func (s *Server) Resume() {
 		close(s.faults.resume)
 		s.faults.resume, s.faults.pauseAfter = nil, 0
 	}
+}
+
+// Throttle makes the server take what clients send at bps bytes a second
+// at most, all connections together, as a slow network does: a transfer
+// that lasts. bps <= 0 ends it.
+func (s *Server) Throttle(bps int64) {
+	s.faults.mu.Lock()
+	s.faults.rate, s.faults.next = max(bps, 0), time.Time{}
+	s.faults.mu.Unlock()
 }
 
 // Cut closes every client connection now, as a network failure would: call
@@ -124,6 +136,7 @@ func (s *Server) ClearFaults() {
 	s.faults.mu.Lock()
 	s.faults.cutAfter = 0
 	s.faults.commands = nil
+	s.faults.rate = 0
 	s.faults.mu.Unlock()
 }
 
@@ -182,6 +195,7 @@ func (c *faultConn) Read(p []byte) (int, error) {
 		} else if f.resume != nil && isClosed(f.paused) {
 			wait = f.resume // paused: every connection waits
 		}
+		slow := f.throttle(n, time.Now())
 		f.mu.Unlock()
 		if cut {
 			go c.s.Cut()
@@ -189,8 +203,25 @@ func (c *faultConn) Read(p []byte) (int, error) {
 		if wait != nil {
 			<-wait
 		}
+		// The network of Throttle: these bytes arrive when their time
+		// has come.
+		time.Sleep(slow)
 	}
 	return n, err
+}
+
+// throttle is how long n bytes read at now wait for their time under
+// Throttle: after those read before them, and none earlier than now (a
+// network that was idle sends no faster).
+func (f *faults) throttle(n int, now time.Time) time.Duration {
+	if f.rate <= 0 {
+		return 0
+	}
+	if f.next.Before(now) {
+		f.next = now
+	}
+	f.next = f.next.Add(time.Duration(int64(n) * int64(time.Second) / f.rate))
+	return f.next.Sub(now)
 }
 
 func isClosed(c chan struct{}) bool {
