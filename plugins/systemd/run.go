@@ -64,7 +64,9 @@ func (p *Plugin) command(sudo bool, prog string, args ...string) string {
 // actAndWait runs the steps (those with units), then waits until every
 // one of units is active, all within the timeout.
 func (p *Plugin) actAndWait(ctx context.Context, m *porter.Module, steps []step, units []string) error {
-	wctx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
+	clk := clockOf(ctx)
+	deadline := clk.Now().Add(p.cfg.timeout)
+	actx, cancel := context.WithTimeout(ctx, p.cfg.timeout)
 	defer cancel()
 	var did []string
 	for _, s := range steps {
@@ -75,14 +77,14 @@ func (p *Plugin) actAndWait(ctx context.Context, m *porter.Module, steps []step,
 		did = append(did, what)
 		cmd := p.systemctl(true, append([]string{string(s.verb), "--"}, s.units...)...)
 		m.Log().Info(what, "command", cmd)
-		if _, err := m.Host().Run(wctx, cmd); err != nil {
-			if wctx.Err() != nil && ctx.Err() == nil {
+		if _, err := m.Host().Run(actx, cmd); err != nil {
+			if actx.Err() != nil && ctx.Err() == nil {
 				err = fmt.Errorf("systemctl did not return within %s (timeout = %s): %w", p.cfg.timeout, p.cfg.timeout, err)
 			}
 			return p.explain(ctx, m, &UnitError{What: what, Err: fmt.Errorf("%w%s", err, p.hint())}, s.units)
 		}
 	}
-	return p.wait(ctx, wctx, m, strings.Join(did, ", "), units)
+	return p.wait(ctx, m, strings.Join(did, ", "), units, clk, deadline)
 }
 
 // hint says what to check when systemctl itself failed.
@@ -97,16 +99,16 @@ func (p *Plugin) hint() string {
 }
 
 // wait polls the units' states, after what acted on them, until each is
-// active, one is down for good (failed, inactive, not loaded), or wctx
-// ends.
-func (p *Plugin) wait(ctx, wctx context.Context, m *porter.Module, what string, units []string) error {
+// active, one is down for good (failed, inactive, not loaded), or the
+// deadline passed: the last poll is at the deadline. Each poll is bounded
+// by diagnoseTimeout.
+func (p *Plugin) wait(ctx context.Context, m *porter.Module, what string, units []string, clk clock, deadline time.Time) error {
 	interval := firstPoll
 	for {
-		states, err := p.states(wctx, m, units)
+		pctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+		states, err := p.states(pctx, m, units)
+		cancel()
 		if err != nil {
-			if ctx.Err() == nil && wctx.Err() != nil {
-				return p.explain(ctx, m, &UnitError{What: what, Timeout: p.cfg.timeout}, units)
-			}
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		notActive, down := judge(states)
@@ -117,17 +119,46 @@ func (p *Plugin) wait(ctx, wctx context.Context, m *porter.Module, what string, 
 		if down {
 			return p.withJournal(ctx, m, &UnitError{What: what, Units: notActive})
 		}
-		t := time.NewTimer(interval)
-		select {
-		case <-wctx.Done():
-			t.Stop()
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
+		left := deadline.Sub(clk.Now())
+		if left <= 0 {
 			return p.withJournal(ctx, m, &UnitError{What: what, Units: notActive, Timeout: p.cfg.timeout})
-		case <-t.C:
+		}
+		if err := clk.Sleep(ctx, min(interval, left)); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		interval = min(2*interval, maxPoll)
+	}
+}
+
+// clock is the wait's time: the real one, or the one a test puts in the
+// context (see export_test.go).
+type clock interface {
+	Now() time.Time
+	// Sleep returns after d, or with ctx's error when ctx ends first.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type clockKey struct{}
+
+func clockOf(ctx context.Context) clock {
+	if c, ok := ctx.Value(clockKey{}).(clock); ok {
+		return c
+	}
+	return realClock{}
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,8 +53,12 @@ func target(srv *portertest.Server) porter.Target {
 	return porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}
 }
 
-func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) (*porter.Report, error) {
-	return porter.Deploy(context.Background(), p, porter.Options{Target: target(srv), Config: "testing", Flags: flags, Force: porter.ForceAll()})
+// deploy deploys p to srv with a fake clock for the plugin's waits, which
+// it returns: no test waits for the time between polls.
+func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) (*porter.Report, *systemd.FakeClock, error) {
+	ctx, clock := systemd.WithFakeClock(context.Background())
+	rep, err := porter.Deploy(ctx, p, porter.Options{Target: target(srv), Config: "testing", Flags: flags, Force: porter.ForceAll()})
+	return rep, clock, err
 }
 
 func TestRestartsEveryUnitThenWaitsUntilEachIsActive(t *testing.T) {
@@ -63,11 +68,12 @@ func TestRestartsEveryUnitThenWaitsUntilEachIsActive(t *testing.T) {
 	})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app, worker.service\n", "")
-	_, err := deploy(srv, p, nil)
+	_, clock, err := deploy(srv, p, nil)
 	require.NoError(t, err)
 	units := "app.service worker.service"
 	assert.Equal(t, []string{"systemctl restart -- " + units, show(units), show(units), show(units)}, srv.Commands(),
 		"one restart for all the units, then a poll until app.service is active at the third")
+	assert.Equal(t, []time.Duration{50 * time.Millisecond, 100 * time.Millisecond}, clock.Sleeps(), "polls ever further apart")
 	props := []string{"systemctl", "show", "-p", "Id,LoadState,ActiveState,SubState,Result", "--", "app.service", "worker.service"}
 	assert.Equal(t, [][]string{{"systemctl", "restart", "--", "app.service", "worker.service"}, props, props, props}, f.calls(t))
 }
@@ -83,7 +89,7 @@ func TestAUnitThatStaysFailedFailsWithItsStateAndJournal(t *testing.T) {
 	})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app, worker\n", "")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.Error(t, err)
 	var ue *systemd.UnitError
 	require.ErrorAs(t, err, &ue)
@@ -108,38 +114,29 @@ func TestAUnitThatStaysFailedFailsWithItsStateAndJournal(t *testing.T) {
 func TestAUnitStillActivatingWhenTheTimeoutRunsOutFails(t *testing.T) {
 	newFake(t, map[string]unit{"app.service": {States: []string{"activating/auto-restart/exit-code"}, Journal: "app[7]: bind: address already in use\n"}})
 	srv := portertest.NewServer(t)
-	p := project(t, "units = app\ntimeout = 300ms\n", "")
-	_, err := deploy(srv, p, nil)
+	p := project(t, "units = app\ntimeout = 3s\n", "")
+	_, clock, err := deploy(srv, p, nil)
 	require.Error(t, err)
 	first, _, _ := strings.Cut(err.Error(), "; and then: ")
 	assert.Equal(t, "deploy app to test: deploy-finish: plugin "+systemd.Name+": restart app.service: "+
-		"app.service is not active after 300ms (timeout = 300ms): activating (auto-restart, result exit-code); its last journal lines:\n"+
+		"app.service is not active after 3s (timeout = 3s): activating (auto-restart, result exit-code); its last journal lines:\n"+
 		"    app[7]: bind: address already in use", first)
 	var ue *systemd.UnitError
 	require.ErrorAs(t, err, &ue)
 	assert.Equal(t, []systemd.UnitState{{Unit: "app.service", LoadState: "loaded", ActiveState: "activating", SubState: "auto-restart",
 		Result: "exit-code", Journal: "app[7]: bind: address already in use"}}, ue.Units)
 
-	// The polls in between are as many as the timeout allows: the
-	// commands are a restart, shows until the time ran out, the journal,
-	// and the same again for the undo.
-	cmds := srv.Commands()
-	var rounds [][]string
-	for _, c := range cmds {
-		if c == "systemctl restart -- app.service" {
-			rounds = append(rounds, nil)
-		}
-		require.NotEmpty(t, rounds, "%q", cmds)
-		rounds[len(rounds)-1] = append(rounds[len(rounds)-1], c)
+	// Polls at 0, 50ms, 150ms, 350ms, 750ms, 1.55s, 2.55s and the last at
+	// 3s, then the journal; the undo restarts and waits the same way.
+	ms := time.Millisecond
+	round := []time.Duration{50 * ms, 100 * ms, 200 * ms, 400 * ms, 800 * ms, time.Second, 450 * ms}
+	assert.Equal(t, append(round, round...), clock.Sleeps())
+	cmds := []string{"systemctl restart -- app.service"}
+	for range 8 {
+		cmds = append(cmds, show("app.service"))
 	}
-	require.Len(t, rounds, 2, "the finish, then the undo: %q", cmds)
-	for _, r := range rounds {
-		require.GreaterOrEqual(t, len(r), 4, "a restart, at least two polls, the journal: %q", r)
-		for _, c := range r[1 : len(r)-1] {
-			assert.Equal(t, show("app.service"), c)
-		}
-		assert.Equal(t, journal("", "app.service"), r[len(r)-1])
-	}
+	cmds = append(cmds, journal("", "app.service"))
+	assert.Equal(t, append(cmds, cmds...), srv.Commands())
 }
 
 func TestSkipRestartLeavesTheUnitsAlone(t *testing.T) {
@@ -161,7 +158,7 @@ func TestSkipRestartLeavesTheUnitsAlone(t *testing.T) {
 
 	// A deploy that fails after the finish starts nothing: it stopped nothing.
 	p = project(t, "units = app\n", "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
-	rep, err := deploy(srv, p, map[string]string{systemd.FlagSkipRestart: "true"})
+	rep, _, err := deploy(srv, p, map[string]string{systemd.FlagSkipRestart: "true"})
 	require.Error(t, err)
 	assert.Equal(t, []porter.Skip{{Owner: porter.OwnerPorter, Step: "source send", Why: "the source has no files to send"},
 		{Owner: systemd.Name, Step: "restart app.service", Why: "--skip-restart"}}, rep.Hosts[0].Modules[0].Skipped)
@@ -174,7 +171,7 @@ func TestUserUnitsUseSystemctlUser(t *testing.T) {
 	f := newFake(t, map[string]unit{"app.service": {States: []string{"failed/failed/exit-code"}, Journal: "boom\n"}})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app\nuser = true\naction = reload-or-restart\n", "")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.ErrorIs(t, err, systemd.ErrNotActive)
 	userShow := "systemctl --user show -p Id,LoadState,ActiveState,SubState,Result -- app.service"
 	round := []string{"systemctl --user reload-or-restart -- app.service", userShow, "journalctl --user -u app.service -n 20 --no-pager 2>&1 | head -c 8192"}
@@ -188,7 +185,7 @@ func TestUseSudoRunsTheActionsAndTheJournalWithSudo(t *testing.T) {
 	})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app\nuse_sudo = true\n", "")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.ErrorIs(t, err, systemd.ErrNotActive)
 	first, _, _ := strings.Cut(err.Error(), "; and then: ")
 	assert.Equal(t, "deploy app to test: deploy-finish: plugin "+systemd.Name+": restart app.service: "+
@@ -221,7 +218,7 @@ func TestAFailureAfterTheFinishStartsTheUnitsAgain(t *testing.T) {
 			newFake(t, map[string]unit{"app.service": {}, "worker.service": {States: tc.worker}})
 			srv := portertest.NewServer(t)
 			p := project(t, "units = app, worker\naction = "+tc.action+"\n", "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
-			_, err := deploy(srv, p, nil)
+			_, _, err := deploy(srv, p, nil)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "plugin "+command+": command \"exit 3\": ")
 			assert.NotContains(t, err.Error(), "and then", "the undo went through")
@@ -238,7 +235,7 @@ func TestAFailureBeforeTheFinishTouchesNoUnit(t *testing.T) {
 	f := newFake(t, map[string]unit{"app.service": {}})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app\n", "[plugin:"+command+"]\ndeploy-start = exit 3\n")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.Error(t, err)
 	assert.Len(t, srv.Commands(), 1, "only the failing command: %q", srv.Commands())
 	assert.Empty(t, f.calls(t))
@@ -248,7 +245,7 @@ func TestAnUnknownUnitFailsWithSystemctlsWords(t *testing.T) {
 	newFake(t, map[string]unit{"app.service": {}})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app, nope\n", "")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.Error(t, err)
 	first, _, _ := strings.Cut(err.Error(), "; and then: ")
 	assert.Equal(t, "deploy app to test: deploy-finish: plugin "+systemd.Name+": restart app.service nope.service: "+
@@ -263,7 +260,7 @@ func TestUnitNamesAreQuoted(t *testing.T) {
 	f := newFake(t, map[string]unit{`foo\x2dbar.service`: {}, "getty@tty1.service": {}})
 	srv := portertest.NewServer(t)
 	p := project(t, `units = foo\x2dbar, getty@tty1.service`+"\n", "")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.NoError(t, err)
 	assert.Equal(t, `systemctl restart -- 'foo\x2dbar.service' getty@tty1.service`, srv.Commands()[0])
 	assert.Equal(t, []string{"systemctl", "restart", "--", `foo\x2dbar.service`, "getty@tty1.service"}, f.calls(t)[0])
@@ -274,7 +271,7 @@ func TestTheJournalIsBounded(t *testing.T) {
 	newFake(t, map[string]unit{"app.service": {States: []string{"failed/failed/exit-code"}, Journal: long + "\n"}})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app\n", "")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	var ue *systemd.UnitError
 	require.ErrorAs(t, err, &ue)
 	require.Len(t, ue.Units, 1)
@@ -285,11 +282,12 @@ func TestRollbackRestartsTheUnits(t *testing.T) {
 	newFake(t, map[string]unit{"app.service": {States: []string{"active/running", "active/running", "activating/start", "active/running"}}})
 	srv := portertest.NewServer(t)
 	p := project(t, "units = app\n", "[module]\nstrategy = releases\n")
-	_, err := deploy(srv, p, nil)
+	_, _, err := deploy(srv, p, nil)
 	require.NoError(t, err)
-	_, err = deploy(srv, p, nil)
+	_, _, err = deploy(srv, p, nil)
 	require.NoError(t, err)
 	n := len(srv.Commands())
+	// With the real clock: the wait sleeps 50 ms between the two polls.
 	rolled, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: target(srv)})
 	require.NoError(t, err)
 	require.Len(t, rolled, 1)
