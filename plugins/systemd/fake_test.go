@@ -85,7 +85,10 @@ func newFake(t *testing.T, script map[string]unit) *fake {
 	bin := filepath.Join(f.dir, "bin")
 	require.NoError(t, os.Mkdir(bin, 0o755))
 	for _, prog := range []string{"systemctl", "journalctl", "sudo"} {
-		sh := "#!/bin/sh\n" + fakeEnv + "=" + remote.Quote(f.dir) + " " + progEnv + "=" + prog + " exec " + remote.Quote(exe) + " \"$@\"\n"
+		// atexit_sleep_ms=0: a binary built with -race otherwise sleeps a
+		// second as it exits, for every call of the fake.
+		sh := "#!/bin/sh\nGORACE=\"atexit_sleep_ms=0${GORACE:+ $GORACE}\" " + fakeEnv + "=" + remote.Quote(f.dir) + " " + progEnv + "=" + prog +
+			" exec " + remote.Quote(exe) + " \"$@\"\n"
 		require.NoError(t, os.WriteFile(filepath.Join(bin, prog), []byte(sh), 0o755))
 	}
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))

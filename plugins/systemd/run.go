@@ -76,7 +76,7 @@ func (p *Plugin) actAndWait(ctx context.Context, m *porter.Module, steps []step,
 		what := string(s.verb) + " " + strings.Join(s.units, " ")
 		did = append(did, what)
 		cmd := p.systemctl(true, append([]string{string(s.verb), "--"}, s.units...)...)
-		m.Log().Info(what, "command", cmd)
+		m.Log().Info("acting on systemd units", "action", string(s.verb), "units", strings.Join(s.units, " "), "command", cmd)
 		if _, err := m.Host().Run(actx, cmd); err != nil {
 			if actx.Err() != nil && ctx.Err() == nil {
 				err = fmt.Errorf("systemctl did not return within %s (timeout = %s): %w", p.cfg.timeout, p.cfg.timeout, err)
@@ -225,6 +225,8 @@ func (p *Plugin) journal(ctx context.Context, m *porter.Module, unit string) str
 
 // split returns the units that are not active and those that are.
 func (p *Plugin) split(ctx context.Context, m *porter.Module, units []string) (down, up []string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, diagnoseTimeout)
+	defer cancel()
 	states, err := p.states(ctx, m, units)
 	if err != nil {
 		return nil, nil, err
