@@ -12,9 +12,10 @@
 // units, which returns once systemd has done the jobs, then asks
 // systemctl show -p Id,LoadState,ActiveState,SubState,Result for their
 // states, again and again (after 50 ms, then twice as long each time, at
-// most a second apart), until every unit is active. A unit that is failed
-// or inactive, or not loaded, ends the wait at once, and one still
-// activating when the timeout runs out ends it too: the error (a
+// most a second apart, the last one when the timeout runs out; each
+// bounded to 10 s), until every unit is active. A unit that is failed or
+// inactive, or not loaded, ends the wait at once, and one still
+// activating at the last poll ends it too: the error (a
 // *UnitError) gives each unit that is not active, its states, and its last
 // journal lines (journalctl -u UNIT -n 20 --no-pager, at most 8 KiB of them
 // per unit). Active is what systemd reports: for a Type=simple service it
