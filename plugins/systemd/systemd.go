@@ -147,6 +147,9 @@ func (p *Plugin) rollback(ctx context.Context, m *porter.Module, _ any) error {
 	if err := p.actAndWait(ctx, m, []step{{p.cfg.action, p.cfg.units}}, p.cfg.units); err != nil {
 		return fmt.Errorf("after the rollback: %w", err)
 	}
+	// A deploy whose health check failed rolls back before it sends
+	// SigDeployFailed: the units run the old code already.
+	p.acted = nil
 	return nil
 }
 

@@ -3,6 +3,7 @@ package systemd_test
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -296,4 +297,28 @@ func TestRollbackRestartsTheUnits(t *testing.T) {
 	assert.Contains(t, cmds[0], "ln -s -- releases/", "current switched first")
 	assert.Equal(t, []string{"systemctl restart -- app.service", show("app.service"), show("app.service")}, cmds[1:],
 		"then the units restarted on the old release, and waited for")
+}
+
+// A health check that fails after the finish rolls back: the units restart
+// on the old release at SigRollbackFinish, and SigDeployFailed does not
+// restart them a third time.
+func TestAFailedHealthCheckRestartsTheUnitsOnceMore(t *testing.T) {
+	newFake(t, map[string]unit{"app.service": {States: []string{"active/running"}}})
+	srv := portertest.NewServer(t)
+	broken := filepath.Join(t.TempDir(), "broken")
+	p := project(t, "units = app\n", "[module]\nstrategy = releases\nhealth_command = test ! -e "+broken+"\nhealth_retries = 1\n")
+	_, _, err := deploy(srv, p, nil)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(broken, nil, 0o644))
+	n := len(srv.Commands())
+	_, _, err = deploy(srv, p, nil)
+	require.ErrorContains(t, err, "health check")
+	var restarts []string
+	for _, c := range srv.Commands()[n:] {
+		if strings.HasPrefix(c, "systemctl restart") {
+			restarts = append(restarts, c)
+		}
+	}
+	assert.Equal(t, []string{"systemctl restart -- app.service", "systemctl restart -- app.service"}, restarts,
+		"at the finish, then on the old release after the automatic rollback")
 }
