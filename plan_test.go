@@ -285,3 +285,27 @@ func TestPlanJSONValidatesAndCarriesThePlan(t *testing.T) {
 	assert.Equal(t, []string{"run: touch web/releases/NEW/restart.txt"}, last.Handlers[0].Lines)
 	assert.False(t, last.Handlers[1].Described)
 }
+
+// normalizeReport takes the times out of a deploy report's text.
+func normalizeReport(s string) string {
+	s = normalizePlan(s)
+	s = regexp.MustCompile(`\d+\.\d+s\b`).ReplaceAllString(s, "T")
+	s = regexp.MustCompile(`\(pid \d+ on [^)]+\) since \d\d:\d\d:\d\d, [^;]+ ago; its lease runs until \d\d:\d\d:\d\d`).
+		ReplaceAllString(s, "(pid PID on MACHINE) since CLOCK, AGE ago; its lease runs until CLOCK")
+	return regexp.MustCompile(`sha256:[0-9a-f]{12}`).ReplaceAllString(s, "sha256:VERSION")
+}
+
+// The report of a fleet deploy, and of one where a lock stops a module,
+// as a person reads it (golden: stable order, no times).
+func TestDeployReportText(t *testing.T) {
+	f := newPlanFixture(t)
+	out, stderr, code := f.cli(t, "deploy", "--host", "prod", "--config", "testing", "-q")
+	require.Equal(t, porter.ExitOK, code, stderr)
+	conn := f.fleet.Servers[1].Dial(t)
+	lock, err := ledger.Place{Host: conn, Module: "plan-static", Path: "static"}.Lock(context.Background(), ledger.Holder{By: "carol@ci", Host: "deploy@web2"})
+	require.NoError(t, err)
+	defer lock.Release(context.Background())
+	out2, stderr, code := f.cli(t, "deploy", "--host", "prod", "--config", "testing", "--force", "--keep-going", "-q")
+	require.Equal(t, porter.ExitLocked, code, stderr)
+	checkGolden(t, "report-fleet.txt", normalizeReport(out+"--- a lock held on web2, --force --keep-going:\n"+out2))
+}
