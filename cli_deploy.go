@@ -128,6 +128,9 @@ func (r *cliRun) deploy(ctx context.Context, args []string) error {
 		}
 		return &usageError{msg: "deploy: pass --host NAME, one of: " + strings.Join(p.HostNames(), ", ")}
 	}
+	if opts.Config == "" {
+		return &usageError{msg: "deploy: pass --config NAME, the config/NAME directory of each module (testing, production, ...)"}
+	}
 	if err := rollout(); err != nil {
 		return err
 	}

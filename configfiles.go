@@ -146,3 +146,31 @@ func (m *Module) configExcludes() ([]string, error) {
 
 // globQuote quotes the characters of an rsync exclude pattern.
 var globQuote = strings.NewReplacer(`*`, `\*`, `?`, `\?`, `[`, `\[`, `\`, `\\`)
+
+// checkConfigParents refuses a source tree (the checkout's directory dir)
+// that holds a symlink where a [module] config file's directories go: the
+// sync would ship the link, and the file would then be copied through it,
+// wherever it points on the host.
+func (m *Module) checkConfigParents(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	names, err := m.configNames()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		els := strings.Split(name, "/")
+		for i := 1; i < len(els); i++ {
+			rel := strings.Join(els[:i], "/")
+			fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
+			if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+				continue
+			}
+			target, _ := os.Readlink(filepath.Join(dir, filepath.FromSlash(rel)))
+			return fmt.Errorf("module %s: %s: config = %s: %s is a symlink in the source (to %s), and %s would be copied through it on the host: make %s a directory of the source, or take it out",
+				m.Name(), m.Settings().Where(), m.Settings().String("config", ""), rel, target, name, rel)
+		}
+	}
+	return nil
+}

@@ -115,7 +115,11 @@ func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
 func (fl *fleet) checkout(ctx context.Context) error {
 	for _, fh := range fl.hosts {
 		for _, m := range fh.mods {
-			if _, err := m.Checkout(ctx); err != nil {
+			co, err := m.Checkout(ctx)
+			if err == nil {
+				err = m.checkConfigParents(co.Dir)
+			}
+			if err != nil {
 				return fmt.Errorf("deploy %s to %s: %w", m.Name(), fh.th.Name, err)
 			}
 		}

@@ -112,6 +112,9 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 		return nil, err
 	}
 	if err := m.loadReleaseSettings(); err != nil {
+		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	if err := m.checkSyncSettings(); err != nil {
 		return nil, err
 	}
 	if err := m.loadHealth(); err != nil {

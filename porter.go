@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -90,6 +91,9 @@ func (opts *Options) defaults(p *Project, needConfig bool) error {
 	}
 	if opts.Release == "" {
 		opts.Release = DefaultRelease
+	}
+	if err := p.checkRelease(opts.Release); err != nil {
+		return err
 	}
 	if opts.Who == "" {
 		opts.Who = Who()
@@ -295,4 +299,37 @@ func dial(ctx context.Context, address string, log *slog.Logger, opts []remote.O
 // place names the module on its host, for its bookkeeping.
 func (m *Module) place() ledger.Place {
 	return ledger.Place{Host: m.host, Module: m.Name(), Path: m.path}
+}
+
+// ErrUnknownRelease is wrapped by the error of a release that no module
+// of the project has a [release:NAME] section for.
+var ErrUnknownRelease = errors.New("unknown release")
+
+// checkRelease refuses a release other than DefaultRelease that no module
+// defines: a dir:// module ships its tree whatever the release, so a typo
+// would otherwise deploy it without a word.
+func (p *Project) checkRelease(name string) error {
+	if name == DefaultRelease {
+		return nil
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range p.ModuleNames() {
+		for _, s := range p.modules[m].file.Sections() {
+			r, ok := strings.CutPrefix(s.Name(), "release:")
+			if !ok || seen[r] {
+				continue
+			}
+			if r == name {
+				return nil
+			}
+			seen[r] = true
+			names = append(names, r)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("release %q: %w: no module of %s has a [release:NAME] section, so the only release is the default, %s: add [release:%s] to a module's ini, or deploy %s", name, ErrUnknownRelease, p.Name, DefaultRelease, name, DefaultRelease)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("release %q: %w: no module of %s has a [release:%s] section; the releases defined: %s", name, ErrUnknownRelease, p.Name, name, strings.Join(names, ", "))
 }

@@ -2,10 +2,12 @@ package porter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/porter-deploy/porter/rsync"
+	"github.com/porter-deploy/porter/scm"
 )
 
 // deployProcedure is the default handler of SigDeploy: the original's
@@ -83,7 +85,41 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 	if err != nil {
 		return err
 	}
+	if err := m.checkSourceUnchanged(ctx, src); err != nil {
+		return err
+	}
 	m.log.Info("source sent", "path", m.Path(), "files", stats.Sent, "bytes", stats.BytesSent, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
+	return nil
+}
+
+// checkSourceUnchanged fails the send when the source tree src changed
+// since it was checked out (a build writing into a dir:// source, a file
+// removed): what was sent would then not be the version the record names.
+func (m *Module) checkSourceUnchanged(ctx context.Context, src string) error {
+	co, err := m.Checkout(ctx)
+	if err != nil || co.Stamp == "" {
+		return err
+	}
+	now, err := scm.StatDir(ctx, src)
+	if err == nil && now == co.Stamp {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("files were added, removed or written")
+	}
+	return fmt.Errorf("the source %s changed while it was deployed (%w): the host may have a mix of old and new files; deploy again once nothing writes to it", src, err)
+}
+
+// checkSyncSettings checks the [module] switches of the source sync when
+// the module is loaded, so that a bad one stops the deploy before anything
+// connects rather than at the send, with the module's lock taken.
+func (m *Module) checkSyncSettings() error {
+	s := m.Settings()
+	for _, key := range []string{"use_rsync", "delete"} {
+		if _, err := s.Bool(key, false); err != nil {
+			return fmt.Errorf("module %s: %w", m.Name(), err)
+		}
+	}
 	return nil
 }
 

@@ -63,26 +63,6 @@ func (e *CycleError) Error() string {
 	return "dependency cycle: " + strings.Join(e.Path, " -> ") + ": remove one of these depends"
 }
 
-var iniOptions = ini.LoadOptions{
-	InsensitiveKeys:            true, // ConfigParser lowercased option names
-	AllowPythonMultilineValues: true,
-	SpaceBeforeInlineComment:   true, // "url = a;b" keeps ";b", "x = 1 ; note" drops it
-	// go-ini reads a key missing from [release:1.2] in [release:1]: no
-	// section name holds a NUL, so sections never inherit.
-	ChildSectionDelimiter: "\x00",
-}
-
-func loadINI(path string) (*ini.File, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, err
-	}
-	f, err := ini.LoadSources(iniOptions, path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return f, nil
-}
-
 // LoadProject reads dir/project.ini and the ini of every module reachable
 // from [project] depends, and checks them: every module ini exists, the
 // dependencies have no cycle for any host, every plugin section names a
@@ -93,12 +73,15 @@ func LoadProject(dir string) (*Project, error) {
 		return nil, fmt.Errorf("project %s: %w", dir, err)
 	}
 	path := filepath.Join(abs, ProjectFile)
-	f, err := loadINI(path)
+	f, err := loadINI(path, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w (no %s): %w", abs, ErrNotAProject, ProjectFile, err)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if isEmpty(f) {
+		return nil, fmt.Errorf("%s is empty: write [project] depends = the root modules, and [hosts] NAME = user@host", path)
 	}
 	p := &Project{Dir: abs, modules: map[string]*moduleDef{}}
 	proj := f.Section("project")
@@ -168,12 +151,15 @@ func (p *Project) readModule(name, rel string) (*moduleDef, error) {
 		dir = filepath.Join(p.Dir, rel)
 	}
 	iniPath := filepath.Join(dir, filepath.Base(dir)+".ini")
-	f, err := loadINI(iniPath)
+	f, err := loadINI(iniPath, p.rel(iniPath))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("module %s: %s: no such file: create it with a [module] section, or map the module to its directory in [modules] of %s: %w", name, p.rel(iniPath), ProjectFile, ErrUnknownModule)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("module %s: %w", name, err)
+	}
+	if isEmpty(f) {
+		return nil, fmt.Errorf("module %s: %s is empty: write a [module] section with path = /where/it/goes", name, p.rel(iniPath))
 	}
 	if !f.HasSection("module") {
 		return nil, fmt.Errorf("module %s: %s has no [module] section: add one with path = /where/it/goes", name, p.rel(iniPath))
@@ -183,11 +169,25 @@ func (p *Project) readModule(name, rel string) (*moduleDef, error) {
 
 func (p *Project) checkPlugins(def *moduleDef) error {
 	for _, name := range pluginSections(def.file) {
+		if name == "" {
+			return fmt.Errorf("module %s: %s [plugin:%s]: names no plugin: write [plugin:IMPORT/PATH], the import path of a plugin your deploy program imports", def.name, def.ini, pluginSuffix(def.file))
+		}
 		if _, ok := lookupPlugin(name); !ok {
 			return fmt.Errorf("module %s: %s [plugin:%s]: %w", def.name, def.ini, name, &PluginNotRegisteredError{Name: name})
 		}
 	}
 	return nil
+}
+
+// pluginSuffix is what follows "plugin:" in the first [plugin:] section
+// that names no plugin, as written.
+func pluginSuffix(f *ini.File) string {
+	for _, s := range f.Sections() {
+		if name, ok := strings.CutPrefix(s.Name(), "plugin:"); ok && strings.TrimSpace(name) == "" {
+			return name
+		}
+	}
+	return ""
 }
 
 func pluginSections(f *ini.File) []string {
@@ -290,7 +290,13 @@ func (p *Project) ModulePath(module, host string) (string, error) {
 	if strings.ContainsAny(v, "\x00\n\r") {
 		return "", fmt.Errorf("module %s: %s: path = %q: a path on the host cannot hold a NUL or a line break", module, s.Where(), v)
 	}
-	return path.Clean(v), nil
+	switch c := path.Clean(v); c {
+	case "/", ".":
+		what := map[string]string{"/": "the root directory", ".": "the login directory itself"}[c]
+		return "", fmt.Errorf("module %s: %s: path = %s is %s: a deploy writes its records there and may delete what the source lacks: name a directory of the module's own, such as /srv/%s", module, s.Where(), v, what, module)
+	default:
+		return c, nil
+	}
 }
 
 func (p *Project) settings(def *moduleDef, section, host string) Settings {

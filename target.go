@@ -52,6 +52,10 @@ func (t Target) hosts(p *Project) ([]TargetHost, error) {
 		if a, ok := t.Addresses[h.Name]; ok && a != "" {
 			hs[i].Address = a
 		}
+		// The [hosts] addresses are checked at load; these replace them.
+		if err := remote.CheckAddress(hs[i].Address); err != nil {
+			return nil, fmt.Errorf("host %s: %w: give user@host[:port]", h.Name, err)
+		}
 		// One machine under two names would be deployed twice at once.
 		if other, dup := at[hs[i].Address]; dup {
 			return nil, fmt.Errorf("%s: %s and %s are both %s: name the host once", t.Host, other, h.Name, hs[i].Address)

@@ -61,11 +61,46 @@ func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error)
 	if err != nil {
 		return Checkout{}, fmt.Errorf("scm url %s: %w", s.url, err)
 	}
+	stamp, err := StatDir(ctx, root)
+	if err != nil {
+		return Checkout{}, fmt.Errorf("scm url %s: read %s: %w", s.url, root, err)
+	}
 	sum, err := HashDir(ctx, root)
 	if err != nil {
 		return Checkout{}, fmt.Errorf("scm url %s: hash %s: %w", s.url, root, err)
 	}
-	return Checkout{Dir: root, Version: sum, Ref: "dir " + s.path + " @ " + sum[:len("sha256:")+12]}, nil
+	return Checkout{Dir: root, Version: sum, Ref: "dir " + s.path + " @ " + sum[:len("sha256:")+12], Stamp: stamp}, nil
+}
+
+// StatDir returns a digest of what lstat says of every entry under root
+// (path, type and mode, size, modification time, inode where there is
+// one), without reading any file: a file added, removed, replaced or
+// written since an earlier StatDir changes it. Directories named .git are
+// left out, as HashDir leaves them.
+func StatDir(ctx context.Context, root string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == ".git" && p != root {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fmt.Fprintf(h, "%d:%s %o %d %d %d\n", len(rel), rel, info.Mode(), info.Size(), info.ModTime().UnixNano(), inode(info))
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // entry is one node of a hashed tree.

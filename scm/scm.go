@@ -70,6 +70,10 @@ type Checkout struct {
 	// Ref describes the checkout for people, e.g.
 	// "branch release/0.1.2 @ 1a2b3c4".
 	Ref string
+	// Stamp is the StatDir of Dir taken before it was hashed (dir://
+	// sources; "" for the others): a sender compares it with a new one
+	// once it has sent the tree, to know that what it sent is Version.
+	Stamp string
 }
 
 // Source gets the source of one module. New returns one per scm url.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,7 +28,8 @@ func TestRollbackInstallsTheOldReleasesCrontab(t *testing.T) {
 	ini := filepath.Join(p.Dir, "app", "app.ini")
 	b, err := os.ReadFile(ini)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(ini, []byte(string(b)+"[module]\nstrategy = releases\n"), 0o644))
+	// A section is written once: the key goes into the one there is.
+	require.NoError(t, os.WriteFile(ini, []byte(strings.Replace(string(b), "[module]\n", "[module]\nstrategy = releases\n", 1)), 0o644))
 	p, err = porter.LoadProject(p.Dir)
 	require.NoError(t, err)
 

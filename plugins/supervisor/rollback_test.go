@@ -2,6 +2,8 @@ package supervisor_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,7 +17,14 @@ import (
 // group runs again (a new process), on the old release.
 func TestRollbackRestartsTheGroup(t *testing.T) {
 	f := newFixture(t)
-	p := f.project(t, "", "[module]\nstrategy = releases\n")
+	// [module] is written once: strategy goes into the ini's own section.
+	p := f.project(t, "", "")
+	ini := filepath.Join(f.local, "app", "app.ini")
+	b, err := os.ReadFile(ini)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(ini, []byte(strings.Replace(string(b), "[module]\n", "[module]\nstrategy = releases\n", 1)), 0o644))
+	p, err = porter.LoadProject(f.local)
+	require.NoError(t, err)
 	require.NoError(t, f.deploy(p, nil))
 	require.NoError(t, f.deploy(p, nil))
 	require.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
