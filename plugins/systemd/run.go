@@ -58,6 +58,7 @@ func (p *Plugin) command(sudo bool, prog string, args ...string) string {
 	for _, a := range args {
 		parts = append(parts, remote.Quote(a))
 	}
+	//porter:quoted every part is a literal or passed through remote.Quote above
 	return strings.Join(parts, " ")
 }
 

@@ -40,9 +40,14 @@ func journal(prefix, unit string) string {
 func project(t *testing.T, section, more string) *porter.Project {
 	t.Helper()
 	local := t.TempDir()
+	// more's [module] keys go in the one [module] section.
+	moduleKeys := ""
+	if rest, ok := strings.CutPrefix(more, "[module]\n"); ok {
+		moduleKeys, more = rest, ""
+	}
 	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
-		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + filepath.Join(t.TempDir(), "app") + "\n" +
+		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + filepath.Join(t.TempDir(), "app") + "\n" + moduleKeys +
 			"[plugin:" + systemd.Name + "]\n" + section + more,
 	})
 	p, err := porter.LoadProject(local)
