@@ -151,7 +151,7 @@ func readRemoteBounded(ctx context.Context, c *sftp.Client, name string) ([]byte
 // secretAssign matches "key = value", "key: value" and "KEY=value" lines
 // whose key is named like a credential; secretURL a URL's password.
 var (
-	secretAssign = regexp.MustCompile(`(?i)^(\s*(?:export\s+)?["']?[a-z0-9_.\-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_\-]?key|private[_\-]?key|access[_\-]?key|credentials?|auth)[a-z0-9_.\-]*["']?\s*[:=]\s*)(\S.*?)(\s*)$`)
+	secretAssign = regexp.MustCompile(`(?i)^(\s*(?:export\s+)?["']?` + secretName + `["']?\s*[:=]\s*)(\S.*?)(\s*)$`)
 	secretURL    = regexp.MustCompile(`(://[^/\s:@]*:)[^/\s@]+@`)
 )
 
@@ -159,7 +159,8 @@ var (
 const SecretMask = "********"
 
 // MaskSecrets returns line with the value of a key named like a secret
-// (password, secret, token, api_key, private_key, credentials...) and the
+// (password, secret, token, api_key, private_key, credentials, a word
+// key as in SECRET_KEY: see MaskCommand for commands) and the
 // password of a URL replaced by SecretMask, for logs, errors and plans.
 func MaskSecrets(line string) string {
 	line = secretURL.ReplaceAllString(line, "${1}"+SecretMask+"@")

@@ -3,12 +3,9 @@ package porter_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -95,40 +92,10 @@ func (f *planFixture) cli(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// exactState describes every entry under root, byte for byte: type, mode,
-// mtime in nanoseconds, size, content hash or link target.
+// exactState describes every entry under root, byte for byte (see
+// portertest.Snapshot).
 func exactState(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	require.NoError(t, filepath.WalkDir(root, func(p string, de fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		desc := fmt.Sprintf("%v %d %d", fi.Mode(), fi.ModTime().UnixNano(), fi.Size())
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			desc += " -> " + target
-		case fi.Mode().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			desc += " " + hex.EncodeToString(sum[:])
-		}
-		out[rel] = desc
-		return nil
-	}))
-	return out
+	return portertest.Snapshot(t, root)
 }
 
 // normalizePlan takes out of a plan's text what changes from run to run:

@@ -78,16 +78,9 @@ func copyTree(ctx context.Context, h *remote.Host, local, remotePath, root strin
 // (absolute, or with "..") is the caller's explicit choice and is not
 // checked.
 func CopyConfigFile(ctx context.Context, m *porter.Module, name string, dest ...string) error {
-	local, err := ConfigFile(m, name)
+	local, dir, err := configCopy(m, name, dest)
 	if err != nil {
 		return err
-	}
-	dir := m.Path()
-	if len(dest) > 0 && dest[0] != "" {
-		dir = dest[0]
-		if !path.IsAbs(dir) {
-			dir = path.Join(m.Path(), dir)
-		}
 	}
 	if m.Host() == nil {
 		return fmt.Errorf("copy config %q: module %s is not connected to a host", name, m.Name())
@@ -101,6 +94,22 @@ func CopyConfigFile(ctx context.Context, m *porter.Module, name string, dest ...
 	}
 	m.Log().Info("config copied", "file", name, "to", dir)
 	return nil
+}
+
+// configCopy returns the local config file name of m and the directory
+// CopyConfigFile copies it into.
+func configCopy(m *porter.Module, name string, dest []string) (local, dir string, err error) {
+	if local, err = ConfigFile(m, name); err != nil {
+		return "", "", err
+	}
+	dir = m.Path()
+	if len(dest) > 0 && dest[0] != "" {
+		dir = dest[0]
+		if !path.IsAbs(dir) {
+			dir = path.Join(m.Path(), dir)
+		}
+	}
+	return local, dir, nil
 }
 
 // ConfigFile returns the local path of the config file name of m

@@ -12,6 +12,10 @@
 // owner's command, not a value, so it is not quoted. The directory it runs in
 // is quoted. The KEY-<host> overrides apply. --skip-commands runs none.
 //
+// In a plan (deploy --plan) each handler says the command line it would
+// run, or that --skip-commands skips it, with the values of secret-looking
+// names and URL credentials masked (porter.MaskCommand), as in the log.
+//
 // Import it in the deploy program to use it:
 //
 //	import _ "github.com/porter-deploy/porter/plugins/command"
@@ -70,29 +74,55 @@ func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
 		if !ok || strings.TrimSpace(cmd) == "" {
 			continue
 		}
-		m.PushSignalHandler(sig, run(sig, cmd))
+		m.PushSignalHandler(sig, run(sig, cmd), porter.Describe(describe(sig, cmd)))
 	}
 	return nil
 }
 
+// skipped returns the step and why of a command that --skip-commands
+// leaves out, or false when it runs.
+func skipped(m *porter.Module, sig porter.Signal, cmd string) (step, why string, skip bool) {
+	if !m.FlagBool("skip-commands") {
+		return "", "", false
+	}
+	return string(sig) + " command " + strconv.Quote(porter.MaskCommand(cmd)), "--skip-commands", true
+}
+
+// Command returns the command line the plugin runs on the host for the
+// section's command cmd: cmd in the module's path.
+func Command(m *porter.Module, cmd string) string {
+	//porter:quoted cmd is the user's own shell command, from the module's settings
+	return "cd -- " + remote.Quote(m.Path()) + " && " + cmd
+}
+
 func run(sig porter.Signal, cmd string) porter.Handler {
 	return func(ctx context.Context, m *porter.Module, _ any) error {
-		if m.FlagBool("skip-commands") {
-			m.Skip(string(sig)+" command "+strconv.Quote(cmd), "--skip-commands")
+		shown := porter.MaskCommand(cmd)
+		if step, why, skip := skipped(m, sig, cmd); skip {
+			m.Skip(step, why)
 			return nil
 		}
 		if m.Host() == nil {
-			return fmt.Errorf("command %q: module is not connected to a host", cmd)
+			return fmt.Errorf("command %q: module is not connected to a host", shown)
 		}
-		m.Log().Info("running", "signal", string(sig), "command", cmd)
-		//porter:quoted cmd is the user's own shell command, from the module's settings
-		out, err := m.Host().Run(ctx, "cd "+remote.Quote(m.Path())+" && "+cmd)
+		m.Log().Info("running", "signal", string(sig), "command", shown)
+		out, err := m.Host().Run(ctx, Command(m, cmd))
 		if len(out.Stdout) > 0 {
 			m.Log().Info("output", "signal", string(sig), "stdout", strings.TrimSpace(string(out.Stdout)))
 		}
 		if err != nil {
-			return fmt.Errorf("command %q: %w", cmd, err)
+			return fmt.Errorf("command %q: %w", shown, err)
 		}
 		return nil
+	}
+}
+
+// describe says what run(sig, cmd) would do.
+func describe(sig porter.Signal, cmd string) porter.Describer {
+	return func(_ context.Context, m *porter.Module, _ any) ([]string, error) {
+		if step, why, skip := skipped(m, sig, cmd); skip {
+			return []string{"skip " + step + ": " + why}, nil
+		}
+		return []string{porter.DescribeRun(Command(m, cmd))}, nil
 	}
 }

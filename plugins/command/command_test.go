@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/plugintest"
 	"github.com/porter-deploy/porter/plugins/command"
 	"github.com/porter-deploy/porter/portertest"
 )
@@ -77,4 +78,34 @@ func TestUnknownKeyIsAnError(t *testing.T) {
 	p, _ := project(t, "deploy-finsh = typo\n")
 	_, err := porter.LoadModule(p, "app")
 	assert.EqualError(t, err, `module app: plugin `+command.Name+`: app/app.ini [plugin:`+command.Name+`]: unknown key "deploy-finsh": use deploy-start, source-pre-send, source-post-send, deploy-finish or deploy-failed`)
+}
+
+func TestDescribesTheCommandsItWouldRunAndRunsNone(t *testing.T) {
+	srv := portertest.NewServer(t)
+	p, dest := project(t, "deploy-start = echo start > STARTED\n"+
+		"source-post-send = DB_PASSWORD=hunter2 ./manage.py check --token t0k\n"+
+		"deploy-finish = curl -fsS https://bob:s3cret@example.com/hook\n"+
+		"deploy-failed = systemctl start app\n")
+	before := plugintest.Snapshot(t, dest, srv.Home())
+	sigs := []porter.Signal{porter.SigDeployStart, porter.SigSourcePreSend, porter.SigSourcePostSend, porter.SigDeployFinish, porter.SigDeployFailed}
+
+	m := plugintest.Module(t, srv, p, "app", nil)
+	q := "'" + dest + "'"
+	assert.Equal(t, []string{
+		"deploy-start: run: cd -- " + q + " && echo start > STARTED",
+		"source-post-send: run: cd -- " + q + " && DB_PASSWORD=******** ./manage.py check --token ********",
+		"deploy-finish: run: cd -- " + q + " && curl -fsS https://********@example.com/hook",
+		"deploy-failed: run: cd -- " + q + " && systemctl start app",
+	}, plugintest.Describe(t, m, command.Name, sigs...))
+
+	m = plugintest.Module(t, srv, p, "app", map[string]string{"skip-commands": "true"})
+	assert.Equal(t, []string{
+		`deploy-start: skip deploy-start command "echo start > STARTED": --skip-commands`,
+		`source-post-send: skip source-post-send command "DB_PASSWORD=******** ./manage.py check --token ********": --skip-commands`,
+		`deploy-finish: skip deploy-finish command "curl -fsS https://********@example.com/hook": --skip-commands`,
+		`deploy-failed: skip deploy-failed command "systemctl start app": --skip-commands`,
+	}, plugintest.Describe(t, m, command.Name, sigs...))
+
+	assert.Empty(t, srv.Commands(), "describing runs nothing")
+	assert.Equal(t, before, plugintest.Snapshot(t, dest, srv.Home()))
 }

@@ -15,6 +15,11 @@
 //
 // Every path is quoted for the remote shell.
 //
+// In a plan (deploy --plan) it describes itself: the file it would copy
+// and where, whether it would install it (and whether it differs from the
+// installed crontab, which it reads with crontab -l, changing nothing),
+// what a failed deploy would put back, and what a rollback would install.
+//
 // Import it in the deploy program to use it:
 //
 //	import _ "github.com/porter-deploy/porter/plugins/crontab"
@@ -87,10 +92,10 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	}
 	p.base = base
 	p.remote = path.Join(m.Path(), base)
-	m.PushSignalHandler(porter.SigSourcePostSend, p.ship)
-	m.PushSignalHandler(porter.SigDeployFinish, p.install)
-	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
-	m.PushSignalHandler(porter.SigRollbackFinish, p.rollback)
+	m.PushSignalHandler(porter.SigSourcePostSend, p.ship, porter.Describe(p.describeShip))
+	m.PushSignalHandler(porter.SigDeployFinish, p.install, porter.Describe(p.describeInstall))
+	m.PushSignalHandler(porter.SigDeployFailed, p.undo, porter.Describe(p.describeUndo))
+	m.PushSignalHandler(porter.SigRollbackFinish, p.rollback, porter.Describe(p.describeRollback))
 	return nil
 }
 
@@ -120,25 +125,44 @@ func (p *Plugin) install(ctx context.Context, m *porter.Module, _ any) error {
 	if h == nil {
 		return fmt.Errorf("install crontab: module %s is not connected to a host", m.Name())
 	}
-	out, err := h.Run(ctx, "crontab -l")
-	var ee *remote.ExitError
-	switch {
-	case err == nil:
-		p.hadOld, p.old = true, out.Stdout
-	case errors.As(err, &ee) && ee.Status == 1 && strings.Contains(ee.Stderr+string(out.Stderr), "no crontab"):
-		p.hadOld = false
-	default:
+	var err error
+	if p.hadOld, p.old, err = installed(ctx, h); err != nil {
 		return fmt.Errorf("install crontab: read the current one: %w: install cron on the host (Debian: apt install cron)", err)
 	}
-	// Fed on stdin rather than named: Debian's crontab cuts a file name
-	// longer than 99 bytes and then reads the wrong file.
-	cmd := "crontab - < " + remote.Quote(p.remote)
+	cmd := installCommand(p.remote)
 	m.Log().Info("install crontab", "command", cmd)
 	if _, err := h.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("install crontab %s: %w: fix the lines crontab names in %s", p.remote, err, filepath.Join(m.Name(), "crontab", filepath.Base(p.local)))
 	}
 	p.installed = true
 	return nil
+}
+
+// The crontab commands the plugin runs but installCommand: print the
+// user's crontab, install the one on stdin, remove the user's crontab.
+const (
+	listCommand    = "crontab -l"
+	restoreCommand = "crontab -"
+	removeCommand  = "crontab -r"
+)
+
+// installCommand installs file as the user's crontab. It is fed on stdin
+// rather than named: Debian's crontab cuts a file name longer than 99
+// bytes and then reads the wrong file.
+func installCommand(file string) string { return "crontab - < " + remote.Quote(file) }
+
+// installed returns the user's crontab (crontab -l), and false when the
+// user has none.
+func installed(ctx context.Context, h *remote.Host) (bool, []byte, error) {
+	out, err := h.Run(ctx, listCommand)
+	var ee *remote.ExitError
+	switch {
+	case err == nil:
+		return true, out.Stdout, nil
+	case errors.As(err, &ee) && ee.Status == 1 && strings.Contains(ee.Stderr+string(out.Stderr), "no crontab"):
+		return false, nil, nil
+	}
+	return false, nil, err
 }
 
 // rollback installs the crontab of the release rolled back to, when the
@@ -153,17 +177,17 @@ func (p *Plugin) rollback(ctx context.Context, m *porter.Module, payload any) er
 	q := remote.Quote
 	from := path.Join(m.Base(), ledger.ReleasesDir, info.From.ID, p.base)
 	to := path.Join(m.Path(), p.base)
-	installed, err := h.Run(ctx, "crontab -l")
+	now, err := h.Run(ctx, listCommand)
 	if err != nil {
 		m.Log().Info("no crontab installed: none reinstalled after the rollback", "file", to)
 		return nil
 	}
 	old, err := h.Run(ctx, "cat -- "+q(from))
-	if err != nil || !bytes.Equal(installed.Stdout, old.Stdout) {
+	if err != nil || !bytes.Equal(now.Stdout, old.Stdout) {
 		m.Log().Info("the installed crontab is not the one of the release rolled back from: left as it is", "release", info.From.ID)
 		return nil
 	}
-	if _, err := h.Run(ctx, "crontab - < "+q(to)); err != nil {
+	if _, err := h.Run(ctx, installCommand(to)); err != nil {
 		return fmt.Errorf("install the crontab of release %s: %w", info.To.ID, err)
 	}
 	m.Log().Info("crontab of the release rolled back to installed", "file", to)
@@ -177,10 +201,10 @@ func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
 	var err error
 	if p.hadOld {
 		m.Log().Warn("deploy failed: putting the previous crontab back")
-		_, err = m.Host().RunInput(ctx, "crontab -", bytes.NewReader(p.old))
+		_, err = m.Host().RunInput(ctx, restoreCommand, bytes.NewReader(p.old))
 	} else {
 		m.Log().Warn("deploy failed: removing the crontab it installed")
-		_, err = m.Host().Run(ctx, "crontab -r")
+		_, err = m.Host().Run(ctx, removeCommand)
 	}
 	if err != nil {
 		return fmt.Errorf("restore the previous crontab: %w: check crontab -l on the host", err)

@@ -153,7 +153,7 @@ func TestAFailureAfterTheInstallPutsThePreviousCrontabBack(t *testing.T) {
 			got, had := cron.get(t)
 			assert.Equal(t, tc.had, had)
 			assert.Equal(t, tc.before, got)
-			assert.Equal(t, []string{"crontab -l", "crontab - < '" + dest + "/app.crontab'", "cd '" + dest + "' && exit 3", tc.undo},
+			assert.Equal(t, []string{"crontab -l", "crontab - < '" + dest + "/app.crontab'", "cd -- '" + dest + "' && exit 3", tc.undo},
 				srv.Commands())
 		})
 	}

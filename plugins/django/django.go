@@ -21,6 +21,10 @@
 // Every path is quoted for the remote shell. A migration that was applied
 // is not rolled back when the deploy fails later.
 //
+// In a plan (deploy --plan) it describes itself: the settings file it would
+// copy and where (with its mode), and the migrate command it would run, or
+// why it would not (--migrate-database not given, migrate = 0).
+//
 // Import it in the deploy program to use it:
 //
 //	import _ "github.com/porter-deploy/porter/plugins/django"
@@ -86,7 +90,7 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 			return fmt.Errorf("%s: settings_file: %w", s.Where(), err)
 		}
 	}
-	m.PushSignalHandler(porter.SigSourcePostSend, p.postSend)
+	m.PushSignalHandler(porter.SigSourcePostSend, p.postSend, porter.Describe(p.describe))
 	return nil
 }
 
@@ -96,15 +100,38 @@ func MigrateCommand(m *porter.Module) string {
 		remote.Quote(path.Join(virtualenv.Dir(m), "bin", "python")) + " manage.py migrate --noinput"
 }
 
+// skipMigrate says why the migration does not run: "" when it runs.
+// Without --migrate-database it is no skip for the report, only for a plan.
+func (p *Plugin) skipMigrate(m *porter.Module) (why string, report bool) {
+	switch {
+	case !m.FlagBool(FlagMigrateDatabase):
+		return "--" + FlagMigrateDatabase + " not given", false
+	case !p.migrate:
+		return "migrate = 0 in [plugin:" + Name + "]", true
+	}
+	return "", false
+}
+
+// describe says what postSend would do.
+func (p *Plugin) describe(_ context.Context, m *porter.Module, _ any) ([]string, error) {
+	cp, err := scp.DescribeConfigCopy(m, p.settingsFile, p.settingsDir)
+	if err != nil {
+		return nil, err
+	}
+	if why, _ := p.skipMigrate(m); why != "" {
+		return []string{cp, "skip migrate: " + why}, nil
+	}
+	return []string{cp, porter.DescribeRun(MigrateCommand(m))}, nil
+}
+
 func (p *Plugin) postSend(ctx context.Context, m *porter.Module, _ any) error {
 	if err := scp.CopyConfigFile(ctx, m, p.settingsFile, p.settingsDir); err != nil {
 		return err
 	}
-	if !m.FlagBool(FlagMigrateDatabase) {
-		return nil
-	}
-	if !p.migrate {
-		m.Skip("migrate", "migrate = 0 in [plugin:"+Name+"]")
+	if why, report := p.skipMigrate(m); why != "" {
+		if report {
+			m.Skip("migrate", why)
+		}
 		return nil
 	}
 	cmd := MigrateCommand(m)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/plugintest"
 	"github.com/porter-deploy/porter/plugins/django"
 	"github.com/porter-deploy/porter/plugins/virtualenv"
 	"github.com/porter-deploy/porter/portertest"
@@ -115,4 +116,33 @@ func TestMissingSettingsFileFailsBeforeConnecting(t *testing.T) {
 	assert.Contains(t, err.Error(), "app/app.ini [plugin:"+django.Name+"]: settings_file: ")
 	assert.Contains(t, err.Error(), "config/testing/prod.py: no such file")
 	assert.NoDirExists(t, dest)
+}
+
+func TestDescribesTheCopyAndTheMigrationAndRunsNothing(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "the app")
+	venv := filepath.Join(t.TempDir(), "the venv")
+	p := project(t, dest, venv, "settings_dir = mysite\n")
+	local := filepath.Join(p.Dir, "app", "config", "testing", "local_settings.py")
+	require.NoError(t, os.Chmod(local, 0o600))
+	before := plugintest.Snapshot(t, dest, venv, srv.Home())
+	copyLine := "source-post-send: copy app/config/testing/local_settings.py to " + dest + "/mysite/local_settings.py (0600)"
+
+	m := plugintest.Module(t, srv, p, "app", nil)
+	assert.Equal(t, []string{copyLine, "source-post-send: skip migrate: --migrate-database not given"},
+		plugintest.Describe(t, m, django.Name, porter.SigSourcePostSend))
+
+	m = plugintest.Module(t, srv, p, "app", map[string]string{"migrate-database": "true"})
+	assert.Equal(t, []string{copyLine, "source-post-send: run: cd '" + dest + "' && '" + venv + "/bin/python' manage.py migrate --noinput"},
+		plugintest.Describe(t, m, django.Name, porter.SigSourcePostSend))
+
+	p = project(t, dest, venv, "migrate = 0\n")
+	m = plugintest.Module(t, srv, p, "app", map[string]string{"migrate-database": "true"})
+	assert.Equal(t, []string{
+		"source-post-send: copy app/config/testing/local_settings.py to " + dest + "/local_settings.py (0644)",
+		"source-post-send: skip migrate: migrate = 0 in [plugin:" + django.Name + "]",
+	}, plugintest.Describe(t, m, django.Name, porter.SigSourcePostSend))
+
+	assert.Empty(t, srv.Commands(), "describing runs nothing")
+	assert.Equal(t, before, plugintest.Snapshot(t, dest, venv, srv.Home()))
 }

@@ -8,7 +8,8 @@
 // The command it runs is find -H PATH -name '*.pyc' -delete, with the path
 // quoted; a path that does not exist on the host is skipped. With -H a path
 // that is a symlink to a directory (current -> releases/x) is followed, and
-// no symlink below it is.
+// no symlink below it is. In a plan (deploy --plan) it describes itself:
+// the command it would run.
 //
 // Import it in the deploy program to use it:
 //
@@ -43,7 +44,7 @@ func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	if err := s.OnlyKeys(); err != nil {
 		return err
 	}
-	m.PushSignalHandler(porter.SigSourcePostSend, clean)
+	m.PushSignalHandler(porter.SigSourcePostSend, clean, porter.Describe(describeClean))
 	return nil
 }
 
@@ -54,6 +55,11 @@ func CleanCommand(dir string) string {
 	}
 	q := remote.Quote(dir)
 	return "if [ -d " + q + " ]; then find -H " + q + " -name " + remote.Quote("*.pyc") + " -delete; fi"
+}
+
+// describeClean says the command clean would run.
+func describeClean(_ context.Context, m *porter.Module, _ any) ([]string, error) {
+	return []string{porter.DescribeRun(CleanCommand(m.Path()))}, nil
 }
 
 func clean(ctx context.Context, m *porter.Module, _ any) error {

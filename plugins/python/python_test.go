@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/plugintest"
 	"github.com/porter-deploy/porter/plugins/python"
 	"github.com/porter-deploy/porter/portertest"
 )
@@ -108,4 +109,17 @@ func TestFollowsAModulePathThatIsASymlink(t *testing.T) {
 	fi, err := os.Lstat(dest)
 	require.NoError(t, err)
 	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link stays a link")
+}
+
+func TestDescribesTheCleanAndRunsNothing(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "my app")
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(dest, "old.pyc"): "x"})
+	before := plugintest.Snapshot(t, dest, srv.Home())
+	m := plugintest.Module(t, srv, project(t, dest, ""), "app", nil)
+	assert.Equal(t, []string{
+		"source-post-send: run: if [ -d '" + dest + "' ]; then find -H '" + dest + "' -name '*.pyc' -delete; fi",
+	}, plugintest.Describe(t, m, python.Name, porter.SigSourcePostSend))
+	assert.Empty(t, srv.Commands(), "describing runs nothing")
+	assert.Equal(t, before, plugintest.Snapshot(t, dest, srv.Home()))
 }

@@ -130,7 +130,7 @@ func TestFailureAfterTheInstallPutsTheOldLauncherBack(t *testing.T) {
 	err := f.deploy(p, updateLauncher)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/command: command "exit 3"`)
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd -- '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
 		f.srv.Commands()[n:], "stopped, failed, launcher put back, started again: never update")
 	assertOldLauncher(t, f, dst, mtime)
 }
@@ -184,7 +184,7 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 		"sudo -n test -e " + dst,
 		"sudo -n cat -- " + dst,
 		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
-		"cd '" + f.dest + "' && exit 3",
+		"cd -- '" + f.dest + "' && exit 3",
 		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
 		"sudo -n " + f.ctl("start", "'app:*'"),
 	}, f.srv.Commands()[n:])

@@ -32,6 +32,11 @@
 // commands run as sudo -n (never prompting: allow them in sudoers), the
 // launcher is read with sudo -n cat and installed with sudo -n install.
 //
+// In a plan (deploy --plan) it describes itself: the supervisorctl commands
+// it would run, whether it would install the launcher (it looks whether
+// conf_dir has it, over SFTP or with sudo -n test -e, changing nothing) and
+// how, and what a failed deploy would put back.
+//
 // Import it in the deploy program to use it:
 //
 //	import _ "github.com/porter-deploy/porter/plugins/supervisor"
@@ -144,11 +149,11 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 		return fmt.Errorf("%s: launcher %s: no such file: create it, or set launcher = NAME of a file in %s",
 			s.Where(), filepath.Join(m.Name(), "supervisor", c.name), filepath.Join(m.Name(), "supervisor"))
 	}
-	m.PushSignalHandler(porter.SigDeployStart, p.stop)
-	m.PushSignalHandler(porter.SigSourcePostSend, p.copyLauncher)
-	m.PushSignalHandler(porter.SigDeployFinish, p.finish)
-	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
-	m.PushSignalHandler(porter.SigRollbackFinish, p.restart)
+	m.PushSignalHandler(porter.SigDeployStart, p.stop, porter.Describe(p.describeStop))
+	m.PushSignalHandler(porter.SigSourcePostSend, p.copyLauncher, porter.Describe(p.describeCopy))
+	m.PushSignalHandler(porter.SigDeployFinish, p.finish, porter.Describe(p.describeFinish))
+	m.PushSignalHandler(porter.SigDeployFailed, p.undo, porter.Describe(p.describeUndo))
+	m.PushSignalHandler(porter.SigRollbackFinish, p.restart, porter.Describe(p.describeRestart))
 	return nil
 }
 
@@ -257,7 +262,7 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 	// From here conf_dir may change: undo puts the old launcher back.
 	p.replaced = old
 	if p.cfg.useSudo {
-		cmd := "sudo -n install -m 0644 -- " + remote.Quote(staged) + " " + remote.Quote(dst)
+		cmd := sudoInstall(staged, dst)
 		m.Log().Info("install supervisor launcher", "command", cmd)
 		if _, err := h.Run(ctx, cmd); err != nil {
 			return fmt.Errorf("install supervisor launcher %s: %w: allow the deploy user to sudo install without a password", dst, err)
@@ -294,7 +299,7 @@ func (p *Plugin) removeStaged(m *porter.Module, c *sftp.Client, staged string) {
 func (p *Plugin) save(ctx context.Context, m *porter.Module, b *backup) error {
 	h := m.Host()
 	if p.cfg.useSudo {
-		out, err := h.Run(ctx, "sudo -n cat -- "+remote.Quote(b.path))
+		out, err := h.Run(ctx, sudoCat(b.path))
 		if err != nil {
 			return fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
 		}
@@ -340,7 +345,7 @@ func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
 	m.Log().Warn("deploy failed: putting the supervisor launcher back", "launcher", b.path, "existed", b.existed)
 	if p.cfg.useSudo {
 		if !b.existed {
-			_, err := h.Run(ctx, "sudo -n rm -f -- "+remote.Quote(b.path))
+			_, err := h.Run(ctx, sudoRemove(b.path))
 			return err
 		}
 		c, err := h.SFTP(ctx)
@@ -355,7 +360,7 @@ func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
 			return fmt.Errorf("stage the old launcher: %w", err)
 		}
 		defer p.removeStaged(m, c, staged)
-		_, err = h.Run(ctx, "sudo -n install -m 0644 -- "+remote.Quote(staged)+" "+remote.Quote(b.path))
+		_, err = h.Run(ctx, sudoInstall(staged, b.path))
 		return err
 	}
 	c, err := h.SFTP(ctx)

@@ -211,7 +211,7 @@ func TestFailedDeployStartsTheStoppedGroupAgain(t *testing.T) {
 	err := f.deploy(p, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/command: command "exit 3"`)
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd -- '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
 		f.srv.Commands()[n:], "stopped, failed, started again: never update")
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 }
@@ -223,7 +223,7 @@ func TestFailureBeforeTheStopStartsNothing(t *testing.T) {
 	// with an unknown group nothing was stopped, so nothing is started.
 	err := f.deploy(p, nil)
 	require.Error(t, err)
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd '" + f.dest + "' && exit 4"}, f.srv.Commands())
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd -- '" + f.dest + "' && exit 4"}, f.srv.Commands())
 }
 
 func TestHostileGroupNameRunsNothing(t *testing.T) {

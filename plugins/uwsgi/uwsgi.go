@@ -21,6 +21,11 @@
 // was there before is put back (a new one is removed), so the emperor runs
 // the previous vassal again. Every path is quoted for the remote shell.
 //
+// In a plan (deploy --plan) it describes itself: which launchers it would
+// copy and which it keeps (vassals_dir looked at over SFTP), the domains
+// file, the reload commands with the pids the pid files hold now (read
+// over SFTP, a few bytes each), and what a failed deploy would put back.
+//
 // Import it in the deploy program to use it:
 //
 //	import _ "github.com/porter-deploy/porter/plugins/uwsgi"
@@ -41,7 +46,6 @@ import (
 
 	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/internal/sftpx"
-	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/scp"
 )
 
@@ -141,9 +145,9 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 			return fmt.Errorf("%s: copy_domains: %w", s.Where(), err)
 		}
 	}
-	m.PushSignalHandler(porter.SigSourcePostSend, p.ship)
-	m.PushSignalHandler(porter.SigDeployFinish, p.restart)
-	m.PushSignalHandler(porter.SigDeployFailed, p.undo)
+	m.PushSignalHandler(porter.SigSourcePostSend, p.ship, porter.Describe(p.describeShip))
+	m.PushSignalHandler(porter.SigDeployFinish, p.restart, porter.Describe(p.describeRestart))
+	m.PushSignalHandler(porter.SigDeployFailed, p.undo, porter.Describe(p.describeUndo))
 	return nil
 }
 
@@ -203,7 +207,7 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 	pids := make([]int, len(p.launchers))
 	for i, l := range p.launchers {
 		file := p.PidFile(l)
-		out, err := h.Run(ctx, "cat -- "+remote.Quote(file))
+		out, err := h.Run(ctx, catCommand(file))
 		if err != nil {
 			return fmt.Errorf("restart uwsgi %s: read pid file %s: %w: is its master running with pidfile = %s?", l, file, err, file)
 		}
@@ -214,7 +218,7 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 		pids[i] = pid
 	}
 	for i, l := range p.launchers {
-		cmd := "kill -HUP " + strconv.Itoa(pids[i])
+		cmd := reloadCommand(pids[i])
 		m.Log().Info("reload uwsgi", "launcher", l, "command", cmd)
 		if _, err := h.Run(ctx, cmd); err != nil {
 			return fmt.Errorf("restart uwsgi %s: %w: the pid file %s names no process of the SSH user: is the master running?", l, err, p.PidFile(l))

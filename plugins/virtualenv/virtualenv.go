@@ -23,6 +23,11 @@
 // virtualenv as it is: pip install cannot be undone, and the next deploy
 // installs the requirements again.
 //
+// In a plan (deploy --plan) it describes itself: the command that creates
+// the virtualenv (and whether the host has it already, looked up over
+// SFTP), the pip install command with its URL credentials masked, or why
+// it is skipped, and the placeholders it would fill in.
+//
 // With [module] delete = true, add .venv to [module] exclude so that the
 // sync does not remove a virtualenv kept in the module's path.
 //
@@ -35,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strings"
 
@@ -116,8 +122,8 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 			return fmt.Errorf("%s: requirements: %q looks like an option: put pip options in pip_options", s.Where(), r)
 		}
 	}
-	m.PushSignalHandler(porter.SigSourcePostSend, p.update)
-	m.PushSignalHandler(supervisor.SigLauncherUpdated, p.fillLauncher)
+	m.PushSignalHandler(porter.SigSourcePostSend, p.update, porter.Describe(p.describeUpdate))
+	m.PushSignalHandler(supervisor.SigLauncherUpdated, p.fillLauncher, porter.Describe(p.describeFill))
 	return nil
 }
 
@@ -145,6 +151,41 @@ func InstallCommand(m *porter.Module) (string, bool) {
 	return cmd, true
 }
 
+// installStep returns the pip install command update runs, or why it runs
+// none.
+func installStep(m *porter.Module) (cmd, skip string) {
+	if !m.FlagBool(FlagUpdateRequirements) {
+		return "", "--" + FlagUpdateRequirements + " not given"
+	}
+	cmd, ok := InstallCommand(m)
+	if !ok {
+		return "", "no requirements in [plugin:" + Name + "]"
+	}
+	return cmd, ""
+}
+
+// describeUpdate says what update would do. It looks at the host (over
+// SFTP, changing nothing) to say whether the virtualenv is there already.
+func (p *Plugin) describeUpdate(ctx context.Context, m *porter.Module, _ any) ([]string, error) {
+	create := porter.DescribeRun(CreateCommand(m))
+	py := path.Join(Dir(m), "bin", "python")
+	if h := m.Host(); h != nil {
+		if c, err := h.SFTP(ctx); err == nil {
+			switch st, err := c.Stat(py); {
+			case err == nil && st.Mode()&0o111 != 0:
+				create += " (" + py + " is there: it creates nothing)"
+			case errors.Is(err, fs.ErrNotExist):
+				create += " (no " + py + " yet: it creates the virtualenv)"
+			}
+		}
+	}
+	cmd, skip := installStep(m)
+	if skip != "" {
+		return []string{create, "skip pip install: " + skip}, nil
+	}
+	return []string{create, porter.DescribeRun(cmd)}, nil
+}
+
 func (p *Plugin) update(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
 	if h == nil {
@@ -155,23 +196,20 @@ func (p *Plugin) update(ctx context.Context, m *porter.Module, _ any) error {
 	if _, err := h.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("create virtualenv %s: %w: install the interpreter's venv module on the host (Debian: apt install python3-venv) or set python = the interpreter to use", Dir(m), err)
 	}
-	if !m.FlagBool(FlagUpdateRequirements) {
+	cmd, skip := installStep(m)
+	if skip != "" {
+		m.Log().Debug("pip install skipped", "why", skip)
 		return nil
 	}
-	cmd, ok := InstallCommand(m)
-	if !ok {
-		m.Log().Info("no requirements to install")
-		return nil
-	}
-	m.Log().Info("pip install", "command", cmd)
+	m.Log().Info("pip install", "command", porter.MaskCommand(cmd))
 	if _, err := h.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("install requirements in %s: %w: check the requirements and that the host reaches the package index (or set pip_options)", Dir(m), err)
 	}
 	return nil
 }
 
-// fillLauncher replaces __env__ and __project__ in the launcher.
-func (p *Plugin) fillLauncher(ctx context.Context, m *porter.Module, payload any) error {
+// launcherOf returns the launcher a SigLauncherUpdated payload names.
+func launcherOf(payload any) (string, error) {
 	lu, ok := payload.(supervisor.LauncherUpdated)
 	if !ok {
 		if lp, ok2 := payload.(*supervisor.LauncherUpdated); ok2 && lp != nil {
@@ -179,15 +217,38 @@ func (p *Plugin) fillLauncher(ctx context.Context, m *porter.Module, payload any
 		}
 	}
 	if !ok {
-		return fmt.Errorf("virtualenv: %s: payload %T: want a supervisor.LauncherUpdated", supervisor.SigLauncherUpdated, payload)
+		return "", fmt.Errorf("virtualenv: %s: payload %T: want a supervisor.LauncherUpdated", supervisor.SigLauncherUpdated, payload)
 	}
 	if lu.Path == "" {
-		return errors.New("virtualenv: " + string(supervisor.SigLauncherUpdated) + ": the payload names no launcher")
+		return "", errors.New("virtualenv: " + string(supervisor.SigLauncherUpdated) + ": the payload names no launcher")
 	}
-	err := scp.ReplaceModulePlaceholders(ctx, m, lu.Path, map[string]string{"env": Dir(m), "project": m.Path()})
+	return lu.Path, nil
+}
+
+// describeFill says what fillLauncher would write; a plan sends no payload
+// (no launcher is staged), so the launcher is then named by its role.
+func (p *Plugin) describeFill(_ context.Context, m *porter.Module, payload any) ([]string, error) {
+	launcher := "the staged supervisor launcher"
+	if payload != nil {
+		l, err := launcherOf(payload)
+		if err != nil {
+			return nil, err
+		}
+		launcher = l
+	}
+	return []string{"fill in " + launcher + ": __env__ = " + Dir(m) + ", __project__ = " + m.Path()}, nil
+}
+
+// fillLauncher replaces __env__ and __project__ in the launcher.
+func (p *Plugin) fillLauncher(ctx context.Context, m *porter.Module, payload any) error {
+	launcher, err := launcherOf(payload)
+	if err != nil {
+		return err
+	}
+	err = scp.ReplaceModulePlaceholders(ctx, m, launcher, map[string]string{"env": Dir(m), "project": m.Path()})
 	if err != nil {
 		return fmt.Errorf("virtualenv: fill the launcher in: %w", err)
 	}
-	m.Log().Info("launcher filled in", "launcher", lu.Path, "env", Dir(m))
+	m.Log().Info("launcher filled in", "launcher", launcher, "env", Dir(m))
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/plugintest"
 	"github.com/porter-deploy/porter/plugins/supervisor"
 	"github.com/porter-deploy/porter/plugins/virtualenv"
 	"github.com/porter-deploy/porter/portertest"
@@ -210,4 +211,45 @@ func TestSettingsErrors(t *testing.T) {
 		_, err := porter.LoadModule(p, "app")
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+func TestDescribesWhatItWouldRunAndRunsNothing(t *testing.T) {
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "the app")
+	venv := dest + "/.venv"
+	create := "source-post-send: run: test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'"
+	sigs := []porter.Signal{porter.SigSourcePostSend, supervisor.SigLauncherUpdated}
+	fill := "supervisor-launcher-updated: fill in the staged supervisor launcher: __env__ = " + venv + ", __project__ = " + dest
+	update := map[string]string{"update-requirements": "true"}
+
+	m := plugintest.Module(t, srv, project(t, dest, "", "", nil), "app", update)
+	assert.Equal(t, []string{
+		create + " (no " + venv + "/bin/python yet: it creates the virtualenv)",
+		"source-post-send: skip pip install: no requirements in [plugin:" + virtualenv.Name + "]",
+		fill,
+	}, plugintest.Describe(t, m, virtualenv.Name, sigs...))
+
+	portertest.WriteFiles(t, "", map[string]string{venv + "/bin/python": "#!/bin/sh\n"})
+	require.NoError(t, os.Chmod(venv+"/bin/python", 0o755))
+	before := plugintest.Snapshot(t, dest, srv.Home())
+	p := project(t, dest, "requirements = git+https://bob:s3cret@git.example.com/lib.git, file:__destpath__/req.txt\n"+
+		"pip_options = --index-url=https://ci:t0ken@pypi.example.com/simple\n", "", nil)
+	m = plugintest.Module(t, srv, p, "app", update)
+	assert.Equal(t, []string{
+		create + " (" + venv + "/bin/python is there: it creates nothing)",
+		"source-post-send: run: '" + venv + "/bin/python' -m pip install --index-url=https://********@pypi.example.com/simple " +
+			"git+https://********@git.example.com/lib.git -r '" + dest + "/req.txt'",
+		fill,
+	}, plugintest.Describe(t, m, virtualenv.Name, sigs...))
+	assert.Equal(t, []string{"supervisor-launcher-updated: fill in /x/launcher: __env__ = " + venv + ", __project__ = " + dest},
+		plugintest.DescribeWith(t, m, virtualenv.Name, supervisor.SigLauncherUpdated, supervisor.LauncherUpdated{Path: "/x/launcher"}))
+
+	m = plugintest.Module(t, srv, p, "app", nil)
+	assert.Equal(t, []string{
+		create + " (" + venv + "/bin/python is there: it creates nothing)",
+		"source-post-send: skip pip install: --update-requirements not given",
+	}, plugintest.Describe(t, m, virtualenv.Name, porter.SigSourcePostSend))
+
+	assert.Empty(t, srv.Commands(), "describing runs nothing: the virtualenv is looked up over SFTP")
+	assert.Equal(t, before, plugintest.Snapshot(t, dest, srv.Home()))
 }
