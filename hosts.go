@@ -16,7 +16,7 @@ import (
 // breaks.
 type HostEntry struct {
 	Name    string   // what --host takes, and the suffix of KEY-<name> overrides
-	Address string   // user@host[:port] or an ~/.ssh/config alias; a group's line as written
+	Address string   // user@host[:port] or an ~/.ssh/config alias (the line's one item); a group's line as written
 	Members []string // a group's items in order, as written; nil for a host
 }
 
@@ -63,6 +63,8 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 		e := HostEntry{Name: name, Address: value}
 		if len(items) > 1 || lines[items[0]] && items[0] != name {
 			e.Members = items
+		} else {
+			e.Address = items[0] // "web1 = deploy@web1," is deploy@web1
 		}
 		for _, it := range items {
 			if lines[it] && e.IsGroup() {

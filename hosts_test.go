@@ -94,3 +94,20 @@ func TestTargetRefusesOneMachineUnderTwoNames(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "deploy@web9", hs[1].Address)
 }
+
+// TestHostLineWithTrailingComma is what FuzzHosts found: a host's line
+// with a stray comma ("web = deploy@web1,") is that one host, and its
+// address is the item, not the line as written (which no ssh can take).
+func TestHostLineWithTrailingComma(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n[hosts]\nweb = deploy@web1,,\ndb = ,deploy@db1\n",
+		"a/a.ini":     "[module]\npath = /srv/a\n",
+	})
+	for name, want := range map[string]string{"web": "deploy@web1", "db": "deploy@db1"} {
+		addr, err := p.HostAddress(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, addr)
+		e, _ := p.hostEntry(name)
+		assert.False(t, e.IsGroup(), name)
+	}
+}
