@@ -37,7 +37,8 @@ type TargetHost struct {
 }
 
 // loadHosts reads [hosts] and checks every line: names that --host can
-// take, addresses ssh can take (see remote.CheckAddress), groups whose
+// take, addresses ssh can take (see remote.CheckAddress) that hold no ini
+// comment character (";", "#": "web1,#web2" is no comment), groups whose
 // names exist and hold no cycle, and no address in two groups (the address
 // names the host: give it a line and list that name). A line whose one item is its own name is a host
 // whose address is that name (web1 = web1: an ~/.ssh/config alias).
@@ -72,6 +73,9 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 					return fmt.Errorf("%s: lists itself", where)
 				}
 				continue
+			}
+			if strings.ContainsAny(it, ";#") {
+				return fmt.Errorf("%s: %q holds a \";\" or \"#\", which no address holds: a comment goes after a space (%s = user@a ; a note)", where, it, name)
 			}
 			if err := remote.CheckAddress(it); err != nil {
 				return fmt.Errorf("%s: %w: write user@host[:port]", where, err)

@@ -1,6 +1,7 @@
 package porter
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/porter-deploy/porter/portertest"
@@ -109,5 +110,20 @@ func TestHostLineWithTrailingComma(t *testing.T) {
 		assert.Equal(t, want, addr)
 		e, _ := p.hostEntry(name)
 		assert.False(t, e.IsGroup(), name)
+	}
+}
+
+// TestHostItemWithCommentCharacter is what FuzzHosts found: "0,#" was a
+// group of hosts "0" and "#", while "0, #" is the host "0" and a comment.
+// An item holding ";" or "#" (someone commenting a host out without a
+// space) is refused.
+func TestHostItemWithCommentCharacter(t *testing.T) {
+	for line, item := range map[string]string{"u@a,#u@b": "#u@b", "u@a,;u@b": ";u@b", "u@a#x": "u@a#x"} {
+		dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
+			"project.ini": "[project]\ndepends = a\n[hosts]\nweb = " + line + "\n",
+			"a/a.ini":     "[module]\npath = /srv/a\n",
+		})
+		_, err := LoadProject(dir)
+		assert.EqualError(t, err, filepath.Join(dir, "project.ini")+` [hosts] web: "`+item+`" holds a ";" or "#", which no address holds: a comment goes after a space (web = user@a ; a note)`, line)
 	}
 }
