@@ -37,8 +37,8 @@ type TargetHost struct {
 }
 
 // loadHosts reads [hosts] and checks every line: names that --host can
-// take, addresses ssh can take (see remote.CheckAddress) that hold no ini
-// comment character (";", "#": "web1,#web2" is no comment), groups whose
+// take, addresses ssh can take (see remote.CheckAddress) that hold none of
+// the characters the ini reads specially (iniSpecial), groups whose
 // names exist and hold no cycle, and no address in two groups (the address
 // names the host: give it a line and list that name). A line whose one item is its own name is a host
 // whose address is that name (web1 = web1: an ~/.ssh/config alias).
@@ -74,8 +74,8 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 				}
 				continue
 			}
-			if strings.ContainsAny(it, ";#") {
-				return fmt.Errorf("%s: %q holds a \";\" or \"#\", which no address holds: a comment goes after a space (%s = user@a ; a note)", where, it, name)
+			if i := strings.IndexAny(it, iniSpecial); i >= 0 {
+				return fmt.Errorf("%s: %q holds %q, which no address holds (a comment goes after a space: %s = user@a ; a note)", where, it, it[i:i+1], name)
 			}
 			if err := remote.CheckAddress(it); err != nil {
 				return fmt.Errorf("%s: %w: write user@host[:port]", where, err)
@@ -97,6 +97,11 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 	}
 	return nil
 }
+
+// iniSpecial are the characters that the ini reads specially in a value
+// (a comment after a space, quotes around it) and that no address holds:
+// "web1,#web2" is no comment, it would be a host "#web2".
+const iniSpecial = ";#\"'`\\"
 
 // hostItems splits a [hosts] value at commas and line breaks.
 func hostItems(v string) []string {

@@ -113,17 +113,21 @@ func TestHostLineWithTrailingComma(t *testing.T) {
 	}
 }
 
-// TestHostItemWithCommentCharacter is what FuzzHosts found: "0,#" was a
-// group of hosts "0" and "#", while "0, #" is the host "0" and a comment.
-// An item holding ";" or "#" (someone commenting a host out without a
-// space) is refused.
-func TestHostItemWithCommentCharacter(t *testing.T) {
-	for line, item := range map[string]string{"u@a,#u@b": "#u@b", "u@a,;u@b": ";u@b", "u@a#x": "u@a#x"} {
+// TestHostItemWithINICharacter is what FuzzHosts found: "0,#" was a
+// group of hosts "0" and "#", while "0, #" is the host "0" and a comment;
+// " ,`" was the host "`", which written back no longer loads. An item
+// holding a character the ini reads specially (someone commenting a host
+// out without a space) is refused.
+func TestHostItemWithINICharacter(t *testing.T) {
+	for line, want := range map[string]string{
+		"u@a,#u@b": `"#u@b" holds "#"`, "u@a,;u@b": `";u@b" holds ";"`, "u@a#x": `"u@a#x" holds "#"`,
+		" ,`": "\"`\" holds \"`\"", `u@a, u"b`: `"u\"b" holds "\""`, `u@a\b, c`: `"u@a\\b" holds "\\"`,
+	} {
 		dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
 			"project.ini": "[project]\ndepends = a\n[hosts]\nweb = " + line + "\n",
 			"a/a.ini":     "[module]\npath = /srv/a\n",
 		})
 		_, err := LoadProject(dir)
-		assert.EqualError(t, err, filepath.Join(dir, "project.ini")+` [hosts] web: "`+item+`" holds a ";" or "#", which no address holds: a comment goes after a space (web = user@a ; a note)`, line)
+		assert.EqualError(t, err, filepath.Join(dir, "project.ini")+" [hosts] web: "+want+", which no address holds (a comment goes after a space: web = user@a ; a note)", line)
 	}
 }
