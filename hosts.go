@@ -16,7 +16,7 @@ import (
 // breaks.
 type HostEntry struct {
 	Name    string   // what --host takes, and the suffix of KEY-<name> overrides
-	Address string   // user@host[:port] or an ~/.ssh/config alias; a group's line as written
+	Address string   // user@host[:port] or an ~/.ssh/config alias (the line's one item); a group's line as written
 	Members []string // a group's items in order, as written; nil for a host
 }
 
@@ -37,7 +37,8 @@ type TargetHost struct {
 }
 
 // loadHosts reads [hosts] and checks every line: names that --host can
-// take, addresses ssh can take (see remote.CheckAddress), groups whose
+// take, addresses ssh can take (see remote.CheckAddress) that hold none of
+// the characters the ini reads specially (iniSpecial), groups whose
 // names exist and hold no cycle, and no address in two groups (the address
 // names the host: give it a line and list that name). A line whose one item is its own name is a host
 // whose address is that name (web1 = web1: an ~/.ssh/config alias).
@@ -63,6 +64,8 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 		e := HostEntry{Name: name, Address: value}
 		if len(items) > 1 || lines[items[0]] && items[0] != name {
 			e.Members = items
+		} else {
+			e.Address = items[0] // "web1 = deploy@web1," is deploy@web1
 		}
 		for _, it := range items {
 			if lines[it] && e.IsGroup() {
@@ -70,6 +73,9 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 					return fmt.Errorf("%s: lists itself", where)
 				}
 				continue
+			}
+			if i := strings.IndexAny(it, iniSpecial); i >= 0 {
+				return fmt.Errorf("%s: %q holds %q, which no address holds (a comment goes after a space: %s = user@a ; a note)", where, it, it[i:i+1], name)
 			}
 			if err := remote.CheckAddress(it); err != nil {
 				return fmt.Errorf("%s: %w: write user@host[:port]", where, err)
@@ -91,6 +97,11 @@ func (p *Project) loadHosts(sec *ini.Section, file string) error {
 	}
 	return nil
 }
+
+// iniSpecial are the characters that the ini reads specially in a value
+// (a comment after a space, quotes around it) and that no address holds:
+// "web1,#web2" is no comment, it would be a host "#web2".
+const iniSpecial = ";#\"'`\\"
 
 // hostItems splits a [hosts] value at commas and line breaks.
 func hostItems(v string) []string {

@@ -1,6 +1,7 @@
 package porter
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/porter-deploy/porter/portertest"
@@ -93,4 +94,40 @@ func TestTargetRefusesOneMachineUnderTwoNames(t *testing.T) {
 	hs, err := Target{Host: "production", Addresses: map[string]string{"deploy@web2": "deploy@web9"}}.hosts(p)
 	require.NoError(t, err)
 	assert.Equal(t, "deploy@web9", hs[1].Address)
+}
+
+// TestHostLineWithTrailingComma is what FuzzHosts found: a host's line
+// with a stray comma ("web = deploy@web1,") is that one host, and its
+// address is the item, not the line as written (which no ssh can take).
+func TestHostLineWithTrailingComma(t *testing.T) {
+	p := newProject(t, map[string]string{
+		"project.ini": "[project]\ndepends = a\n[hosts]\nweb = deploy@web1,,\ndb = ,deploy@db1\n",
+		"a/a.ini":     "[module]\npath = /srv/a\n",
+	})
+	for name, want := range map[string]string{"web": "deploy@web1", "db": "deploy@db1"} {
+		addr, err := p.HostAddress(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, addr)
+		e, _ := p.hostEntry(name)
+		assert.False(t, e.IsGroup(), name)
+	}
+}
+
+// TestHostItemWithINICharacter is what FuzzHosts found: "0,#" was a
+// group of hosts "0" and "#", while "0, #" is the host "0" and a comment;
+// " ,`" was the host "`", which written back no longer loads. An item
+// holding a character the ini reads specially (someone commenting a host
+// out without a space) is refused.
+func TestHostItemWithINICharacter(t *testing.T) {
+	for line, want := range map[string]string{
+		"u@a,#u@b": `"#u@b" holds "#"`, "u@a,;u@b": `";u@b" holds ";"`, "u@a#x": `"u@a#x" holds "#"`,
+		" ,`": "\"`\" holds \"`\"", `u@a, u"b`: `"u\"b" holds "\""`, `u@a\b, c`: `"u@a\\b" holds "\\"`,
+	} {
+		dir := portertest.WriteFiles(t, t.TempDir(), map[string]string{
+			"project.ini": "[project]\ndepends = a\n[hosts]\nweb = " + line + "\n",
+			"a/a.ini":     "[module]\npath = /srv/a\n",
+		})
+		_, err := LoadProject(dir)
+		assert.EqualError(t, err, filepath.Join(dir, "project.ini")+" [hosts] web: "+want+", which no address holds (a comment goes after a space: web = user@a ; a note)", line)
+	}
 }

@@ -32,3 +32,23 @@ func TestCheckAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAddressFuzzFinds holds the addresses FuzzCheckAddress found
+// accepted (an empty host, a bracket in a host, bytes that are not UTF-8):
+// each is refused with its reason.
+func TestCheckAddressFuzzFinds(t *testing.T) {
+	for in, want := range map[string]string{
+		"[]":      `address "[]": empty host`,
+		"u@[]:22": `address "u@[]:22": empty host`,
+		"[[]":     `address "[[]": host "[" is not a host name: only an IPv6 address goes in brackets, [::1]:22`,
+		"[a]b]":   `address "[a]b]": host "a]b" is not a host name: only an IPv6 address goes in brackets, [::1]:22`,
+		"a]":      `address "a]": host "a]" is not a host name: only an IPv6 address goes in brackets, [::1]:22`,
+		"[-h]:22": `address "[-h]:22": a user or host cannot start with "-"`,
+		"\xff":    `address "\xff": not UTF-8 text: an address is a host name or an ssh_config alias`,
+		"u@h\xc3": `address "u@h\xc3": not UTF-8 text: an address is a host name or an ssh_config alias`,
+	} {
+		assert.EqualError(t, remote.CheckAddress(in), want, "%q", in)
+	}
+	assert.NoError(t, remote.CheckAddress("u@[fe80::1]"))
+	assert.NoError(t, remote.CheckAddress("deploy@bücher.example"))
+}

@@ -202,6 +202,14 @@ func (sh *Shell) runCommand(cmd string) (reply, error) {
 	if err := sh.Send(runProgram(cmd)); err != nil {
 		return r, err
 	}
+	return sh.readReply()
+}
+
+// readReply reads the reply of runProgram: the line "STATUS OUT ERR
+// [SIGNAL]", then OUT bytes of stdout and ERR of stderr, each bounded by
+// WithMaxOutput.
+func (sh *Shell) readReply() (reply, error) {
+	var r reply
 	line, err := sh.ReadLine()
 	if err != nil {
 		return r, fmt.Errorf("%w: read reply: %w", ErrShellBroken, err)

@@ -137,25 +137,47 @@ func (h *Host) startShell(ctx context.Context) (_ *Shell, err error) {
 		sh.Kill()
 		return nil, sh.startError(tctx, "send the shell's program", err)
 	}
+	dir, err := readGreeting(sh.out)
+	if err != nil {
+		sh.Kill()
+		var ng *noGreetingError
+		if errors.As(err, &ng) {
+			return nil, sh.startError(tctx, "no greeting", ng.err)
+		}
+		return nil, err
+	}
+	sh.dir = dir
+	return sh, nil
+}
+
+// noGreetingError is a shell's output that ended (or failed) before its
+// greeting.
+type noGreetingError struct{ err error }
+
+func (e *noGreetingError) Error() string { return "no greeting: " + e.err.Error() }
+func (e *noGreetingError) Unwrap() error { return e.err }
+
+// readGreeting skips what the login shell printed (at most MaxPreamble
+// bytes) up to the greeting line and returns the shell's temporary
+// directory that the greeting names. Output that ends first is a
+// *noGreetingError; a bad greeting, or too much before it, wraps
+// ErrShellBroken.
+func readGreeting(out *bufio.Reader) (string, error) {
 	skipped := 0
 	for {
-		line, err := sh.out.ReadSlice('\n')
+		line, err := out.ReadSlice('\n')
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			sh.Kill()
-			return nil, sh.startError(tctx, "no greeting", err)
+			return "", &noGreetingError{err}
 		}
 		if i := bytes.Index(line, []byte(greeting)); i >= 0 && err == nil {
 			dir := strings.TrimSuffix(string(line[i+len(greeting):]), "\n")
 			if !strings.HasPrefix(dir, "/") || strings.ContainsAny(dir, "\x00\r'") {
-				sh.Kill()
-				return nil, fmt.Errorf("%w: bad greeting %s", ErrShellBroken, Printable(shorten(string(line), 100)))
+				return "", fmt.Errorf("%w: bad greeting %s", ErrShellBroken, Printable(shorten(string(line), 100)))
 			}
-			sh.dir = dir
-			return sh, nil
+			return dir, nil
 		}
 		if skipped += len(line); skipped > MaxPreamble {
-			sh.Kill()
-			return nil, fmt.Errorf("%w: the login shell printed more than %d bytes before the greeting", ErrShellBroken, MaxPreamble)
+			return "", fmt.Errorf("%w: the login shell printed more than %d bytes before the greeting", ErrShellBroken, MaxPreamble)
 		}
 	}
 }

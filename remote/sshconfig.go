@@ -61,7 +61,8 @@ func (t *target) hostKeyAddr() string {
 }
 
 // splitAddress splits "user@host:port", "host:port", "host", "[v6]:port" or a
-// bare IPv6 address. port is 0 when absent.
+// bare IPv6 address. port is 0 when absent. A user or host starting with
+// "-" (an option to ssh) and a host holding a bracket are refused.
 func splitAddress(addr string) (usr, host string, port int, err error) {
 	if addr == "" {
 		return "", "", 0, errors.New("empty address")
@@ -77,14 +78,15 @@ func splitAddress(addr string) (usr, host string, port int, err error) {
 	switch {
 	case strings.HasPrefix(addr, "["):
 		h, p, err := net.SplitHostPort(addr)
-		if err != nil {
-			if strings.HasSuffix(addr, "]") {
-				return usr, strings.Trim(addr, "[]"), 0, nil
+		switch {
+		case err == nil:
+			host = h
+			if port, err = parsePort(p); err != nil {
+				return "", "", 0, fmt.Errorf("address %q: %w", full, err)
 			}
-			return "", "", 0, fmt.Errorf("address %q: %w", full, err)
-		}
-		host, port, err = h, 0, nil
-		if port, err = parsePort(p); err != nil {
+		case strings.HasSuffix(addr, "]"): // [v6] without a port
+			host = addr[1 : len(addr)-1]
+		default:
 			return "", "", 0, fmt.Errorf("address %q: %w", full, err)
 		}
 	case strings.Count(addr, ":") == 1:
@@ -94,8 +96,13 @@ func splitAddress(addr string) (usr, host string, port int, err error) {
 			return "", "", 0, fmt.Errorf("address %q: %w", full, err)
 		}
 	}
-	if host == "" {
+	switch {
+	case host == "":
 		return "", "", 0, fmt.Errorf("address %q: empty host", full)
+	case strings.HasPrefix(usr, "-") || strings.HasPrefix(host, "-"):
+		return "", "", 0, fmt.Errorf("address %q: a user or host cannot start with \"-\"", full)
+	case strings.ContainsAny(host, "[]"):
+		return "", "", 0, fmt.Errorf("address %q: host %q is not a host name: only an IPv6 address goes in brackets, [::1]:22", full, host)
 	}
 	return usr, host, port, nil
 }

@@ -190,6 +190,14 @@ func TestReadListing(t *testing.T) {
 	assert.ErrorIs(t, err, remote.ErrShellBroken)
 }
 
+// TestReadListingRefusesNegativeSize is what FuzzReadListing found: a host
+// listing a file of -1 bytes (which find never prints) is refused, as any
+// malformed record is, rather than planned.
+func TestReadListingRefusesNegativeSize(t *testing.T) {
+	_, _, _, _, err := cannedAgent("porter-list1 - - -\x00f\x00644\x00-1\x000\x00\x00p\x00X\x000\x00").readListing("list", 100)
+	assert.EqualError(t, err, `list: bad size "-1" for "p"`)
+}
+
 func TestReadListingRefusesNamesOutsideDst(t *testing.T) {
 	// A host that lists names leading out of dst: refused before anything
 	// is planned, let alone deleted.

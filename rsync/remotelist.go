@@ -279,7 +279,7 @@ func parseRecord(f [6][]byte) (entry, error) {
 	}
 	e.mode = uint32(mode) & 0o7777
 	if e.typ == typeFile {
-		if e.size, err = strconv.ParseInt(string(f[2]), 10, 64); err != nil {
+		if e.size, err = strconv.ParseInt(string(f[2]), 10, 64); err != nil || e.size < 0 {
 			return e, fmt.Errorf("bad size %q for %q", f[2], f[5])
 		}
 	}

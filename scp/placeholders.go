@@ -72,24 +72,9 @@ func replace(ctx context.Context, h *remote.Host, file string, values map[string
 	if len(values) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(values))
-	for k := range values {
-		if k == "" || strings.Contains(k, "__") {
-			return fmt.Errorf("replace placeholders in %s: key %q: a key is a non-empty name without \"__\" (it is written __KEY__ in the file)", where, k)
-		}
-		keys = append(keys, k)
-	}
-	// Longest first, so that __a_b__ wins over __a__ where both could match;
-	// then by name, so the result never depends on map order.
-	sort.Slice(keys, func(i, j int) bool {
-		if len(keys[i]) != len(keys[j]) {
-			return len(keys[i]) > len(keys[j])
-		}
-		return keys[i] < keys[j]
-	})
-	pairs := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		pairs = append(pairs, "__"+k+"__", values[k])
+	rep, err := placeholderReplacer(values)
+	if err != nil {
+		return fmt.Errorf("replace placeholders in %s: %w", where, err)
 	}
 	if h == nil {
 		return fmt.Errorf("replace placeholders in %s: no connection to the host", file)
@@ -114,7 +99,7 @@ func replace(ctx context.Context, h *remote.Host, file string, values map[string
 	if err != nil {
 		return fmt.Errorf("replace placeholders in %s: read: %w", where, err)
 	}
-	edited := strings.NewReplacer(pairs...).Replace(string(old))
+	edited := rep.Replace(string(old))
 	if edited == string(old) {
 		return nil
 	}
@@ -144,4 +129,30 @@ func resolve(c *sftp.Client, name string) (string, fs.FileInfo, error) {
 		name = dst
 	}
 	return "", nil, fmt.Errorf("more than %d symlinks to follow", maxLinks)
+}
+
+// placeholderReplacer returns the replacer of every __KEY__ by values[KEY]:
+// left to right, the longest key where several start at one place, and
+// never again in what a value put in.
+func placeholderReplacer(values map[string]string) (*strings.Replacer, error) {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		if k == "" || strings.Contains(k, "__") {
+			return nil, fmt.Errorf("key %q: a key is a non-empty name without \"__\" (it is written __KEY__ in the file)", k)
+		}
+		keys = append(keys, k)
+	}
+	// Longest first, so that __a__b__ wins over __a__ where both could match;
+	// then by name, so the result never depends on map order.
+	sort.Slice(keys, func(i, j int) bool {
+		if len(keys[i]) != len(keys[j]) {
+			return len(keys[i]) > len(keys[j])
+		}
+		return keys[i] < keys[j]
+	})
+	pairs := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		pairs = append(pairs, "__"+k+"__", values[k])
+	}
+	return strings.NewReplacer(pairs...), nil
 }
