@@ -196,3 +196,42 @@ func ExampleDeploy_fleet() {
 	// demo@web3.demo deployed 3 modules
 	// 3 hosts deployed; to re-run: []
 }
+
+func ExamplePlan() {
+	// A real SSH server for the example (portertest); a deploy program
+	// leaves Address and Dial out and reaches the [hosts] address.
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	plan, err := porter.Plan(context.Background(), p, porter.PlanOptions{Options: porter.Options{
+		Target: porter.Target{Host: "demo", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "testing",
+		Logger: slog.New(slog.DiscardHandler),
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range plan.Hosts[0].Modules {
+		fmt.Printf("%s: deploy %v (%s), %d files to send\n", m.Module, m.Deploy, m.Reasons[0], m.Sync.Sent)
+		for _, s := range m.Signals {
+			for _, h := range s.Handlers {
+				if h.Owner != porter.OwnerPorter {
+					fmt.Printf("  %s: %s: %q\n", s.Signal, porter.OwnerLabel(h.Owner), h.Lines)
+				}
+			}
+		}
+	}
+	fmt.Println("SSH connections:", srv.Connections(), "commands run:", len(srv.Commands()))
+	// Output:
+	// shared: deploy true (never deployed), 2 files to send
+	// api: deploy true (never deployed), 1 files to send
+	// web: deploy true (never deployed), 2 files to send
+	//   deploy-finish: plugin github.com/porter-deploy/porter/plugins/command: ["run: cd -- basic/web && echo \"web is live\" > STATUS"]
+	// SSH connections: 1 commands run: 0
+}
