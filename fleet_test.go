@@ -120,6 +120,8 @@ func (f *fleetFixture) target(host string) porter.Target {
 
 // deploy deploys to production with opts, logging each host's start and
 // finish; it returns the report, the error and the log.
+//
+//lint:ignore ST1008 the log comes last: most callers drop it
 func (f *fleetFixture) deploy(t *testing.T, opts porter.Options) (*porter.Report, error, []string) {
 	t.Helper()
 	if opts.Host == "" {

@@ -379,7 +379,7 @@ func TestRollback(t *testing.T) {
 	assert.Equal(t, id1, currentRelease(t, base))
 
 	// --to picks any good one.
-	code, out, errOut = f.cli(t, "rollback", "--host", "test", "--to", id2, "rel-app")
+	code, _, errOut = f.cli(t, "rollback", "--host", "test", "--to", id2, "rel-app")
 	require.Equal(t, porter.ExitOK, code, errOut)
 	assert.Equal(t, id2, currentRelease(t, base))
 	code, _, errOut = f.cli(t, "rollback", "--host", "test", "--to", "nope", "rel-app")
