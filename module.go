@@ -253,6 +253,7 @@ func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 	if m.checkout != nil {
 		return *m.checkout, nil
 	}
+	start := time.Now()
 	var co scm.Checkout
 	var err error
 	if m.sources != nil {
@@ -264,6 +265,7 @@ func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 		return scm.Checkout{}, err
 	}
 	m.checkout = &co
+	m.timings = append(m.timings, Timing{"checkout", time.Since(start)})
 	return co, nil
 }
 

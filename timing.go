@@ -8,7 +8,9 @@ import (
 // Timing is how long one phase of a deploy took, for a person asking where
 // the time went (-v) and for benchmarks.
 //
-// A module's phases, in the order they run: "version" (the checkout and the
+// A module's phases, in the order they run: "checkout" (getting the source
+// and naming its version: a git fetch, a dir:// tree's hash; a deploy does
+// it before it connects, outside [ModuleReport.Duration]), "version" (the
 // settings' hash), "record" (reading the host's record), then each signal
 // the procedure sends, by name (source-send split into "list", the walk,
 // the host's listing and the comparison, and "send"), with strategy =

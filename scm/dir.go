@@ -43,7 +43,9 @@ func (s *dirSource) Scheme() string { return "dir" }
 // String returns the url.
 func (s *dirSource) String() string { return s.url }
 
-// Checkout checks that the directory exists and hashes its tree. Dir is the
+// Checkout checks that the directory exists and hashes its tree, reading
+// only the files that changed since the last hash ([HashDirCached] with
+// [DefaultDirCache]; see the package documentation). Dir is the
 // directory with symbolic links resolved, so that a walker that does not
 // follow links (as rsync does not) still sees its content.
 func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error) {
@@ -65,7 +67,7 @@ func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error)
 	if err != nil {
 		return Checkout{}, fmt.Errorf("scm url %s: read %s: %w", s.url, root, err)
 	}
-	sum, err := HashDir(ctx, root)
+	sum, err := HashDirCached(ctx, root, DefaultDirCache())
 	if err != nil {
 		return Checkout{}, fmt.Errorf("scm url %s: hash %s: %w", s.url, root, err)
 	}
@@ -105,9 +107,11 @@ func StatDir(ctx context.Context, root string) (string, error) {
 
 // entry is one node of a hashed tree.
 type entry struct {
-	rel  string      // slash-separated path relative to the root; "." is the root
-	mode fs.FileMode // type and permission bits
-	data string      // symlink target, or hex sha256 of a regular file's content
+	rel    string      // slash-separated path relative to the root; "." is the root
+	mode   fs.FileMode // type and permission bits
+	data   string      // symlink target, or hex sha256 of a regular file's content
+	key    fileKey     // a regular file's stat, for the cache
+	hasKey bool
 }
 
 // HashDir returns "sha256:<hex>", a hash of the tree under root that changes
@@ -118,6 +122,14 @@ type entry struct {
 // never followed. Regular files are read in parallel by a bounded number of
 // workers; HashDir stops when ctx ends.
 func HashDir(ctx context.Context, root string) (string, error) {
+	sum, _, err := hashDir(ctx, root, nil, nil)
+	return sum, err
+}
+
+// hashDir is HashDir taking the sums of unchanged files from old and
+// putting every regular file's key and sum in fresh (either may be nil).
+func hashDir(ctx context.Context, root string, old, fresh *dirCache) (string, hashStats, error) {
+	var st hashStats
 	var entries []entry
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -138,28 +150,41 @@ func HashDir(ctx context.Context, root string) (string, error) {
 			return err
 		}
 		e := entry{rel: filepath.ToSlash(rel), mode: info.Mode()}
-		if e.mode&fs.ModeSymlink != 0 {
+		switch {
+		case e.mode&fs.ModeSymlink != 0:
 			if e.data, err = os.Readlink(p); err != nil {
 				return err
+			}
+		case e.mode.IsRegular() && fresh != nil:
+			var hit bool
+			e.key, e.data, hit = old.lookup(e.rel, info)
+			e.hasKey = e.key != fileKey{}
+			if hit {
+				st.Cached++
 			}
 		}
 		entries = append(entries, e)
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", st, err
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].rel < entries[j].rel })
 
-	if err := hashFiles(ctx, root, entries); err != nil {
-		return "", err
+	read, err := hashFiles(ctx, root, entries)
+	st.Read = read
+	if err != nil {
+		return "", st, err
 	}
 
 	h := sha256.New()
 	for _, e := range entries {
 		writeEntry(h, e)
+		if e.hasKey {
+			fresh.Files[e.rel] = cachedFile{Key: e.key, Sum: e.data}
+		}
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), st, nil
 }
 
 // writeEntry writes one length-prefixed record, so that no two different
@@ -188,9 +213,10 @@ func writeEntry(h hash.Hash, e entry) {
 	io.WriteString(h, "\n")
 }
 
-// hashFiles fills in data of every regular file with the hex sha256 of its
-// content, using at most GOMAXPROCS workers.
-func hashFiles(ctx context.Context, root string, entries []entry) error {
+// hashFiles fills in data of every regular file that has none with the
+// hex sha256 of its content, using at most GOMAXPROCS workers, and returns
+// how many it read.
+func hashFiles(ctx context.Context, root string, entries []entry) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -219,13 +245,15 @@ func hashFiles(ctx context.Context, root string, entries []entry) error {
 			}
 		}()
 	}
+	read := 0
 send:
 	for i := range entries {
-		if !entries[i].mode.IsRegular() {
+		if !entries[i].mode.IsRegular() || entries[i].data != "" {
 			continue
 		}
 		select {
 		case jobs <- i:
+			read++
 		case <-ctx.Done():
 			break send
 		}
@@ -233,9 +261,9 @@ send:
 	close(jobs)
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return read, firstErr
 	}
-	return ctx.Err()
+	return read, ctx.Err()
 }
 
 // hashFile returns the hex sha256 of a file's content, checking ctx between

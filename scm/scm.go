@@ -14,6 +14,21 @@
 // is the resolved commit id, never a branch name, so a new commit on a branch
 // is a new version.
 //
+// # dir urls
+//
+// A dir:// source's version is a hash of its tree ([HashDir]): every path,
+// type, permission bit, symlink target and byte. So that a deploy does not
+// read every file again, [HashDirCached] keeps what it hashed in a cache of
+// the user's, [DefaultDirCache] (os.UserCacheDir()/porter/dirhash, one
+// file per source directory, mode 0600; delete it at any time): a file
+// whose size, mtime, inode and ctime are those it had is not read, as git's
+// index does, and a file written in the second of the hash (or the one
+// before) is read again next time (git's racy-second rule). The cache
+// lives with the user, not in the project, so that a project checked out
+// read-only, or kept in git, has no file to ignore; with no user cache dir
+// (no HOME) every deploy reads the whole tree. Tests that deploy set
+// XDG_CACHE_HOME to a directory of their own.
+//
 // # git urls
 //
 // The text after "git://" is given to git as it is when it is itself a git

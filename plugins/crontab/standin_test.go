@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/porter-deploy/porter/internal/testenv"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -49,7 +50,7 @@ func TestMain(m *testing.M) {
 	if file, ok := os.LookupEnv(standinEnv); ok {
 		os.Exit(runStandin(file, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.Run(m)) // the dir:// hash caches out of HOME
 }
 
 // standin is a stand-in crontab installed for one test.
