@@ -235,3 +235,73 @@ func ExamplePlan() {
 	//   deploy-finish: plugin github.com/porter-deploy/porter/plugins/command: ["run: cd -- basic/web && echo \"web is live\" > STATUS"]
 	// SSH connections: 1 commands run: 0
 }
+
+func ExampleModule_PushSignalHandler() {
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	conn, err := remote.Dial(context.Background(), srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	m, err := porter.LoadModule(p, "shared", porter.OnHost("demo"), porter.WithConnection(conn),
+		porter.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A handler runs a command on the host; its Describer says so in a plan.
+	restart := func(m *porter.Module) string { return "echo restarting " + remote.Quote(m.Name()) }
+	m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
+		_, err := m.Host().Run(ctx, restart(m))
+		return err
+	}, porter.Describe(func(_ context.Context, m *porter.Module, _ any) ([]string, error) {
+		return []string{porter.DescribeRun(restart(m))}, nil
+	}))
+	plan, err := m.DescribeSignal(context.Background(), porter.SigDeployFinish, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(plan[0].Lines[0], "| commands run:", len(srv.Commands()))
+	if err := m.Signal(context.Background(), porter.SigDeployFinish, nil); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(srv.Commands())
+	// Output:
+	// run: echo restarting shared | commands run: 0
+	// [echo restarting shared]
+}
+
+func ExampleStatus() {
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	p, err := porter.LoadProject("examples/basic/project")
+	if err != nil {
+		log.Fatal(err)
+	}
+	tg := porter.Target{Host: "demo", Address: srv.Address(), Dial: srv.DialOptions()}
+	quiet := slog.New(slog.DiscardHandler)
+	if _, err := porter.Deploy(context.Background(), p, porter.Options{Target: tg, Config: "testing", Logger: quiet}); err != nil {
+		log.Fatal(err)
+	}
+	st, err := porter.Status(context.Background(), p, porter.StatusOptions{Target: tg, Logger: quiet})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, m := range st.Hosts[0].Modules {
+		fmt.Println(m.Module, m.State, m.Record.Config, m.Lock == nil)
+	}
+	// Output:
+	// shared up to date testing true
+	// api up to date testing true
+	// web up to date testing true
+}
