@@ -19,7 +19,7 @@ import (
 	"github.com/porter-deploy/porter/remote"
 )
 
-// Main is the whole porter-admin command line of a deploy program:
+// Main is the whole command line of a deploy program:
 //
 //	func main() { porter.Main() }
 //

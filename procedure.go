@@ -10,8 +10,12 @@ import (
 	"github.com/porter-deploy/porter/scm"
 )
 
-// deployProcedure is the default handler of SigDeploy: the original's
-// deploy procedure.
+// deployProcedure is the default handler of SigDeploy: it sends
+// SigDeployStart, checks the source out, then sends SigSourcePreSend,
+// SigSourceSend, SigSourcePostSend and SigDeployFinish; with strategy =
+// releases it starts the release after the checkout, links the shared
+// names before SigSourcePostSend and switches current before
+// SigDeployFinish.
 func deployProcedure(ctx context.Context, m *Module, _ any) error {
 	if err := m.Signal(ctx, SigDeployStart, nil); err != nil {
 		return err
