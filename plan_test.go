@@ -99,9 +99,10 @@ func exactState(t *testing.T, root string) map[string]string {
 }
 
 // normalizePlan takes out of a plan's text what changes from run to run:
-// addresses, pids, release ids and how a change was seen.
+// addresses (the test's user and port), pids, release ids and how a change
+// was seen.
 func normalizePlan(s string) string {
-	s = regexp.MustCompile(`127\.0\.0\.1:\d+`).ReplaceAllString(s, "127.0.0.1:PORT")
+	s = regexp.MustCompile(`[\w.-]+@127\.0\.0\.1:\d+`).ReplaceAllString(s, "USER@127.0.0.1:PORT")
 	s = regexp.MustCompile(`\(pid \d+\)`).ReplaceAllString(s, "(pid PID)")
 	// Whether a file of the same size changed is seen by its mtime or, within
 	// the second of the last deploy, by its content.
