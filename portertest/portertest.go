@@ -48,6 +48,7 @@ type options struct {
 	loginShell string
 	hostKeys   []ssh.Signer
 	clientKey  ed25519.PrivateKey // set by StartFleet: one key for every server
+	redirects  map[string]string  // WithTunnelRedirect: host:port asked -> host:port dialled
 }
 
 // WithHostKeys sets the server's host keys (default: a new ed25519 key). The
@@ -73,6 +74,21 @@ func WithLoginShell(path string) ServerOption { return func(o *options) { o.logi
 // current OS user, see [Server.User]).
 func WithUser(name string) ServerOption { return func(o *options) { o.user = name } }
 
+// WithTunnelRedirect makes a direct-tcpip channel (a porter health check,
+// ssh -W) to addr, "HOST:PORT" as the host sees it, connect to the local
+// address to instead. The server then plays a host with a loopback of its
+// own: the project says health = http://127.0.0.1:8000/healthz as it
+// would for a real host, while the process that answers listens on a free
+// port of this machine. [Server.Tunnels] lists addr, as it was asked.
+func WithTunnelRedirect(addr, to string) ServerOption {
+	return func(o *options) {
+		if o.redirects == nil {
+			o.redirects = map[string]string{}
+		}
+		o.redirects[addr] = to
+	}
+}
+
 // Server is a running SSH+SFTP server on loopback.
 type Server struct {
 	faults faults // what FailCommands, CutAfter, StallSFTP... armed
@@ -82,6 +98,7 @@ type Server struct {
 	home      string
 	user      string
 	shell     string // the login shell (WithLoginShell)
+	redirects map[string]string
 	hostKeys  []ssh.Signer
 	clientKey ssh.PublicKey
 	keyFile   string
@@ -119,7 +136,7 @@ func Start(opts ...ServerOption) (*Server, error) {
 }
 
 func start(dir string, o options) (*Server, error) {
-	s := &Server{dir: dir, home: o.home, user: o.user, shell: o.loginShell, conns: map[net.Conn]struct{}{}}
+	s := &Server{dir: dir, home: o.home, user: o.user, shell: o.loginShell, redirects: o.redirects, conns: map[net.Conn]struct{}{}}
 	if s.shell == "" {
 		s.shell = "/bin/sh"
 	}

@@ -3,8 +3,11 @@ package portertest_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -273,4 +276,26 @@ func TestWriteFiles(t *testing.T) {
 	if b, _ := os.ReadFile(abs); string(b) != "abs" {
 		t.Fatalf("%s = %q", abs, b)
 	}
+}
+
+func TestTunnelRedirect(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "the app")
+	}))
+	defer app.Close()
+	to := app.Listener.Addr().String()
+	srv := portertest.NewServer(t, portertest.WithTunnelRedirect("127.0.0.1:8000", to))
+	h := srv.Dial(t)
+	client := &http.Client{Transport: &http.Transport{DialContext: h.DialContext, DisableKeepAlives: true}}
+	get := func(addr string) string {
+		resp, err := client.Get("http://" + addr + "/")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	assert.Equal(t, "the app", get("127.0.0.1:8000"), "the host's 127.0.0.1:8000 is the app's free port")
+	assert.Equal(t, "the app", get(to), "an address not redirected is dialled as it is")
+	assert.Equal(t, []string{"127.0.0.1:8000", to}, srv.Tunnels(), "the addresses as they were asked")
 }

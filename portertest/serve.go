@@ -276,7 +276,11 @@ func (s *Server) handleDirectTCPIP(nc ssh.NewChannel) {
 		return
 	}
 	addr := net.JoinHostPort(p.Host, strconv.Itoa(int(p.Port)))
-	conn, err := net.Dial("tcp", addr)
+	dial := addr
+	if to, ok := s.redirects[addr]; ok {
+		dial = to
+	}
+	conn, err := net.Dial("tcp", dial)
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, err.Error())
 		return
