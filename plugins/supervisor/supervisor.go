@@ -57,7 +57,6 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/porter-deploy/porter"
-	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/scp"
 )
@@ -91,9 +90,9 @@ func init() { porter.RegisterPlugin(Name, New) }
 // Plugin is the supervisor plugin for one module on one host.
 type Plugin struct {
 	cfg      config
-	stopped  bool    // the group was stopped by this deploy and not started again
-	replaced *backup // the launcher as it was before this deploy wrote conf_dir; nil = untouched
-	updated  bool    // supervisorctl update ran in this deploy
+	stopped  bool          // the group was stopped by this deploy and not started again
+	replaced *scp.Snapshot // the launcher as it was before this deploy wrote conf_dir; nil = untouched
+	updated  bool          // supervisorctl update ran in this deploy
 }
 
 var (
@@ -241,9 +240,9 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 		m.Log().Info("supervisor launcher kept: pass --update-launcher to replace it", "launcher", dst)
 		return nil
 	}
-	old := &backup{path: dst}
+	old := &scp.Snapshot{Path: dst}
 	if exists {
-		if err := p.save(ctx, m, old); err != nil {
+		if old, err = p.save(ctx, m, dst); err != nil {
 			return err
 		}
 	}
@@ -269,20 +268,11 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 		}
 		return nil
 	}
-	if err := moveInto(ctx, c, staged, dst); err != nil {
+	if err := moveInto(ctx, h, c, staged, dst); err != nil {
 		return fmt.Errorf("install supervisor launcher %s: %w: make %s writable by the SSH user, or set use_sudo = true", dst, err, p.cfg.confDir)
 	}
 	m.Log().Info("supervisor launcher installed", "to", dst)
 	return nil
-}
-
-// backup is the launcher as it was before this deploy replaced it.
-type backup struct {
-	path    string
-	existed bool
-	data    []byte
-	mode    fs.FileMode // without sudo; with sudo it is put back 0644
-	mtime   time.Time   // without sudo
 }
 
 func (p *Plugin) stagedPath(m *porter.Module) string {
@@ -295,36 +285,28 @@ func (p *Plugin) removeStaged(m *porter.Module, c *sftp.Client, staged string) {
 	}
 }
 
-// save reads the launcher this deploy is about to replace into b.
-func (p *Plugin) save(ctx context.Context, m *porter.Module, b *backup) error {
+// save reads the launcher dst this deploy is about to replace. With sudo
+// its mode and time are not read: it is put back 0644.
+func (p *Plugin) save(ctx context.Context, m *porter.Module, dst string) (*scp.Snapshot, error) {
 	h := m.Host()
 	if p.cfg.useSudo {
-		out, err := h.Run(ctx, sudoCat(b.path))
+		out, err := h.Run(ctx, sudoCat(dst))
 		if err != nil {
-			return fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
+			return nil, fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
 		}
-		b.existed, b.data = true, out.Stdout
-		return nil
+		return &scp.Snapshot{Path: dst, Existed: true, Data: out.Stdout, Mode: 0o644}, nil
 	}
-	c, err := h.SFTP(ctx)
+	old, err := scp.Save(ctx, h, dst)
 	if err != nil {
-		return fmt.Errorf("copy supervisor launcher: %w", err)
+		return nil, fmt.Errorf("copy supervisor launcher: keep the old one: %w", err)
 	}
-	st, err := c.Stat(b.path)
-	if err != nil {
-		return fmt.Errorf("copy supervisor launcher: keep the old one: stat %s:%s: %w", h.Name(), b.path, err)
-	}
-	if b.data, err = sftpx.ReadFile(c, b.path); err != nil {
-		return fmt.Errorf("copy supervisor launcher: keep the old one: read %s:%s: %w", h.Name(), b.path, err)
-	}
-	b.existed, b.mode, b.mtime = true, st.Mode(), st.ModTime()
-	return nil
+	return old, nil
 }
 
-// moveInto copies the staged file src over dst atomically: under a
-// temporary name in dst's directory, then renamed over dst (the staged file
-// may be on another file system than conf_dir, so it is not renamed itself).
-func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
+// moveInto copies the staged file src over dst atomically (scp.WriteAtomic;
+// the staged file may be on another file system than conf_dir, so it is not
+// renamed itself).
+func moveInto(ctx context.Context, h *remote.Host, c *sftp.Client, src, dst string) error {
 	st, err := c.Stat(src)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", src, err)
@@ -334,7 +316,7 @@ func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
 		return fmt.Errorf("open %s: %w", src, err)
 	}
 	defer f.Close()
-	return sftpx.WriteAtomic(ctx, c, dst, f, st.Mode(), time.Time{})
+	return scp.WriteAtomic(ctx, h, dst, f, st.Mode(), time.Time{})
 }
 
 // restore puts back the launcher this deploy replaced, or removes the one it
@@ -342,38 +324,28 @@ func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
 func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
 	b := p.replaced
 	h := m.Host()
-	m.Log().Warn("deploy failed: putting the supervisor launcher back", "launcher", b.path, "existed", b.existed)
-	if p.cfg.useSudo {
-		if !b.existed {
-			_, err := h.Run(ctx, sudoRemove(b.path))
-			return err
-		}
-		c, err := h.SFTP(ctx)
-		if err != nil {
-			return err
-		}
-		staged := p.stagedPath(m)
-		if err := c.MkdirAll(path.Dir(staged)); err != nil {
-			return fmt.Errorf("stage the old launcher: %w", err)
-		}
-		if err := sftpx.WriteAtomic(ctx, c, staged, bytes.NewReader(b.data), 0o644, time.Time{}); err != nil {
-			return fmt.Errorf("stage the old launcher: %w", err)
-		}
-		defer p.removeStaged(m, c, staged)
-		_, err = h.Run(ctx, sudoInstall(staged, b.path))
+	m.Log().Warn("deploy failed: putting the supervisor launcher back", "launcher", b.Path, "existed", b.Existed)
+	if !p.cfg.useSudo {
+		return b.Restore(ctx, h)
+	}
+	if !b.Existed {
+		_, err := h.Run(ctx, sudoRemove(b.Path))
 		return err
 	}
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return err
 	}
-	if !b.existed {
-		if err := c.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", b.path, err)
-		}
-		return nil
+	staged := p.stagedPath(m)
+	if err := c.MkdirAll(path.Dir(staged)); err != nil {
+		return fmt.Errorf("stage the old launcher: %w", err)
 	}
-	return sftpx.WriteAtomic(ctx, c, b.path, bytes.NewReader(b.data), b.mode, b.mtime)
+	if err := scp.WriteAtomic(ctx, h, staged, bytes.NewReader(b.Data), b.Mode, time.Time{}); err != nil {
+		return fmt.Errorf("stage the old launcher: %w", err)
+	}
+	defer p.removeStaged(m, c, staged)
+	_, err = h.Run(ctx, sudoInstall(staged, b.Path))
+	return err
 }
 
 // exists reports whether the launcher is on the host already.
@@ -429,7 +401,7 @@ func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
 	var errs []error
 	if p.replaced != nil { // set only once connected
 		if err := p.restore(ctx, m); err != nil {
-			errs = append(errs, fmt.Errorf("put the supervisor launcher %s back: %w", p.replaced.path, err))
+			errs = append(errs, fmt.Errorf("put the supervisor launcher %s back: %w", p.replaced.Path, err))
 		} else if p.updated {
 			// supervisord read the new launcher already: make it read the old one.
 			if _, err := p.run(ctx, m, "supervisorctl update after the failed deploy", "update"); err != nil {

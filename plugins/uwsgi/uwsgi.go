@@ -42,10 +42,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/porter-deploy/porter"
-	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/scp"
 )
 
@@ -77,16 +75,7 @@ type Plugin struct {
 	pidDir      string
 	copyDomains bool
 	emperor     bool
-	replaced    []backup // launchers this deploy wrote, to put back on failure
-}
-
-// backup is a launcher as it was before this deploy replaced it.
-type backup struct {
-	path    string
-	existed bool
-	data    []byte
-	mode    fs.FileMode
-	mtime   time.Time
+	replaced    []*scp.Snapshot // launchers this deploy wrote, to put back on failure
 }
 
 var (
@@ -169,19 +158,17 @@ func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
 		update := m.FlagBool(FlagUpdateVassalLauncher)
 		for _, l := range p.launchers {
 			dst := path.Join(p.vassalsDir, l)
-			b := backup{path: dst}
-			st, err := c.Stat(dst)
+			_, err := c.Stat(dst)
 			switch {
 			case err == nil && !update:
 				m.Log().Info("uwsgi launcher kept: pass --update-vassal-launcher to replace it", "launcher", dst)
 				continue
-			case err == nil:
-				b.existed, b.mode, b.mtime = true, st.Mode(), st.ModTime()
-				if b.data, err = sftpx.ReadFile(c, dst); err != nil {
-					return fmt.Errorf("copy uwsgi launcher %s: keep the old one: %w", l, err)
-				}
-			case !errors.Is(err, fs.ErrNotExist):
+			case err != nil && !errors.Is(err, fs.ErrNotExist):
 				return fmt.Errorf("copy uwsgi launcher %s: stat %s:%s: %w", l, h.Name(), dst, err)
+			}
+			b, err := scp.Save(ctx, h, dst)
+			if err != nil {
+				return fmt.Errorf("copy uwsgi launcher %s: keep the old one: %w", l, err)
 			}
 			if err := scp.CopyFile(ctx, h, filepath.Join(p.dir, l), dst); err != nil {
 				return fmt.Errorf("copy uwsgi launcher: %w: make %s writable by the SSH user", err, p.vassalsDir)
@@ -244,24 +231,11 @@ func ParsePid(b []byte) (int, error) {
 
 // undo puts back the launchers this deploy replaced.
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
-	if len(p.replaced) == 0 || m.Host() == nil {
-		return nil
-	}
-	c, err := m.Host().SFTP(ctx)
-	if err != nil {
-		return fmt.Errorf("put the uwsgi launchers back: %w", err)
-	}
 	var errs []error
 	for i := len(p.replaced) - 1; i >= 0; i-- {
 		b := p.replaced[i]
-		m.Log().Warn("deploy failed: putting the uwsgi launcher back", "launcher", b.path, "existed", b.existed)
-		if !b.existed {
-			if err := c.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove %s: %w", b.path, err))
-			}
-			continue
-		}
-		if err := sftpx.WriteAtomic(ctx, c, b.path, bytes.NewReader(b.data), b.mode, b.mtime); err != nil {
+		m.Log().Warn("deploy failed: putting the uwsgi launcher back", "launcher", b.Path, "existed", b.Existed)
+		if err := b.Restore(ctx, m.Host()); err != nil {
 			errs = append(errs, err)
 		}
 	}
