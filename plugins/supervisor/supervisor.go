@@ -96,8 +96,9 @@ type Plugin struct {
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -118,35 +119,50 @@ type config struct {
 	ctlConf  string // supervisorctl -c
 }
 
-// RegisterSignalHandlers reads the module's settings, checks the launcher
-// exists locally, and adds the plugin's handlers.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys and values, and that the
+// launcher exists in the module's supervisor directory.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	_, err := readConfig(s)
+	return err
+}
+
+func readConfig(s porter.Settings) (config, error) {
 	if err := s.OnlyKeys("launcher", "group_name", "use_sudo", "conf_dir", "config"); err != nil {
-		return err
+		return config{}, err
 	}
 	var err error
-	c := &p.cfg
+	var c config
 	if c.useSudo, err = s.Bool("use_sudo", false); err != nil {
-		return err
+		return c, err
 	}
-	c.group = s.String("group_name", m.Name())
+	module := s.Module()
+	c.group = s.String("group_name", module)
 	if c.group == "" {
-		return fmt.Errorf("%s: group_name is empty: name the supervisord group, or remove the key to use %q", s.Where(), m.Name())
+		return c, fmt.Errorf("%s: group_name is empty: name the supervisord group, or remove the key to use %q", s.Where(), module)
 	}
 	c.confDir = s.String("conf_dir", DefaultConfDir)
 	if c.confDir == "" {
-		return fmt.Errorf("%s: conf_dir is empty: remove it to use %s", s.Where(), DefaultConfDir)
+		return c, fmt.Errorf("%s: conf_dir is empty: remove it to use %s", s.Where(), DefaultConfDir)
 	}
 	c.ctlConf = s.String("config", "")
-	c.name = s.String("launcher", m.Name()+".conf")
+	c.name = s.String("launcher", module+".conf")
 	if c.name == "" || strings.ContainsAny(c.name, `/\`) || c.name == "." || c.name == ".." {
-		return fmt.Errorf("%s: launcher = %q: name a file of %s", s.Where(), c.name, filepath.Join(m.Name(), "supervisor"))
+		return c, fmt.Errorf("%s: launcher = %q: name a file of %s", s.Where(), c.name, filepath.Join(module, "supervisor"))
 	}
-	c.launcher = filepath.Join(m.Dir(), "supervisor", c.name)
+	c.launcher = filepath.Join(s.ModuleDir(), "supervisor", c.name)
 	if st, err := os.Stat(c.launcher); err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: launcher %s: no such file: create it, or set launcher = NAME of a file in %s",
-			s.Where(), filepath.Join(m.Name(), "supervisor", c.name), filepath.Join(m.Name(), "supervisor"))
+		return c, fmt.Errorf("%s: launcher %s: no such file: create it, or set launcher = NAME of a file in %s",
+			s.Where(), filepath.Join(module, "supervisor", c.name), filepath.Join(module, "supervisor"))
+	}
+	return c, nil
+}
+
+// RegisterSignalHandlers reads the module's settings and adds the plugin's
+// handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	var err error
+	if p.cfg, err = readConfig(m.PluginSettings()); err != nil {
+		return err
 	}
 	m.PushSignalHandler(porter.SigDeployStart, p.stop, porter.Describe(p.describeStop))
 	m.PushSignalHandler(porter.SigSourcePostSend, p.copyLauncher, porter.Describe(p.describeCopy))
@@ -174,9 +190,6 @@ func (p *Plugin) ctl(args ...string) string {
 }
 
 func (p *Plugin) run(ctx context.Context, m *porter.Module, what string, args ...string) (remote.Output, error) {
-	if m.Host() == nil {
-		return remote.Output{}, fmt.Errorf("%s: module %s is not connected to a host", what, m.Name())
-	}
 	cmd := p.ctl(args...)
 	m.Log().Info(what, "command", cmd)
 	out, err := m.Host().Run(ctx, cmd)
@@ -228,9 +241,6 @@ func (p *Plugin) stop(ctx context.Context, m *porter.Module, _ any) error {
 // replaces is kept in memory for undo.
 func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("copy supervisor launcher: module %s is not connected to a host", m.Name())
-	}
 	dst := path.Join(p.cfg.confDir, p.cfg.name)
 	exists, err := p.exists(ctx, m, dst)
 	if err != nil {
@@ -399,7 +409,7 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 // added), then starts the group again when this deploy stopped it.
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
 	var errs []error
-	if p.replaced != nil { // set only once connected
+	if p.replaced != nil {
 		if err := p.restore(ctx, m); err != nil {
 			errs = append(errs, fmt.Errorf("put the supervisor launcher %s back: %w", p.replaced.Path, err))
 		} else if p.updated {

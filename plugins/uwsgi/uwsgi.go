@@ -79,8 +79,9 @@ type Plugin struct {
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -94,10 +95,15 @@ func (*Plugin) Flags() []porter.Flag {
 	}
 }
 
-// RegisterSignalHandlers reads the section, checks the launchers exist
-// locally, and adds the plugin's handlers.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys and values, and that every
+// launcher exists in the module's uwsgi directory.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	var p Plugin
+	return p.read(s)
+}
+
+// read reads the section into p.
+func (p *Plugin) read(s porter.Settings) error {
 	if err := s.OnlyKeys("launchers", "vassals_dir", "pid_dir", "copy_domains", "emperor"); err != nil {
 		return err
 	}
@@ -115,19 +121,30 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	}
 	p.launchers = s.List("launchers")
 	if _, set := s.Lookup("launchers"); !set {
-		p.launchers = []string{m.Name() + ".ini"}
+		p.launchers = []string{s.Module() + ".ini"}
 	}
+	local := filepath.Join(s.Module(), "uwsgi") // for messages
 	if len(p.launchers) == 0 {
-		return fmt.Errorf("%s: launchers is empty: list files of %s", s.Where(), filepath.Join(m.Name(), "uwsgi"))
+		return fmt.Errorf("%s: launchers is empty: list files of %s", s.Where(), local)
 	}
-	p.dir = filepath.Join(m.Dir(), "uwsgi")
+	p.dir = filepath.Join(s.ModuleDir(), "uwsgi")
 	for _, l := range p.launchers {
 		if strings.ContainsAny(l, `/\`) || l == "." || l == ".." {
-			return fmt.Errorf("%s: launchers: %q: name a file of %s", s.Where(), l, filepath.Join(m.Name(), "uwsgi"))
+			return fmt.Errorf("%s: launchers: %q: name a file of %s", s.Where(), l, local)
 		}
 		if st, err := os.Stat(filepath.Join(p.dir, l)); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%s: launcher %s: no such file: create it, or fix launchers", s.Where(), filepath.Join(m.Name(), "uwsgi", l))
+			return fmt.Errorf("%s: launcher %s: no such file: create it, or fix launchers", s.Where(), filepath.Join(local, l))
 		}
+	}
+	return nil
+}
+
+// RegisterSignalHandlers reads the section, checks the domains file for
+// the deploy's config, and adds the plugin's handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings()
+	if err := p.read(s); err != nil {
+		return err
 	}
 	if p.copyDomains && m.ConfigName() != "" {
 		if _, err := scp.ConfigFile(m, DomainsFile); err != nil {
@@ -140,16 +157,13 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	return nil
 }
 
-// PidFile returns the pid file of the master of launcher.
-func (p *Plugin) PidFile(launcher string) string {
+// pidFile returns the pid file of the master of launcher.
+func (p *Plugin) pidFile(launcher string) string {
 	return path.Join(p.pidDir, strings.TrimSuffix(launcher, path.Ext(launcher))+".pid")
 }
 
 func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
-	}
 	if p.emperor {
 		c, err := h.SFTP(ctx)
 		if err != nil {
@@ -188,17 +202,14 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 		return nil
 	}
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
-	}
 	pids := make([]int, len(p.launchers))
 	for i, l := range p.launchers {
-		file := p.PidFile(l)
+		file := p.pidFile(l)
 		out, err := h.Run(ctx, catCommand(file))
 		if err != nil {
 			return fmt.Errorf("restart uwsgi %s: read pid file %s: %w: is its master running with pidfile = %s?", l, file, err, file)
 		}
-		pid, err := ParsePid(out.Stdout)
+		pid, err := parsePid(out.Stdout)
 		if err != nil {
 			return fmt.Errorf("restart uwsgi %s: pid file %s: %w", l, file, err)
 		}
@@ -208,16 +219,16 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 		cmd := reloadCommand(pids[i])
 		m.Log().Info("reload uwsgi", "launcher", l, "command", cmd)
 		if _, err := h.Run(ctx, cmd); err != nil {
-			return fmt.Errorf("restart uwsgi %s: %w: the pid file %s names no process of the SSH user: is the master running?", l, err, p.PidFile(l))
+			return fmt.Errorf("restart uwsgi %s: %w: the pid file %s names no process of the SSH user: is the master running?", l, err, p.pidFile(l))
 		}
 	}
 	return nil
 }
 
-// ParsePid returns the process id a pid file holds: one decimal number
+// parsePid returns the process id a pid file holds: one decimal number
 // greater than 1 (never 0 or -1, which kill reads as a process group or
 // every process), surrounded by white space at most.
-func ParsePid(b []byte) (int, error) {
+func parsePid(b []byte) (int, error) {
 	s := string(bytes.TrimSpace(b))
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 1 || strconv.Itoa(n) != s {

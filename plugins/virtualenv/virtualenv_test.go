@@ -157,7 +157,7 @@ const sender = "github.com/porter-deploy/porter/plugins/virtualenv/sender_test"
 type sendPlugin struct{}
 
 func (sendPlugin) RegisterSignalHandlers(m *porter.Module) error {
-	file := m.PluginSettings(sender).String("file", "")
+	file := m.PluginSettings().String("file", "")
 	m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
 		return m.Signal(ctx, supervisor.SigLauncherUpdated, supervisor.LauncherUpdated{Path: file})
 	})
