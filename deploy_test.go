@@ -61,7 +61,7 @@ func newLog(t *testing.T) (*signalLog, string) {
 type recordPlugin struct{}
 
 func (recordPlugin) RegisterSignalHandlers(m *porter.Module) error {
-	key := m.PluginSettings(recordName).String("log", "")
+	key := m.PluginSettings().String("log", "")
 	logsMu.Lock()
 	l := logs[key]
 	logsMu.Unlock()
@@ -71,7 +71,7 @@ func (recordPlugin) RegisterSignalHandlers(m *porter.Module) error {
 	for _, sig := range []porter.Signal{porter.SigDeployStart, porter.SigSourcePreSend, porter.SigSourceSend,
 		porter.SigSourcePostSend, porter.SigDeployFinish, porter.SigDeployFailed} {
 		m.PushSignalHandler(sig, func(_ context.Context, m *porter.Module, payload any) error {
-			if f, ok := payload.(*porter.DeployFailed); ok {
+			if f, ok := payload.(porter.DeployFailed); ok {
 				l.add(m.Name() + ":" + string(sig) + ":" + f.Err.Error())
 				return nil
 			}
@@ -114,7 +114,7 @@ func init() {
 			u := v.(*undoCheck)
 			u.calls++
 			u.ctxErr = ctx.Err()
-			u.failure = payload.(*porter.DeployFailed).Err
+			u.failure = payload.(porter.DeployFailed).Err
 			out, err := m.Host().Run(ctx, "cd "+remote.Quote(m.Path())+" && echo restored > UNDONE && echo undone")
 			u.out, u.runErr = string(out.Stdout), err
 			return err

@@ -157,4 +157,17 @@
 // the debug log of each handler run. A handler that leaves a step out
 // calls [Module.Skip] with the step and why; the report keeps it
 // ([ModuleReport.Skipped]) and the CLI prints it.
+//
+// # The plugin contract
+//
+// A plugin owns its name: [Module.PluginSettings] is its own [plugin:NAME]
+// section, in its RegisterSignalHandlers as in its handlers. A plugin that
+// is a [SettingsValidator] has that section checked by [LoadProject] for
+// every module and every host's overrides, without a config or a
+// connection. Handlers and Describers always have [Module.Host]: on a
+// module loaded without [WithConnection], [Module.Signal] runs none and
+// fails with [ErrNotConnected]. Payloads are values of the named type each
+// signal's doc gives ([DeployFailed], [RollbackInfo]). Package scp has the
+// file helpers plugins need on the host (atomic writes with a mode,
+// snapshots restored on failure). See [Plugin].
 package porter

@@ -102,7 +102,7 @@ func ExampleRegisterDeployment() {
 type cdn struct{}
 
 func (cdn) RegisterSignalHandlers(m *porter.Module) error {
-	bucket := m.PluginSettings("github.com/acme/deploy/plugins/cdn").String("bucket", "assets")
+	bucket := m.PluginSettings().String("bucket", "assets")
 	m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
 		if !m.FlagBool("purge-cdn") {
 			m.Skip("purge the CDN", "--purge-cdn not given") // in the report, with this plugin as owner

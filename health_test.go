@@ -40,12 +40,12 @@ func init() {
 		})
 		m.PushSignalHandler(porter.SigDeployFailed, func(_ context.Context, m *porter.Module, payload any) error {
 			var he *porter.HealthError
-			log(m, fmt.Sprintf("deploy-failed (health error: %t)", errors.As(payload.(*porter.DeployFailed).Err, &he)))
+			log(m, fmt.Sprintf("deploy-failed (health error: %t)", errors.As(payload.(porter.DeployFailed).Err, &he)))
 			return nil
 		})
 		for _, sig := range []porter.Signal{porter.SigRollbackStart, porter.SigRollbackFinish} {
 			m.PushSignalHandler(sig, func(ctx context.Context, m *porter.Module, payload any) error {
-				info := payload.(*porter.RollbackInfo)
+				info := payload.(porter.RollbackInfo)
 				// Read on the host: a relative path is relative to its login directory.
 				cur, err := m.Host().Run(ctx, "readlink -- "+remote.Quote(m.CurrentPath()))
 				if err != nil {

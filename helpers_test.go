@@ -15,3 +15,10 @@ func newProject(t testing.TB, files map[string]string) *Project {
 	require.NoError(t, err)
 	return p
 }
+
+// connected binds a module to a real connection, to a portertest server of
+// the test's own: Signal runs handlers only on a connected module.
+func connected(t testing.TB) ModuleOption {
+	t.Helper()
+	return WithConnection(portertest.NewServer(t).Dial(t))
+}

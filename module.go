@@ -142,6 +142,9 @@ func LoadModule(p *Project, name string, opts ...ModuleOption) (*Module, error) 
 		}
 		plugin := factory()
 		m.owner = pname
+		if err := validateSettings(plugin, m.PluginSettings()); err != nil {
+			return nil, fmt.Errorf("module %s: %w", name, err)
+		}
 		if err := plugin.RegisterSignalHandlers(m); err != nil {
 			return nil, fmt.Errorf("module %s: plugin %s: %w", name, pname, err)
 		}
@@ -173,8 +176,15 @@ func (m *Module) Project() *Project { return m.project }
 func (m *Module) HostName() string { return m.hostName }
 
 // Host returns the SSH connection to the module's host, shared by every
-// step of the deploy; nil when the module is not bound to a connection.
+// step of the deploy. A handler or a Describer never sees nil: Signal and
+// DescribeSignal refuse to run them on a module loaded without
+// WithConnection (ErrNotConnected), so plugins do not check. Outside them
+// it is nil when the module is not bound to a connection.
 func (m *Module) Host() *remote.Host { return m.host }
+
+// Connected reports whether the module has its host's connection (see
+// WithConnection): whether Signal may run its handlers.
+func (m *Module) Connected() bool { return m.host != nil }
 
 // Log returns the module's logger.
 func (m *Module) Log() *slog.Logger { return m.log }
@@ -213,8 +223,19 @@ func (m *Module) Settings() Settings { return m.Section("module") }
 // Release returns the [release:NAME] section of the release deployed.
 func (m *Module) Release() Settings { return m.Section("release:" + m.release) }
 
-// PluginSettings returns the [plugin:NAME] section of plugin name.
-func (m *Module) PluginSettings(name string) Settings { return m.Section("plugin:" + name) }
+// PluginSettings returns the [plugin:NAME] section of the plugin whose code
+// runs now: the plugin in its RegisterSignalHandlers, or the plugin that
+// pushed the running handler or Describer (see HandlerInfo.Owner). A
+// plugin so never repeats its own name. Elsewhere (a module hook, a test)
+// it is the zero Settings; read another plugin's section with
+// Section("plugin:" + name).
+func (m *Module) PluginSettings() Settings {
+	switch m.owner {
+	case "", OwnerPorter, OwnerHook:
+		return Settings{}
+	}
+	return m.Section("plugin:" + m.owner)
+}
 
 // Plugins returns the plugins the module uses, in ini order.
 func (m *Module) Plugins() []string { return append([]string(nil), m.plugins...) }

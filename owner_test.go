@@ -33,7 +33,7 @@ func TestHandlersKnowTheirOwners(t *testing.T) {
 		"project.ini":       "[project]\ndepends = hooked\n[hosts]\nvbox = u@v\n",
 		"hooked/hooked.ini": "[module]\npath = /srv/h\nconfig = a.conf\n[plugin:test/two]\n[plugin:test/lazy]\n",
 	})
-	m, err := LoadModule(p, "hooked", OnHost("vbox"), WithConfig("testing"))
+	m, err := LoadModule(p, "hooked", OnHost("vbox"), WithConfig("testing"), connected(t))
 	require.NoError(t, err)
 	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter, Described: true}}, m.SignalHandlerInfo(SigDeploy))
 	assert.Equal(t, []HandlerInfo{{Owner: OwnerPorter, Described: true}}, m.SignalHandlerInfo(SigSourceSend))
@@ -84,7 +84,7 @@ func TestDescribeSignalCallsDescribersAndRunsNoHandler(t *testing.T) {
 		"project.ini":     "[project]\ndepends = plain\n[hosts]\nvbox = u@v\n",
 		"plain/plain.ini": "[module]\npath = /srv/p\n",
 	})
-	m, err := LoadModule(p, "plain", OnHost("vbox"))
+	m, err := LoadModule(p, "plain", OnHost("vbox"), connected(t))
 	require.NoError(t, err)
 	ran := 0
 	m.PushSignalHandler("x", func(context.Context, *Module, any) error { ran++; return nil })

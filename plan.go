@@ -241,7 +241,7 @@ func (m *Module) planSignals(ctx context.Context) ([]SignalPlan, error) {
 // deploy would send (SigDeployFailed's names no error yet).
 func planPayload(sig Signal) any {
 	if sig == SigDeployFailed {
-		return &DeployFailed{Err: errPlanned}
+		return DeployFailed{Err: errPlanned}
 	}
 	return nil
 }

@@ -10,8 +10,39 @@ import (
 // switches a plugin on by having a [plugin:NAME] section; porter then makes
 // an instance with the plugin's factory and calls RegisterSignalHandlers,
 // after the module's defaults and its deployment hook.
+//
+// The contract between porter and a plugin:
+//
+//   - The plugin owns its name, the one it is registered with: its
+//     handlers are owned by that name (HandlerInfo.Owner) and
+//     Module.PluginSettings returns its own [plugin:NAME] section, in
+//     RegisterSignalHandlers as in its handlers.
+//   - A plugin that is a SettingsValidator has its section checked by
+//     LoadProject for every module and every host's overrides, without a
+//     config or a connection, and again by LoadModule before
+//     RegisterSignalHandlers, which may then take the settings as valid.
+//   - A handler (and a Describer) always has a connection: m.Host() is
+//     never nil in them, as Module.Signal refuses to run handlers on a
+//     module loaded without one (ErrNotConnected).
+//   - Signal payloads are values, not pointers, of a named type that the
+//     signal's doc comment names (SigDeployFailed: DeployFailed); nil for
+//     the signals that carry nothing. A plugin's own signals follow the
+//     same rule.
 type Plugin interface {
 	RegisterSignalHandlers(m *Module) error
+}
+
+// SettingsValidator is the optional interface of a plugin that checks its
+// [plugin:NAME] section apart from wiring handlers: LoadProject calls it
+// for each module that uses the plugin, with the section as each host of
+// [hosts] sees it (and as no host does), so that a bad setting stops the
+// project from loading rather than a deploy halfway through. It must not
+// connect anywhere nor depend on the config (--config) deployed; it may
+// read the module's local files (Settings.ModuleDir). Its error should
+// name the file, section and key (Settings.Where, SettingError) and say
+// how to fix the value.
+type SettingsValidator interface {
+	ValidateSettings(s Settings) error
 }
 
 // PluginFactory makes a new instance of a plugin. It is called once per
@@ -118,6 +149,34 @@ type PluginNotRegisteredError struct {
 // Error names the plugin and the import that registers it.
 func (e *PluginNotRegisteredError) Error() string {
 	return fmt.Sprintf("plugin %q is not registered: add  import _ %q  to your deploy program", e.Name, e.Name)
+}
+
+// validateSettings runs the plugin's SettingsValidator, if it has one.
+func validateSettings(p Plugin, s Settings) error {
+	if v, ok := p.(SettingsValidator); ok {
+		return v.ValidateSettings(s)
+	}
+	return nil
+}
+
+// validatePlugins checks every plugin section of def with its plugin's
+// SettingsValidator, as no host sees it and as each host does; an error
+// only one host's overrides cause names that host.
+func (p *Project) validatePlugins(def *moduleDef) error {
+	for _, name := range pluginSections(def.file) {
+		factory, _ := lookupPlugin(name) // checkPlugins found every one
+		plugin := factory()
+		sec := "plugin:" + name
+		if err := validateSettings(plugin, p.settings(def, sec, "")); err != nil {
+			return fmt.Errorf("module %s: %w", def.name, err)
+		}
+		for _, h := range p.HostNames() {
+			if err := validateSettings(plugin, p.settings(def, sec, h)); err != nil {
+				return fmt.Errorf("module %s on host %s: %w", def.name, h, err)
+			}
+		}
+	}
+	return nil
 }
 
 // pluginFlags returns the flags of the plugin name (nil when it has none).

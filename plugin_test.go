@@ -14,7 +14,7 @@ type orderPlugin struct{ tag string }
 
 func (p orderPlugin) RegisterSignalHandlers(m *Module) error {
 	m.PushSignalHandler("order", func(_ context.Context, m *Module, payload any) error {
-		*payload.(*[]string) = append(*payload.(*[]string), p.tag+":"+m.PluginSettings("test/"+p.tag).String("value", ""))
+		*payload.(*[]string) = append(*payload.(*[]string), p.tag+":"+m.PluginSettings().String("value", ""))
 		return nil
 	})
 	return nil
@@ -42,7 +42,7 @@ func TestHandlersRegisterDefaultsThenHookThenPluginsInIniOrder(t *testing.T) {
 		"project.ini":       "[project]\ndepends = hooked\n[hosts]\nvbox = u@v\n",
 		"hooked/hooked.ini": "[module]\npath = /srv/h\n[plugin:test/two]\nvalue = 2\nvalue-vbox = v2\n[plugin:test/one]\nvalue = 1\n",
 	})
-	m, err := LoadModule(p, "hooked", OnHost("vbox"), WithFlags(map[string]string{"two-switch": "true"}))
+	m, err := LoadModule(p, "hooked", OnHost("vbox"), WithFlags(map[string]string{"two-switch": "true"}), connected(t))
 	require.NoError(t, err)
 	var got []string
 	require.NoError(t, m.Signal(context.Background(), "order", &got))

@@ -261,7 +261,7 @@ func runProcedure(ctx context.Context, m *Module) error {
 		m.log.Error("could not put the release back", "error", aerr)
 		err = also(err, aerr)
 	}
-	if ferr := m.Signal(uctx, SigDeployFailed, &DeployFailed{Err: err}); ferr != nil {
+	if ferr := m.Signal(uctx, SigDeployFailed, DeployFailed{Err: err}); ferr != nil {
 		m.log.Error("undo after failure failed too", "error", ferr)
 		err = also(err, ferr)
 	}

@@ -66,7 +66,8 @@ func (e *CycleError) Error() string {
 // LoadProject reads dir/project.ini and the ini of every module reachable
 // from [project] depends, and checks them: every module ini exists, the
 // dependencies have no cycle for any host, every plugin section names a
-// registered plugin.
+// registered plugin, and every plugin that is a SettingsValidator accepts
+// its section, as each host of [hosts] sees it (see validatePlugins).
 func LoadProject(dir string) (*Project, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -133,6 +134,9 @@ func (p *Project) loadModules(dirs map[string]string) error {
 			}
 		}
 		if err := p.checkPlugins(def); err != nil {
+			return err
+		}
+		if err := p.validatePlugins(def); err != nil {
 			return err
 		}
 	}
@@ -300,7 +304,7 @@ func (p *Project) ModulePath(module, host string) (string, error) {
 }
 
 func (p *Project) settings(def *moduleDef, section, host string) Settings {
-	s := Settings{host: host, hosts: p.HostNames(), where: def.ini + " [" + section + "]"}
+	s := Settings{host: host, hosts: p.HostNames(), where: def.ini + " [" + section + "]", module: def.name, dir: def.dir}
 	if def.file.HasSection(section) {
 		s.sec = def.file.Section(section)
 	}

@@ -42,7 +42,7 @@ func init() {
 		})
 		for _, sig := range []porter.Signal{porter.SigRollbackStart, porter.SigRollbackFinish} {
 			m.PushSignalHandler(sig, func(ctx context.Context, m *porter.Module, payload any) error {
-				info := payload.(*porter.RollbackInfo)
+				info := payload.(porter.RollbackInfo)
 				v, _ := relSeen.LoadOrStore(m.Base(), &[]string{})
 				*(v.(*[]string)) = append(*(v.(*[]string)), string(sig)+" "+info.From.ID+" -> "+info.To.ID+" in "+m.Path())
 				return nil

@@ -28,8 +28,8 @@ func TestOverrideOfTheLongestHostName(t *testing.T) {
 	east, err := porter.LoadModule(p, "a", porter.OnHost("east-prod"))
 	require.NoError(t, err)
 	const cmd = "github.com/porter-deploy/porter/plugins/command"
-	assert.Equal(t, map[string]string{"deploy-finish": "echo all"}, prod.PluginSettings(cmd).Map())
-	assert.Equal(t, map[string]string{"deploy-finish": "echo east"}, east.PluginSettings(cmd).Map())
+	assert.Equal(t, map[string]string{"deploy-finish": "echo all"}, prod.Section("plugin:"+cmd).Map())
+	assert.Equal(t, map[string]string{"deploy-finish": "echo east"}, east.Section("plugin:"+cmd).Map())
 }
 
 func TestDottedReleaseSectionsDoNotInherit(t *testing.T) {

@@ -12,16 +12,20 @@ import (
 	"github.com/porter-deploy/porter/remote"
 )
 
-// The signals of a rollback, sent with a *RollbackInfo payload while the
-// module's Path is the release rolled back to: SigRollbackStart before
-// current is switched (an error stops the rollback, nothing changed),
-// SigRollbackFinish after (restart services on the old code here).
+// The signals of a rollback, sent with a RollbackInfo payload (a value)
+// while the module's Path is the release rolled back to: SigRollbackStart
+// before current is switched (an error stops the rollback, nothing
+// changed), SigRollbackFinish after (restart services on the old code
+// here).
 const (
 	SigRollbackStart  Signal = "rollback-start"
 	SigRollbackFinish Signal = "rollback-finish"
 )
 
-// RollbackInfo is the payload of SigRollbackStart and SigRollbackFinish.
+// RollbackInfo is the payload of SigRollbackStart and SigRollbackFinish,
+// passed as a value:
+//
+//	info := payload.(porter.RollbackInfo)
 type RollbackInfo struct {
 	From ledger.Release // the release current pointed to
 	To   ledger.Release // the release it points to after
@@ -266,7 +270,7 @@ func (m *Module) rollbackTo(ctx context.Context, info *RollbackInfo, switched fu
 	m.build = &releaseBuild{id: info.To.ID, previous: info.From.ID}
 	defer func() { m.build = saved }()
 	m.log.Info("rolling back", "from", info.From.ID, "to", info.To.ID)
-	if err := m.Signal(ctx, SigRollbackStart, info); err != nil {
+	if err := m.Signal(ctx, SigRollbackStart, *info); err != nil {
 		return err
 	}
 	if err := m.place().Activate(ctx, info.To.ID); err != nil {
@@ -275,7 +279,7 @@ func (m *Module) rollbackTo(ctx context.Context, info *RollbackInfo, switched fu
 	if err := switched(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	if err := m.Signal(ctx, SigRollbackFinish, info); err != nil {
+	if err := m.Signal(ctx, SigRollbackFinish, *info); err != nil {
 		return err
 	}
 	m.log.Info("rolled back", "from", info.From.ID, "to", info.To.ID)

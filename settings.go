@@ -16,10 +16,12 @@ import (
 // The zero Settings (a section the ini does not have) answers every lookup
 // with "not set".
 type Settings struct {
-	sec   *ini.Section
-	host  string   // the [hosts] name deployed to; "" = no override applies
-	hosts []string // every host name of the project, to tell overrides from keys
-	where string   // "root/root.ini [module]", for error messages
+	sec    *ini.Section
+	host   string   // the [hosts] name deployed to; "" = no override applies
+	hosts  []string // every host name of the project, to tell overrides from keys
+	where  string   // "root/root.ini [module]", for error messages
+	module string   // the module whose ini holds the section
+	dir    string   // the module's local directory (absolute)
 }
 
 // Exists reports whether the section is present in the ini.
@@ -27,6 +29,15 @@ func (s Settings) Exists() bool { return s.sec != nil }
 
 // Where names the file and section, for error messages.
 func (s Settings) Where() string { return s.where }
+
+// Module returns the name of the module whose ini holds the section, so
+// that a plugin's SettingsValidator can give module-named defaults (such
+// as <module>.conf) without a Module.
+func (s Settings) Module() string { return s.module }
+
+// ModuleDir returns the module's local directory (absolute), where a
+// plugin's SettingsValidator looks for the files its settings name.
+func (s Settings) ModuleDir() string { return s.dir }
 
 // Lookup returns the value of key with the host override applied, and
 // whether it is set at all.

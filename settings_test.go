@@ -39,8 +39,8 @@ func TestSettingsHostOverrideInEverySection(t *testing.T) {
 
 	assert.Equal(t, "/vagrant/app", vbox.Path())
 	assert.Equal(t, "/srv/app", prod.Path())
-	assert.Equal(t, "dev-assets", vbox.PluginSettings("example.com/cdn").String("bucket", ""))
-	assert.Equal(t, "prod-assets", prod.PluginSettings("example.com/cdn").String("bucket", ""))
+	assert.Equal(t, "dev-assets", vbox.Section("plugin:example.com/cdn").String("bucket", ""))
+	assert.Equal(t, "prod-assets", prod.Section("plugin:example.com/cdn").String("bucket", ""))
 
 	b, err := vbox.Settings().Bool("use_rsync", true)
 	require.NoError(t, err)
@@ -98,7 +98,7 @@ func TestOnlyKeysNamesTheTypoAndTheKeys(t *testing.T) {
 	p := overrideProject(t)
 	m, err := LoadModule(p, "app", OnHost("vbox"))
 	require.NoError(t, err)
-	s := m.PluginSettings("example.com/cdn")
+	s := m.Section("plugin:example.com/cdn")
 	assert.NoError(t, s.OnlyKeys("bucket"), "bucket-vbox is an override of bucket, not a key")
 	assert.EqualError(t, s.OnlyKeys("region", "acl"), `app/app.ini [plugin:example.com/cdn]: unknown key "bucket": use region or acl`)
 	assert.EqualError(t, s.OnlyKeys("region"), `app/app.ini [plugin:example.com/cdn]: unknown key "bucket": the only key is region`)

@@ -19,6 +19,10 @@ type Signal string
 // SigDeployStart, checks the source out, then sends SigSourcePreSend,
 // SigSourceSend, SigSourcePostSend and SigDeployFinish. SigDeployFailed is
 // sent when any of them fails, so that a plugin can undo what it did.
+//
+// Payloads are values of a named type, never pointers (see Plugin): each
+// signal's payload is the one named here. The procedure's signals carry
+// nil, but SigDeployFailed, whose payload is a DeployFailed.
 const (
 	SigDeploy         Signal = "deploy"
 	SigDeployStart    Signal = "deploy-start"
@@ -30,11 +34,15 @@ const (
 )
 
 // Handler handles a signal for one module. payload is what the sender gave
-// Module.Signal (nil for the procedure's own signals but SigDeployFailed,
-// whose payload is a *DeployFailed). An error stops the module's deploy.
+// Module.Signal: a value of the type the signal's doc names (nil for the
+// procedure's own signals but SigDeployFailed, whose payload is a
+// DeployFailed). m.Host() is never nil in a handler. An error stops the
+// module's deploy.
 type Handler func(ctx context.Context, m *Module, payload any) error
 
-// DeployFailed is the payload of SigDeployFailed.
+// DeployFailed is the payload of SigDeployFailed, passed as a value:
+//
+//	f := payload.(porter.DeployFailed)
 type DeployFailed struct {
 	// Err is the error that stopped the deploy.
 	Err error
@@ -165,12 +173,22 @@ func (m *Module) SignalHandlerInfo(sig Signal) []HandlerInfo {
 	return out
 }
 
+// ErrNotConnected is wrapped by the error of Signal and DescribeSignal on a
+// module loaded without WithConnection: they run no handler, so that no
+// handler ever sees a nil Module.Host.
+var ErrNotConnected = errors.New("not connected to a host")
+
 // Signal calls the handlers of sig in order with payload, and stops at the
 // first error, which comes back as a *SignalError naming the module, the
 // host, the signal and the handler's owner. A handler that panics is an
-// error, not a crash. A signal nobody handles is not an error.
+// error, not a crash. A signal nobody handles is not an error. On a module
+// without a connection it runs no handler: the error is a *SignalError
+// that wraps ErrNotConnected.
 func (m *Module) Signal(ctx context.Context, sig Signal, payload any) (err error) {
 	hs := append([]handlerEntry(nil), m.handlers[sig]...)
+	if err := m.needConnection(sig, len(hs)); err != nil {
+		return err
+	}
 	m.log.Debug("signal", "signal", string(sig), "handlers", len(hs))
 	start := time.Now()
 	m.events.emit(Event{Type: EventStepStart, Host: m.hostName, Module: m.Name(), Step: sig})
@@ -212,6 +230,15 @@ func (m *Module) callHandler(ctx context.Context, sig Signal, e handlerEntry, pa
 	}(m.owner)
 	m.owner = e.owner // what it pushes is its owner's
 	return e.h(ctx, m, payload)
+}
+
+// needConnection refuses n handlers of sig on a module without a connection.
+func (m *Module) needConnection(sig Signal, n int) error {
+	if n == 0 || m.host != nil {
+		return nil
+	}
+	return &SignalError{Module: m.Name(), Host: m.hostName, Signal: sig,
+		Err: fmt.Errorf("%w: load the module WithConnection to run its handlers (a deploy does)", ErrNotConnected)}
 }
 
 func (m *Module) signalError(sig Signal, owner string, err error) error {
@@ -258,9 +285,13 @@ type HandlerPlan struct {
 // DescribeSignal asks each handler of sig, in order, what it would do, and
 // runs none: it calls the Describers given with Describe, and lists a
 // handler without one as not described. A Describer's error comes back as
-// a *SignalError naming its owner; a panic is an error.
+// a *SignalError naming its owner; a panic is an error. Like Signal, it
+// refuses a module without a connection (ErrNotConnected).
 func (m *Module) DescribeSignal(ctx context.Context, sig Signal, payload any) ([]HandlerPlan, error) {
 	hs := append([]handlerEntry(nil), m.handlers[sig]...)
+	if err := m.needConnection(sig, len(hs)); err != nil {
+		return nil, err
+	}
 	out := make([]HandlerPlan, 0, len(hs))
 	for _, e := range hs {
 		hp := HandlerPlan{Owner: e.owner, Described: e.describe != nil}
@@ -277,13 +308,15 @@ func (m *Module) DescribeSignal(ctx context.Context, sig Signal, payload any) ([
 }
 
 func (m *Module) callDescriber(ctx context.Context, e handlerEntry, payload any) (lines []string, err error) {
-	defer func() {
+	defer func(owner string) {
+		m.owner = owner
 		if r := recover(); r != nil {
 			err = fmt.Errorf("describing panicked: %v", r)
 		}
-	}()
+	}(m.owner)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	m.owner = e.owner // its PluginSettings are its owner's
 	return e.describe(ctx, m, payload)
 }

@@ -16,7 +16,7 @@ func simpleModule(t *testing.T) *Module {
 		"project.ini": "[project]\ndepends = app\n[hosts]\nvbox = u@v\n",
 		"app/app.ini": "[module]\npath = /srv/app\n",
 	})
-	m, err := LoadModule(p, "app", OnHost("vbox"))
+	m, err := LoadModule(p, "app", OnHost("vbox"), connected(t))
 	require.NoError(t, err)
 	return m
 }

@@ -31,7 +31,7 @@ func Module(tb testing.TB, srv *portertest.Server, p *porter.Project, name strin
 var ErrPlanned = errors.New("the error that would stop the deploy")
 
 // Describe asks the handlers of owner on each of sigs, in that order, what
-// they would do, with a plan's payloads (a *porter.DeployFailed for
+// they would do, with a plan's payloads (a porter.DeployFailed for
 // SigDeployFailed, nil for the others), and returns their lines as
 // "SIGNAL: LINE". It fails the test when one of them has no Describer or
 // its Describer fails.
@@ -41,7 +41,7 @@ func Describe(tb testing.TB, m *porter.Module, owner string, sigs ...porter.Sign
 	for _, sig := range sigs {
 		var payload any
 		if sig == porter.SigDeployFailed {
-			payload = &porter.DeployFailed{Err: ErrPlanned}
+			payload = porter.DeployFailed{Err: ErrPlanned}
 		}
 		out = append(out, DescribeWith(tb, m, owner, sig, payload)...)
 	}

@@ -101,6 +101,10 @@ func ReadFile(c *sftp.Client, name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
+// ContextReader returns r that stops reading, with ctx's error, once ctx
+// ends.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 // ctxReader stops a copy when ctx ends.
 type ctxReader struct {
 	ctx context.Context

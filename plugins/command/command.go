@@ -46,8 +46,9 @@ var signals = []porter.Signal{
 type Plugin struct{}
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -58,17 +59,20 @@ func (*Plugin) Flags() []porter.Flag {
 	return []porter.Flag{{Name: "skip-commands", Bool: true, Default: "false", Usage: "run none of the commands of plugin command"}}
 }
 
-// RegisterSignalHandlers adds a handler for each signal the module's
-// section names.
-func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks that every key of the section names a signal the
+// plugin listens to.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
 	keys := make([]string, len(signals))
 	for i, sig := range signals {
 		keys[i] = string(sig)
 	}
-	if err := s.OnlyKeys(keys...); err != nil {
-		return err
-	}
+	return s.OnlyKeys(keys...)
+}
+
+// RegisterSignalHandlers adds a handler for each signal the module's
+// section names.
+func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings()
 	for _, sig := range signals {
 		cmd, ok := s.Lookup(string(sig))
 		if !ok || strings.TrimSpace(cmd) == "" {
@@ -101,9 +105,6 @@ func run(sig porter.Signal, cmd string) porter.Handler {
 		if step, why, skip := skipped(m, sig, cmd); skip {
 			m.Skip(step, why)
 			return nil
-		}
-		if m.Host() == nil {
-			return fmt.Errorf("command %q: module is not connected to a host", shown)
 		}
 		m.Log().Info("running", "signal", string(sig), "command", shown)
 		out, err := m.Host().Run(ctx, Command(m, cmd))

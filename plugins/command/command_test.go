@@ -18,7 +18,16 @@ import (
 
 func project(t *testing.T, section string) (*porter.Project, string) {
 	t.Helper()
-	local, dest := t.TempDir(), filepath.Join(t.TempDir(), "the app")
+	local, dest := writeProject(t, section)
+	p, err := porter.LoadProject(local)
+	require.NoError(t, err)
+	return p, dest
+}
+
+// writeProject writes the project of project and returns its directory.
+func writeProject(t *testing.T, section string) (local, dest string) {
+	t.Helper()
+	local, dest = t.TempDir(), filepath.Join(t.TempDir(), "the app")
 	files := map[string]string{
 		"project.ini": "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		"app/app.ini": "[module]\npath = " + dest + "\n[scm]\nurl = dir://src\n[plugin:" + command.Name + "]\n" + section,
@@ -29,9 +38,7 @@ func project(t *testing.T, section string) (*porter.Project, string) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
 	}
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	return p, dest
+	return local, dest
 }
 
 func TestCommandsRunAtTheirSignalsInThePath(t *testing.T) {
@@ -75,9 +82,9 @@ func TestSkipCommandsFlag(t *testing.T) {
 }
 
 func TestUnknownKeyIsAnError(t *testing.T) {
-	p, _ := project(t, "deploy-finsh = typo\n")
-	_, err := porter.LoadModule(p, "app")
-	assert.EqualError(t, err, `module app: plugin `+command.Name+`: app/app.ini [plugin:`+command.Name+`]: unknown key "deploy-finsh": use deploy-start, source-pre-send, source-post-send, deploy-finish or deploy-failed`)
+	local, _ := writeProject(t, "deploy-finsh = typo\n")
+	_, err := porter.LoadProject(local)
+	assert.EqualError(t, err, `module app: app/app.ini [plugin:`+command.Name+`]: unknown key "deploy-finsh": use deploy-start, source-pre-send, source-post-send, deploy-finish or deploy-failed`)
 }
 
 func TestDescribesTheCommandsItWouldRunAndRunsNone(t *testing.T) {

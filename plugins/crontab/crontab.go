@@ -60,8 +60,9 @@ type Plugin struct {
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -73,25 +74,41 @@ func (*Plugin) Flags() []porter.Flag {
 		Usage: "install the module's crontab (crontab - < FILE) at the end of the deploy"}}
 }
 
-// RegisterSignalHandlers checks that the crontab file exists and adds the
-// plugin's handlers.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys and that the crontab file
+// exists in the module's crontab directory.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	_, err := localCrontab(s)
+	return err
+}
+
+// localCrontab returns the module's crontab file the section names.
+func localCrontab(s porter.Settings) (string, error) {
 	if err := s.OnlyKeys("file"); err != nil {
-		return err
+		return "", err
 	}
-	name := s.String("file", m.Name())
+	module := s.Module()
+	name := s.String("file", module)
 	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-		return fmt.Errorf("%s: file = %q: name a file NAME.crontab of %s without its extension", s.Where(), name, filepath.Join(m.Name(), "crontab"))
+		return "", fmt.Errorf("%s: file = %q: name a file NAME.crontab of %s without its extension", s.Where(), name, filepath.Join(module, "crontab"))
 	}
 	base := name + ".crontab"
-	p.local = filepath.Join(m.Dir(), "crontab", base)
-	if st, err := os.Stat(p.local); err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: %s: no such file: create it, or set file = NAME of a NAME.crontab in %s",
-			s.Where(), filepath.Join(m.Name(), "crontab", base), filepath.Join(m.Name(), "crontab"))
+	local := filepath.Join(s.ModuleDir(), "crontab", base)
+	if st, err := os.Stat(local); err != nil || !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: %s: no such file: create it, or set file = NAME of a NAME.crontab in %s",
+			s.Where(), filepath.Join(module, "crontab", base), filepath.Join(module, "crontab"))
 	}
-	p.base = base
-	p.remote = path.Join(m.Path(), base)
+	return local, nil
+}
+
+// RegisterSignalHandlers finds the crontab file and adds the plugin's
+// handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	var err error
+	if p.local, err = localCrontab(m.PluginSettings()); err != nil {
+		return err
+	}
+	p.base = filepath.Base(p.local)
+	p.remote = path.Join(m.Path(), p.base)
 	m.PushSignalHandler(porter.SigSourcePostSend, p.ship, porter.Describe(p.describeShip))
 	m.PushSignalHandler(porter.SigDeployFinish, p.install, porter.Describe(p.describeInstall))
 	m.PushSignalHandler(porter.SigDeployFailed, p.undo, porter.Describe(p.describeUndo))
@@ -99,16 +116,8 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	return nil
 }
 
-// RemotePath returns where the crontab lands on the host: in the module's
-// path (with strategy = releases, in the release being built, once it is
-// shipped).
-func (p *Plugin) RemotePath() string { return p.remote }
-
 func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
 	p.remote = path.Join(m.Path(), p.base) // the release being built, with strategy = releases
-	if m.Host() == nil {
-		return fmt.Errorf("copy crontab: module %s is not connected to a host", m.Name())
-	}
 	if err := scp.CopyFile(ctx, m.Host(), p.local, p.remote); err != nil {
 		return fmt.Errorf("copy crontab: %w", err)
 	}
@@ -122,9 +131,6 @@ func (p *Plugin) install(ctx context.Context, m *porter.Module, _ any) error {
 		return nil
 	}
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("install crontab: module %s is not connected to a host", m.Name())
-	}
 	var err error
 	if p.hadOld, p.old, err = installed(ctx, h); err != nil {
 		return fmt.Errorf("install crontab: read the current one: %w: install cron on the host (Debian: apt install cron)", err)
@@ -169,11 +175,11 @@ func installed(ctx context.Context, h *remote.Host) (bool, []byte, error) {
 // installed crontab is the one of the release rolled back from (the one a
 // deploy installed); a crontab porter did not install is left alone.
 func (p *Plugin) rollback(ctx context.Context, m *porter.Module, payload any) error {
-	info, ok := payload.(*porter.RollbackInfo)
-	h := m.Host()
-	if !ok || h == nil {
-		return nil
+	info, ok := payload.(porter.RollbackInfo)
+	if !ok {
+		return fmt.Errorf("%s: payload %T: want a porter.RollbackInfo", porter.SigRollbackFinish, payload)
 	}
+	h := m.Host()
 	q := remote.Quote
 	from := path.Join(m.Base(), ledger.ReleasesDir, info.From.ID, p.base)
 	to := path.Join(m.Path(), p.base)
@@ -195,7 +201,7 @@ func (p *Plugin) rollback(ctx context.Context, m *porter.Module, payload any) er
 }
 
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
-	if !p.installed || m.Host() == nil {
+	if !p.installed {
 		return nil
 	}
 	var err error

@@ -36,15 +36,21 @@ const command = "github.com/porter-deploy/porter/plugins/command"
 // name.crontab.
 func project(t *testing.T, dest, section, name, content, more string) *porter.Project {
 	t.Helper()
+	p, err := porter.LoadProject(writeProject(t, dest, section, name, content, more))
+	require.NoError(t, err)
+	return p
+}
+
+// writeProject writes the project of project and returns its directory.
+func writeProject(t *testing.T, dest, section, name, content, more string) string {
+	t.Helper()
 	local := t.TempDir()
 	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):                     "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"):                  "[module]\npath = " + dest + "\n[plugin:" + crontab.Name + "]\n" + section + more,
 		filepath.Join(local, "app", "crontab", name+".crontab"): content,
 	})
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	return p
+	return local
 }
 
 func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
@@ -160,13 +166,12 @@ func TestAFailureAfterTheInstallPutsThePreviousCrontabBack(t *testing.T) {
 }
 
 func TestHostileFileNameIsRefusedAndMissingFileNamed(t *testing.T) {
-	p := project(t, "/srv/app", "file = ../x\n", "app", good, "")
-	_, err := porter.LoadModule(p, "app")
-	assert.ErrorContains(t, err, `file = "../x": name a file NAME.crontab of app/crontab without its extension`)
+	where := "module app: app/app.ini [plugin:" + crontab.Name + "]: "
+	_, err := porter.LoadProject(writeProject(t, "/srv/app", "file = ../x\n", "app", good, ""))
+	assert.EqualError(t, err, where+`file = "../x": name a file NAME.crontab of app/crontab without its extension`)
 
-	p = project(t, "/srv/app", "file = other\n", "app", good, "")
-	_, err = porter.LoadModule(p, "app")
-	assert.ErrorContains(t, err, "app/crontab/other.crontab: no such file: create it, or set file = NAME")
+	_, err = porter.LoadProject(writeProject(t, "/srv/app", "file = other\n", "app", good, ""))
+	assert.EqualError(t, err, where+"app/crontab/other.crontab: no such file: create it, or set file = NAME of a NAME.crontab in app/crontab")
 }
 
 func TestQuotesTheRemotePath(t *testing.T) {

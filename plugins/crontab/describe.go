@@ -45,9 +45,6 @@ func (p *Plugin) compare(ctx context.Context, m *porter.Module) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("read the crontab: %w", err)
 	}
-	if m.Host() == nil {
-		return "the installed crontab is not read: not connected", nil
-	}
 	had, now, err := installed(ctx, m.Host())
 	switch {
 	case err != nil:
@@ -84,7 +81,7 @@ func (p *Plugin) describeUndo(_ context.Context, m *porter.Module, _ any) ([]str
 // payload, the release rolled back to's crontab; in a deploy's plan,
 // which has none, what a rollback would do.
 func (p *Plugin) describeRollback(_ context.Context, m *porter.Module, payload any) ([]string, error) {
-	info, ok := payload.(*porter.RollbackInfo)
+	info, ok := payload.(porter.RollbackInfo)
 	if !ok {
 		return []string{"install, after a rollback, the crontab of the release it goes back to, if the installed crontab is the one of the release it leaves"}, nil
 	}

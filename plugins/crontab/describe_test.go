@@ -57,7 +57,7 @@ func TestDescribesWhatItWouldInstallAndChangesNothing(t *testing.T) {
 	}, plugintest.Describe(t, m, crontab.Name, porter.SigDeployFinish))
 	assert.Equal(t, []string{"rollback-finish: run: crontab - < '" + file + "' (if the installed crontab is the one of release 20260101T000000Z)"},
 		plugintest.DescribeWith(t, m, crontab.Name, porter.SigRollbackFinish,
-			&porter.RollbackInfo{From: ledger.Release{ID: "20260101T000000Z"}, To: ledger.Release{ID: "20251231T000000Z"}}))
+			porter.RollbackInfo{From: ledger.Release{ID: "20260101T000000Z"}, To: ledger.Release{ID: "20251231T000000Z"}}))
 
 	assert.Equal(t, []string{"crontab -l", "crontab -l", "crontab -l"}, srv.Commands(), "describing only reads the crontab")
 	got, _ := cron.get(t)

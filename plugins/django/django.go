@@ -59,8 +59,9 @@ type Plugin struct {
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -72,10 +73,13 @@ func (*Plugin) Flags() []porter.Flag {
 		Usage: "run manage.py migrate in the virtualenv after the send"}}
 }
 
-// RegisterSignalHandlers reads the section, checks that the settings file
-// exists for the deploy's config, and adds the plugin's handler.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys and migrate's value.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	var p Plugin
+	return p.read(s)
+}
+
+func (p *Plugin) read(s porter.Settings) error {
 	if err := s.OnlyKeys("settings_file", "settings_dir", "migrate"); err != nil {
 		return err
 	}
@@ -85,6 +89,16 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	}
 	p.settingsFile = s.String("settings_file", DefaultSettingsFile)
 	p.settingsDir = s.String("settings_dir", "")
+	return nil
+}
+
+// RegisterSignalHandlers reads the section, checks that the settings file
+// exists for the deploy's config, and adds the plugin's handler.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings()
+	if err := p.read(s); err != nil {
+		return err
+	}
 	if m.ConfigName() != "" {
 		if _, err := scp.ConfigFile(m, p.settingsFile); err != nil {
 			return fmt.Errorf("%s: settings_file: %w", s.Where(), err)

@@ -33,17 +33,20 @@ func init() { porter.RegisterPlugin(Name, New) }
 // Plugin is the python plugin for one module on one host.
 type Plugin struct{}
 
-var _ porter.Plugin = (*Plugin)(nil)
+var (
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
+)
 
 // New returns a new instance of the plugin.
 func New() porter.Plugin { return &Plugin{} }
 
+// ValidateSettings checks that the section is empty: the plugin takes no
+// settings.
+func (*Plugin) ValidateSettings(s porter.Settings) error { return s.OnlyKeys() }
+
 // RegisterSignalHandlers adds the *.pyc cleaning after the send.
 func (*Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
-	if err := s.OnlyKeys(); err != nil {
-		return err
-	}
 	m.PushSignalHandler(porter.SigSourcePostSend, clean, porter.Describe(describeClean))
 	return nil
 }
@@ -63,9 +66,6 @@ func describeClean(_ context.Context, m *porter.Module, _ any) ([]string, error)
 }
 
 func clean(ctx context.Context, m *porter.Module, _ any) error {
-	if m.Host() == nil {
-		return fmt.Errorf("delete *.pyc: module %s is not connected to a host", m.Name())
-	}
 	cmd := CleanCommand(m.Path())
 	m.Log().Info("delete *.pyc", "command", cmd)
 	if _, err := m.Host().Run(ctx, cmd); err != nil {

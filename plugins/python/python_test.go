@@ -18,15 +18,21 @@ import (
 // project writes a project whose module app ships src/ to dest.
 func project(t *testing.T, dest, section string) *porter.Project {
 	t.Helper()
+	p, err := porter.LoadProject(writeProject(t, dest, section))
+	require.NoError(t, err)
+	return p
+}
+
+// writeProject writes the project of project and returns its directory.
+func writeProject(t *testing.T, dest, section string) string {
+	t.Helper()
 	local := t.TempDir()
 	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(local, "project.ini"):        "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"):     "[module]\npath = " + dest + "\n[scm]\nurl = dir://src\n[plugin:" + python.Name + "]\n" + section,
 		filepath.Join(local, "app", "src", "a.py"): "print(1)\n",
 	})
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	return p
+	return local
 }
 
 func deploy(t *testing.T, srv *portertest.Server, p *porter.Project) error {
@@ -73,9 +79,8 @@ func TestCleanCommandNeverPassesAnOption(t *testing.T) {
 }
 
 func TestSettingsAreRefused(t *testing.T) {
-	p := project(t, t.TempDir(), "path = x\n")
-	_, err := porter.LoadModule(p, "app")
-	assert.ErrorContains(t, err, `app/app.ini [plugin:`+python.Name+`]: unknown key "path": the section takes no keys`)
+	_, err := porter.LoadProject(writeProject(t, t.TempDir(), "path = x\n"))
+	assert.EqualError(t, err, `module app: app/app.ini [plugin:`+python.Name+`]: unknown key "path": the section takes no keys`)
 }
 
 func TestFollowsAModulePathThatIsASymlink(t *testing.T) {

@@ -39,9 +39,6 @@ func (p *Plugin) describeRestart(context.Context, *porter.Module, any) ([]string
 // how. It looks whether conf_dir has it as copyLauncher does (an SFTP stat,
 // or sudo -n test -e with use_sudo), which changes nothing.
 func (p *Plugin) describeCopy(ctx context.Context, m *porter.Module, _ any) ([]string, error) {
-	if m.Host() == nil {
-		return nil, fmt.Errorf("copy supervisor launcher: module %s is not connected to a host", m.Name())
-	}
 	dst := path.Join(p.cfg.confDir, p.cfg.name)
 	exists, err := p.exists(ctx, m, dst)
 	if err != nil {

@@ -57,7 +57,6 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/porter-deploy/porter"
-	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/remote"
 	"github.com/porter-deploy/porter/scp"
 )
@@ -91,14 +90,15 @@ func init() { porter.RegisterPlugin(Name, New) }
 // Plugin is the supervisor plugin for one module on one host.
 type Plugin struct {
 	cfg      config
-	stopped  bool    // the group was stopped by this deploy and not started again
-	replaced *backup // the launcher as it was before this deploy wrote conf_dir; nil = untouched
-	updated  bool    // supervisorctl update ran in this deploy
+	stopped  bool          // the group was stopped by this deploy and not started again
+	replaced *scp.Snapshot // the launcher as it was before this deploy wrote conf_dir; nil = untouched
+	updated  bool          // supervisorctl update ran in this deploy
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -119,35 +119,50 @@ type config struct {
 	ctlConf  string // supervisorctl -c
 }
 
-// RegisterSignalHandlers reads the module's settings, checks the launcher
-// exists locally, and adds the plugin's handlers.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys and values, and that the
+// launcher exists in the module's supervisor directory.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	_, err := readConfig(s)
+	return err
+}
+
+func readConfig(s porter.Settings) (config, error) {
 	if err := s.OnlyKeys("launcher", "group_name", "use_sudo", "conf_dir", "config"); err != nil {
-		return err
+		return config{}, err
 	}
 	var err error
-	c := &p.cfg
+	var c config
 	if c.useSudo, err = s.Bool("use_sudo", false); err != nil {
-		return err
+		return c, err
 	}
-	c.group = s.String("group_name", m.Name())
+	module := s.Module()
+	c.group = s.String("group_name", module)
 	if c.group == "" {
-		return fmt.Errorf("%s: group_name is empty: name the supervisord group, or remove the key to use %q", s.Where(), m.Name())
+		return c, fmt.Errorf("%s: group_name is empty: name the supervisord group, or remove the key to use %q", s.Where(), module)
 	}
 	c.confDir = s.String("conf_dir", DefaultConfDir)
 	if c.confDir == "" {
-		return fmt.Errorf("%s: conf_dir is empty: remove it to use %s", s.Where(), DefaultConfDir)
+		return c, fmt.Errorf("%s: conf_dir is empty: remove it to use %s", s.Where(), DefaultConfDir)
 	}
 	c.ctlConf = s.String("config", "")
-	c.name = s.String("launcher", m.Name()+".conf")
+	c.name = s.String("launcher", module+".conf")
 	if c.name == "" || strings.ContainsAny(c.name, `/\`) || c.name == "." || c.name == ".." {
-		return fmt.Errorf("%s: launcher = %q: name a file of %s", s.Where(), c.name, filepath.Join(m.Name(), "supervisor"))
+		return c, fmt.Errorf("%s: launcher = %q: name a file of %s", s.Where(), c.name, filepath.Join(module, "supervisor"))
 	}
-	c.launcher = filepath.Join(m.Dir(), "supervisor", c.name)
+	c.launcher = filepath.Join(s.ModuleDir(), "supervisor", c.name)
 	if st, err := os.Stat(c.launcher); err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: launcher %s: no such file: create it, or set launcher = NAME of a file in %s",
-			s.Where(), filepath.Join(m.Name(), "supervisor", c.name), filepath.Join(m.Name(), "supervisor"))
+		return c, fmt.Errorf("%s: launcher %s: no such file: create it, or set launcher = NAME of a file in %s",
+			s.Where(), filepath.Join(module, "supervisor", c.name), filepath.Join(module, "supervisor"))
+	}
+	return c, nil
+}
+
+// RegisterSignalHandlers reads the module's settings and adds the plugin's
+// handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	var err error
+	if p.cfg, err = readConfig(m.PluginSettings()); err != nil {
+		return err
 	}
 	m.PushSignalHandler(porter.SigDeployStart, p.stop, porter.Describe(p.describeStop))
 	m.PushSignalHandler(porter.SigSourcePostSend, p.copyLauncher, porter.Describe(p.describeCopy))
@@ -175,9 +190,6 @@ func (p *Plugin) ctl(args ...string) string {
 }
 
 func (p *Plugin) run(ctx context.Context, m *porter.Module, what string, args ...string) (remote.Output, error) {
-	if m.Host() == nil {
-		return remote.Output{}, fmt.Errorf("%s: module %s is not connected to a host", what, m.Name())
-	}
 	cmd := p.ctl(args...)
 	m.Log().Info(what, "command", cmd)
 	out, err := m.Host().Run(ctx, cmd)
@@ -229,9 +241,6 @@ func (p *Plugin) stop(ctx context.Context, m *porter.Module, _ any) error {
 // replaces is kept in memory for undo.
 func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("copy supervisor launcher: module %s is not connected to a host", m.Name())
-	}
 	dst := path.Join(p.cfg.confDir, p.cfg.name)
 	exists, err := p.exists(ctx, m, dst)
 	if err != nil {
@@ -241,9 +250,9 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 		m.Log().Info("supervisor launcher kept: pass --update-launcher to replace it", "launcher", dst)
 		return nil
 	}
-	old := &backup{path: dst}
+	old := &scp.Snapshot{Path: dst}
 	if exists {
-		if err := p.save(ctx, m, old); err != nil {
+		if old, err = p.save(ctx, m, dst); err != nil {
 			return err
 		}
 	}
@@ -269,20 +278,11 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 		}
 		return nil
 	}
-	if err := moveInto(ctx, c, staged, dst); err != nil {
+	if err := moveInto(ctx, h, c, staged, dst); err != nil {
 		return fmt.Errorf("install supervisor launcher %s: %w: make %s writable by the SSH user, or set use_sudo = true", dst, err, p.cfg.confDir)
 	}
 	m.Log().Info("supervisor launcher installed", "to", dst)
 	return nil
-}
-
-// backup is the launcher as it was before this deploy replaced it.
-type backup struct {
-	path    string
-	existed bool
-	data    []byte
-	mode    fs.FileMode // without sudo; with sudo it is put back 0644
-	mtime   time.Time   // without sudo
 }
 
 func (p *Plugin) stagedPath(m *porter.Module) string {
@@ -295,36 +295,28 @@ func (p *Plugin) removeStaged(m *porter.Module, c *sftp.Client, staged string) {
 	}
 }
 
-// save reads the launcher this deploy is about to replace into b.
-func (p *Plugin) save(ctx context.Context, m *porter.Module, b *backup) error {
+// save reads the launcher dst this deploy is about to replace. With sudo
+// its mode and time are not read: it is put back 0644.
+func (p *Plugin) save(ctx context.Context, m *porter.Module, dst string) (*scp.Snapshot, error) {
 	h := m.Host()
 	if p.cfg.useSudo {
-		out, err := h.Run(ctx, sudoCat(b.path))
+		out, err := h.Run(ctx, sudoCat(dst))
 		if err != nil {
-			return fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
+			return nil, fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
 		}
-		b.existed, b.data = true, out.Stdout
-		return nil
+		return &scp.Snapshot{Path: dst, Existed: true, Data: out.Stdout, Mode: 0o644}, nil
 	}
-	c, err := h.SFTP(ctx)
+	old, err := scp.Save(ctx, h, dst)
 	if err != nil {
-		return fmt.Errorf("copy supervisor launcher: %w", err)
+		return nil, fmt.Errorf("copy supervisor launcher: keep the old one: %w", err)
 	}
-	st, err := c.Stat(b.path)
-	if err != nil {
-		return fmt.Errorf("copy supervisor launcher: keep the old one: stat %s:%s: %w", h.Name(), b.path, err)
-	}
-	if b.data, err = sftpx.ReadFile(c, b.path); err != nil {
-		return fmt.Errorf("copy supervisor launcher: keep the old one: read %s:%s: %w", h.Name(), b.path, err)
-	}
-	b.existed, b.mode, b.mtime = true, st.Mode(), st.ModTime()
-	return nil
+	return old, nil
 }
 
-// moveInto copies the staged file src over dst atomically: under a
-// temporary name in dst's directory, then renamed over dst (the staged file
-// may be on another file system than conf_dir, so it is not renamed itself).
-func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
+// moveInto copies the staged file src over dst atomically (scp.WriteAtomic;
+// the staged file may be on another file system than conf_dir, so it is not
+// renamed itself).
+func moveInto(ctx context.Context, h *remote.Host, c *sftp.Client, src, dst string) error {
 	st, err := c.Stat(src)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", src, err)
@@ -334,7 +326,7 @@ func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
 		return fmt.Errorf("open %s: %w", src, err)
 	}
 	defer f.Close()
-	return sftpx.WriteAtomic(ctx, c, dst, f, st.Mode(), time.Time{})
+	return scp.WriteAtomic(ctx, h, dst, f, st.Mode(), time.Time{})
 }
 
 // restore puts back the launcher this deploy replaced, or removes the one it
@@ -342,38 +334,28 @@ func moveInto(ctx context.Context, c *sftp.Client, src, dst string) error {
 func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
 	b := p.replaced
 	h := m.Host()
-	m.Log().Warn("deploy failed: putting the supervisor launcher back", "launcher", b.path, "existed", b.existed)
-	if p.cfg.useSudo {
-		if !b.existed {
-			_, err := h.Run(ctx, sudoRemove(b.path))
-			return err
-		}
-		c, err := h.SFTP(ctx)
-		if err != nil {
-			return err
-		}
-		staged := p.stagedPath(m)
-		if err := c.MkdirAll(path.Dir(staged)); err != nil {
-			return fmt.Errorf("stage the old launcher: %w", err)
-		}
-		if err := sftpx.WriteAtomic(ctx, c, staged, bytes.NewReader(b.data), 0o644, time.Time{}); err != nil {
-			return fmt.Errorf("stage the old launcher: %w", err)
-		}
-		defer p.removeStaged(m, c, staged)
-		_, err = h.Run(ctx, sudoInstall(staged, b.path))
+	m.Log().Warn("deploy failed: putting the supervisor launcher back", "launcher", b.Path, "existed", b.Existed)
+	if !p.cfg.useSudo {
+		return b.Restore(ctx, h)
+	}
+	if !b.Existed {
+		_, err := h.Run(ctx, sudoRemove(b.Path))
 		return err
 	}
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return err
 	}
-	if !b.existed {
-		if err := c.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", b.path, err)
-		}
-		return nil
+	staged := p.stagedPath(m)
+	if err := c.MkdirAll(path.Dir(staged)); err != nil {
+		return fmt.Errorf("stage the old launcher: %w", err)
 	}
-	return sftpx.WriteAtomic(ctx, c, b.path, bytes.NewReader(b.data), b.mode, b.mtime)
+	if err := scp.WriteAtomic(ctx, h, staged, bytes.NewReader(b.Data), b.Mode, time.Time{}); err != nil {
+		return fmt.Errorf("stage the old launcher: %w", err)
+	}
+	defer p.removeStaged(m, c, staged)
+	_, err = h.Run(ctx, sudoInstall(staged, b.Path))
+	return err
 }
 
 // exists reports whether the launcher is on the host already.
@@ -427,9 +409,9 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 // added), then starts the group again when this deploy stopped it.
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
 	var errs []error
-	if p.replaced != nil { // set only once connected
+	if p.replaced != nil {
 		if err := p.restore(ctx, m); err != nil {
-			errs = append(errs, fmt.Errorf("put the supervisor launcher %s back: %w", p.replaced.path, err))
+			errs = append(errs, fmt.Errorf("put the supervisor launcher %s back: %w", p.replaced.Path, err))
 		} else if p.updated {
 			// supervisord read the new launcher already: make it read the old one.
 			if _, err := p.run(ctx, m, "supervisorctl update after the failed deploy", "update"); err != nil {

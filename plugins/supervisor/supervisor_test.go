@@ -293,16 +293,13 @@ func TestSettingsErrors(t *testing.T) {
 		filepath.Join(local, "project.ini"):    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\nlauncher = web.conf\n",
 	})
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	_, err = porter.LoadModule(p, "app")
-	assert.ErrorContains(t, err, "launcher app/supervisor/web.conf: no such file: create it, or set launcher = NAME of a file in app/supervisor")
+	where := "module app: app/app.ini [plugin:" + supervisor.Name + "]: "
+	_, err := porter.LoadProject(local)
+	assert.EqualError(t, err, where+"launcher app/supervisor/web.conf: no such file: create it, or set launcher = NAME of a file in app/supervisor")
 
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(local, "app", "app.ini"): "[module]\npath = /x\n[plugin:" + supervisor.Name + "]\ngroup = x\n"})
-	p, err = porter.LoadProject(local)
-	require.NoError(t, err)
-	_, err = porter.LoadModule(p, "app")
-	assert.ErrorContains(t, err, `unknown key "group": use launcher, group_name, use_sudo, conf_dir or config`)
+	_, err = porter.LoadProject(local)
+	assert.EqualError(t, err, where+`unknown key "group": use launcher, group_name, use_sudo, conf_dir or config`)
 }
 
 func TestVirtualenvFillsTheInstalledLauncherAndSupervisordRunsIt(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/plugins/systemd"
+	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
 )
 
 // A deploy program whose modules run as systemd units imports the plugin
@@ -35,7 +37,21 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	m, err := porter.LoadModule(p, "app", porter.OnHost("production"))
+	// A plan describes on a connected module (here a portertest server's):
+	// what it says of the finish reads nothing from the host.
+	srv, err := portertest.Start()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Close()
+	h, err := remote.Dial(context.Background(), srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer h.Close()
+	m, err := porter.LoadModule(p, "app", porter.OnHost("production"), porter.WithConnection(h))
 	if err != nil {
 		fmt.Println(err)
 		return

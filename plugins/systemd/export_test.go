@@ -4,7 +4,15 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/porter-deploy/porter"
 )
+
+// UnitsOf returns the units a section names, with their suffixes.
+func UnitsOf(s porter.Settings) ([]string, error) {
+	c, err := readConfig(s)
+	return c.units, err
+}
 
 // FakeClock is a clock for the wait of the plugin's handlers that moves
 // only when the wait sleeps: each Sleep returns at once, d later.

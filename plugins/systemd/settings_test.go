@@ -9,10 +9,11 @@ import (
 
 	"github.com/porter-deploy/porter"
 	"github.com/porter-deploy/porter/plugins/systemd"
+	"github.com/porter-deploy/porter/portertest"
 )
 
 func TestBadSettingsFailAtLoad(t *testing.T) {
-	where := "module app: plugin " + systemd.Name + ": app/app.ini [plugin:" + systemd.Name + "]: "
+	where := "module app: app/app.ini [plugin:" + systemd.Name + "]: "
 	for _, tc := range []struct{ section, err string }{
 		{"", "units is not set: name the units to restart, such as units = app.service, worker.service"},
 		{"units = , ,\n", "units is not set: name the units to restart, such as units = app.service, worker.service"},
@@ -34,14 +35,12 @@ func TestBadSettingsFailAtLoad(t *testing.T) {
 		{"units = app\nunit = app\n", `unknown key "unit": use units, action, user, use_sudo or timeout`},
 	} {
 		t.Run(tc.section, func(t *testing.T) {
-			p := project(t, tc.section, "")
-			_, err := porter.LoadModule(p, "app", porter.OnHost("test"))
+			_, err := porter.LoadProject(writeProject(t, tc.section, ""))
 			assert.EqualError(t, err, where+tc.err)
 		})
 	}
 	// The error of a value of the wrong form is a *porter.SettingError.
-	p := project(t, "units = app\ntimeout = soon\n", "")
-	_, err := porter.LoadModule(p, "app", porter.OnHost("test"))
+	_, err := porter.LoadProject(writeProject(t, "units = app\ntimeout = soon\n", ""))
 	var se *porter.SettingError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "timeout", se.Key)
@@ -49,12 +48,12 @@ func TestBadSettingsFailAtLoad(t *testing.T) {
 
 func TestUnitsGetTheirSuffix(t *testing.T) {
 	p := project(t, "units = app, web.socket, nightly.timer, app.worker, getty@tty1, multi-user.target\n", "")
-	pl := systemd.New()
 	m, err := porter.LoadModule(p, "app", porter.OnHost("test"))
 	require.NoError(t, err)
-	require.NoError(t, pl.RegisterSignalHandlers(m))
+	units, err := systemd.UnitsOf(m.Section("plugin:" + systemd.Name))
+	require.NoError(t, err)
 	assert.Equal(t, []string{"app.service", "web.socket", "nightly.timer", "app.worker.service", "getty@tty1.service", "multi-user.target"},
-		pl.(*systemd.Plugin).Units())
+		units)
 }
 
 func TestAPlanSaysWhatEachHandlerWouldDo(t *testing.T) {
@@ -77,16 +76,17 @@ func TestAPlanSaysWhatEachHandlerWouldDo(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := project(t, tc.section, "")
-			m, err := porter.LoadModule(p, "app", porter.OnHost("test"), porter.WithFlags(tc.flags))
+			m, err := porter.LoadModule(p, "app", porter.OnHost("test"), porter.WithFlags(tc.flags),
+				porter.WithConnection(portertest.NewServer(t).Dial(t))) // a plan is connected; these read nothing
 			require.NoError(t, err)
 			ctx := context.Background()
 			finish, err := m.DescribeSignal(ctx, porter.SigDeployFinish, nil)
 			require.NoError(t, err)
 			assert.Equal(t, []porter.HandlerPlan{{Owner: systemd.Name, Described: true, Lines: tc.finish}}, finish)
-			undo, err := m.DescribeSignal(ctx, porter.SigDeployFailed, &porter.DeployFailed{})
+			undo, err := m.DescribeSignal(ctx, porter.SigDeployFailed, porter.DeployFailed{})
 			require.NoError(t, err)
 			assert.Equal(t, []porter.HandlerPlan{{Owner: systemd.Name, Described: true, Lines: tc.undo}}, undo)
-			rollback, err := m.DescribeSignal(ctx, porter.SigRollbackFinish, &porter.RollbackInfo{})
+			rollback, err := m.DescribeSignal(ctx, porter.SigRollbackFinish, porter.RollbackInfo{})
 			require.NoError(t, err)
 			want := tc.finish
 			if tc.flags != nil { // a rollback takes no plugin flags: it always acts

@@ -95,8 +95,9 @@ type Plugin struct {
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -108,10 +109,16 @@ func (*Plugin) Flags() []porter.Flag {
 		Usage: "leave the systemd units of plugin systemd alone (no restart or reload)"}}
 }
 
+// ValidateSettings checks the section's keys and values.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	_, err := readConfig(s)
+	return err
+}
+
 // RegisterSignalHandlers reads the module's settings and adds the plugin's
 // handlers, each with what it would do in a plan.
 func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	cfg, err := readConfig(m.PluginSettings(Name))
+	cfg, err := readConfig(m.PluginSettings())
 	if err != nil {
 		return err
 	}
@@ -122,17 +129,11 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	return nil
 }
 
-// Units returns the units the plugin acts on, with their suffixes.
-func (p *Plugin) Units() []string { return append([]string(nil), p.cfg.units...) }
-
 // finish acts on every unit and waits until each is active.
 func (p *Plugin) finish(ctx context.Context, m *porter.Module, _ any) error {
 	if m.FlagBool(FlagSkipRestart) {
 		m.Skip(p.what(p.cfg.action), "--skip-restart")
 		return nil
-	}
-	if m.Host() == nil {
-		return fmt.Errorf("%s: module %s is not connected to a host", p.what(p.cfg.action), m.Name())
 	}
 	p.acted = p.cfg.units // from here a failed deploy starts them again
 	return p.actAndWait(ctx, m, []step{{p.cfg.action, p.cfg.units}}, p.cfg.units)
@@ -141,9 +142,6 @@ func (p *Plugin) finish(ctx context.Context, m *porter.Module, _ any) error {
 // rollback acts on every unit after a rollback switched current, so that
 // they run the old code.
 func (p *Plugin) rollback(ctx context.Context, m *porter.Module, _ any) error {
-	if m.Host() == nil {
-		return fmt.Errorf("%s after the rollback: module %s is not connected to a host", p.what(p.cfg.action), m.Name())
-	}
 	if err := p.actAndWait(ctx, m, []step{{p.cfg.action, p.cfg.units}}, p.cfg.units); err != nil {
 		return fmt.Errorf("after the rollback: %w", err)
 	}
@@ -156,7 +154,7 @@ func (p *Plugin) rollback(ctx context.Context, m *porter.Module, _ any) error {
 // undo starts again what this deploy stopped (see the package doc).
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
 	units := p.acted
-	if len(units) == 0 || m.Host() == nil {
+	if len(units) == 0 {
 		return nil
 	}
 	p.acted = nil

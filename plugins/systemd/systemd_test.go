@@ -39,6 +39,14 @@ func journal(prefix, unit string) string {
 // has the systemd section, then more ini text.
 func project(t *testing.T, section, more string) *porter.Project {
 	t.Helper()
+	p, err := porter.LoadProject(writeProject(t, section, more))
+	require.NoError(t, err)
+	return p
+}
+
+// writeProject writes the project of project and returns its directory.
+func writeProject(t *testing.T, section, more string) string {
+	t.Helper()
 	local := t.TempDir()
 	// more's [module] keys go in the one [module] section.
 	moduleKeys := ""
@@ -50,9 +58,7 @@ func project(t *testing.T, section, more string) *porter.Project {
 		filepath.Join(local, "app", "app.ini"): "[module]\npath = " + filepath.Join(t.TempDir(), "app") + "\n" + moduleKeys +
 			"[plugin:" + systemd.Name + "]\n" + section + more,
 	})
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	return p
+	return local
 }
 
 func target(srv *portertest.Server) porter.Target {

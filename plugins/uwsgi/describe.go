@@ -30,9 +30,6 @@ func (p *Plugin) describeShip(ctx context.Context, m *porter.Module, _ any) ([]s
 	out := []string{"skip the vassal launchers: emperor = false"}
 	if p.emperor {
 		out = nil
-		if m.Host() == nil {
-			return nil, fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
-		}
 		c, err := m.Host().SFTP(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("copy uwsgi launchers: %w", err)
@@ -78,7 +75,7 @@ func (p *Plugin) describeRestart(ctx context.Context, m *porter.Module, _ any) (
 	}
 	var out, reloads []string
 	for _, l := range p.launchers {
-		file := p.PidFile(l)
+		file := p.pidFile(l)
 		out = append(out, porter.DescribeRun(catCommand(file)))
 		pid, err := p.readPid(ctx, m, file)
 		if err != nil {
@@ -92,9 +89,6 @@ func (p *Plugin) describeRestart(ctx context.Context, m *porter.Module, _ any) (
 
 // readPid reads the pid file over SFTP, at most maxPidFile bytes.
 func (p *Plugin) readPid(ctx context.Context, m *porter.Module, file string) (int, error) {
-	if m.Host() == nil {
-		return 0, errors.New("not connected")
-	}
 	c, err := m.Host().SFTP(ctx)
 	if err != nil {
 		return 0, err
@@ -108,7 +102,7 @@ func (p *Plugin) readPid(ctx context.Context, m *porter.Module, file string) (in
 	if err != nil {
 		return 0, fmt.Errorf("cannot be read: %w", err)
 	}
-	return ParsePid(b)
+	return parsePid(b)
 }
 
 // describeUndo says what undo would put back: the launchers ship would

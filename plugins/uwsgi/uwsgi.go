@@ -42,10 +42,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/porter-deploy/porter"
-	"github.com/porter-deploy/porter/internal/sftpx"
 	"github.com/porter-deploy/porter/scp"
 )
 
@@ -77,21 +75,13 @@ type Plugin struct {
 	pidDir      string
 	copyDomains bool
 	emperor     bool
-	replaced    []backup // launchers this deploy wrote, to put back on failure
-}
-
-// backup is a launcher as it was before this deploy replaced it.
-type backup struct {
-	path    string
-	existed bool
-	data    []byte
-	mode    fs.FileMode
-	mtime   time.Time
+	replaced    []*scp.Snapshot // launchers this deploy wrote, to put back on failure
 }
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
 
 // New returns a new instance of the plugin.
@@ -105,10 +95,15 @@ func (*Plugin) Flags() []porter.Flag {
 	}
 }
 
-// RegisterSignalHandlers reads the section, checks the launchers exist
-// locally, and adds the plugin's handlers.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys and values, and that every
+// launcher exists in the module's uwsgi directory.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
+	var p Plugin
+	return p.read(s)
+}
+
+// read reads the section into p.
+func (p *Plugin) read(s porter.Settings) error {
 	if err := s.OnlyKeys("launchers", "vassals_dir", "pid_dir", "copy_domains", "emperor"); err != nil {
 		return err
 	}
@@ -126,19 +121,30 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	}
 	p.launchers = s.List("launchers")
 	if _, set := s.Lookup("launchers"); !set {
-		p.launchers = []string{m.Name() + ".ini"}
+		p.launchers = []string{s.Module() + ".ini"}
 	}
+	local := filepath.Join(s.Module(), "uwsgi") // for messages
 	if len(p.launchers) == 0 {
-		return fmt.Errorf("%s: launchers is empty: list files of %s", s.Where(), filepath.Join(m.Name(), "uwsgi"))
+		return fmt.Errorf("%s: launchers is empty: list files of %s", s.Where(), local)
 	}
-	p.dir = filepath.Join(m.Dir(), "uwsgi")
+	p.dir = filepath.Join(s.ModuleDir(), "uwsgi")
 	for _, l := range p.launchers {
 		if strings.ContainsAny(l, `/\`) || l == "." || l == ".." {
-			return fmt.Errorf("%s: launchers: %q: name a file of %s", s.Where(), l, filepath.Join(m.Name(), "uwsgi"))
+			return fmt.Errorf("%s: launchers: %q: name a file of %s", s.Where(), l, local)
 		}
 		if st, err := os.Stat(filepath.Join(p.dir, l)); err != nil || !st.Mode().IsRegular() {
-			return fmt.Errorf("%s: launcher %s: no such file: create it, or fix launchers", s.Where(), filepath.Join(m.Name(), "uwsgi", l))
+			return fmt.Errorf("%s: launcher %s: no such file: create it, or fix launchers", s.Where(), filepath.Join(local, l))
 		}
+	}
+	return nil
+}
+
+// RegisterSignalHandlers reads the section, checks the domains file for
+// the deploy's config, and adds the plugin's handlers.
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
+	s := m.PluginSettings()
+	if err := p.read(s); err != nil {
+		return err
 	}
 	if p.copyDomains && m.ConfigName() != "" {
 		if _, err := scp.ConfigFile(m, DomainsFile); err != nil {
@@ -151,16 +157,13 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	return nil
 }
 
-// PidFile returns the pid file of the master of launcher.
-func (p *Plugin) PidFile(launcher string) string {
+// pidFile returns the pid file of the master of launcher.
+func (p *Plugin) pidFile(launcher string) string {
 	return path.Join(p.pidDir, strings.TrimSuffix(launcher, path.Ext(launcher))+".pid")
 }
 
 func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
-	}
 	if p.emperor {
 		c, err := h.SFTP(ctx)
 		if err != nil {
@@ -169,19 +172,17 @@ func (p *Plugin) ship(ctx context.Context, m *porter.Module, _ any) error {
 		update := m.FlagBool(FlagUpdateVassalLauncher)
 		for _, l := range p.launchers {
 			dst := path.Join(p.vassalsDir, l)
-			b := backup{path: dst}
-			st, err := c.Stat(dst)
+			_, err := c.Stat(dst)
 			switch {
 			case err == nil && !update:
 				m.Log().Info("uwsgi launcher kept: pass --update-vassal-launcher to replace it", "launcher", dst)
 				continue
-			case err == nil:
-				b.existed, b.mode, b.mtime = true, st.Mode(), st.ModTime()
-				if b.data, err = sftpx.ReadFile(c, dst); err != nil {
-					return fmt.Errorf("copy uwsgi launcher %s: keep the old one: %w", l, err)
-				}
-			case !errors.Is(err, fs.ErrNotExist):
+			case err != nil && !errors.Is(err, fs.ErrNotExist):
 				return fmt.Errorf("copy uwsgi launcher %s: stat %s:%s: %w", l, h.Name(), dst, err)
+			}
+			b, err := scp.Save(ctx, h, dst)
+			if err != nil {
+				return fmt.Errorf("copy uwsgi launcher %s: keep the old one: %w", l, err)
 			}
 			if err := scp.CopyFile(ctx, h, filepath.Join(p.dir, l), dst); err != nil {
 				return fmt.Errorf("copy uwsgi launcher: %w: make %s writable by the SSH user", err, p.vassalsDir)
@@ -201,17 +202,14 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 		return nil
 	}
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("uwsgi: module %s is not connected to a host", m.Name())
-	}
 	pids := make([]int, len(p.launchers))
 	for i, l := range p.launchers {
-		file := p.PidFile(l)
+		file := p.pidFile(l)
 		out, err := h.Run(ctx, catCommand(file))
 		if err != nil {
 			return fmt.Errorf("restart uwsgi %s: read pid file %s: %w: is its master running with pidfile = %s?", l, file, err, file)
 		}
-		pid, err := ParsePid(out.Stdout)
+		pid, err := parsePid(out.Stdout)
 		if err != nil {
 			return fmt.Errorf("restart uwsgi %s: pid file %s: %w", l, file, err)
 		}
@@ -221,16 +219,16 @@ func (p *Plugin) restart(ctx context.Context, m *porter.Module, _ any) error {
 		cmd := reloadCommand(pids[i])
 		m.Log().Info("reload uwsgi", "launcher", l, "command", cmd)
 		if _, err := h.Run(ctx, cmd); err != nil {
-			return fmt.Errorf("restart uwsgi %s: %w: the pid file %s names no process of the SSH user: is the master running?", l, err, p.PidFile(l))
+			return fmt.Errorf("restart uwsgi %s: %w: the pid file %s names no process of the SSH user: is the master running?", l, err, p.pidFile(l))
 		}
 	}
 	return nil
 }
 
-// ParsePid returns the process id a pid file holds: one decimal number
+// parsePid returns the process id a pid file holds: one decimal number
 // greater than 1 (never 0 or -1, which kill reads as a process group or
 // every process), surrounded by white space at most.
-func ParsePid(b []byte) (int, error) {
+func parsePid(b []byte) (int, error) {
 	s := string(bytes.TrimSpace(b))
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 1 || strconv.Itoa(n) != s {
@@ -244,24 +242,11 @@ func ParsePid(b []byte) (int, error) {
 
 // undo puts back the launchers this deploy replaced.
 func (p *Plugin) undo(ctx context.Context, m *porter.Module, _ any) error {
-	if len(p.replaced) == 0 || m.Host() == nil {
-		return nil
-	}
-	c, err := m.Host().SFTP(ctx)
-	if err != nil {
-		return fmt.Errorf("put the uwsgi launchers back: %w", err)
-	}
 	var errs []error
 	for i := len(p.replaced) - 1; i >= 0; i-- {
 		b := p.replaced[i]
-		m.Log().Warn("deploy failed: putting the uwsgi launcher back", "launcher", b.path, "existed", b.existed)
-		if !b.existed {
-			if err := c.Remove(b.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("remove %s: %w", b.path, err))
-			}
-			continue
-		}
-		if err := sftpx.WriteAtomic(ctx, c, b.path, bytes.NewReader(b.data), b.mode, b.mtime); err != nil {
+		m.Log().Warn("deploy failed: putting the uwsgi launcher back", "launcher", b.Path, "existed", b.Existed)
+		if err := b.Restore(ctx, m.Host()); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -39,6 +39,14 @@ const workerIni = "[uwsgi]\nmodule = worker:app\n"
 // domains.txt config, and the uwsgi section, then more.
 func (f *fixture) project(t *testing.T, section, more string) *porter.Project {
 	t.Helper()
+	p, err := porter.LoadProject(f.write(t, section, more))
+	require.NoError(t, err)
+	return p
+}
+
+// write writes the project of project and returns its directory.
+func (f *fixture) write(t *testing.T, section, more string) string {
+	t.Helper()
 	portertest.WriteFiles(t, "", map[string]string{
 		filepath.Join(f.local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
 		filepath.Join(f.local, "app", "app.ini"): "[module]\npath = " + f.dest + "\n[plugin:" + uwsgi.Name + "]\n" +
@@ -47,9 +55,7 @@ func (f *fixture) project(t *testing.T, section, more string) *porter.Project {
 		filepath.Join(f.local, "app", "uwsgi", "worker.ini"):              workerIni,
 		filepath.Join(f.local, "app", "config", "testing", "domains.txt"): "example.org\n",
 	})
-	p, err := porter.LoadProject(f.local)
-	require.NoError(t, err)
-	return p
+	return f.local
 }
 
 func (f *fixture) deploy(p *porter.Project, flags map[string]string) error {
@@ -164,17 +170,18 @@ func TestParsePid(t *testing.T) {
 
 func TestSettingsErrors(t *testing.T) {
 	f := newFixture(t)
+	where := "module app: app/app.ini [plugin:" + uwsgi.Name + "]: "
 	for section, want := range map[string]string{
 		"launchers = missing.ini\n": "launcher app/uwsgi/missing.ini: no such file: create it, or fix launchers",
 		"launchers = ../api.ini\n":  `launchers: "../api.ini": name a file of app/uwsgi`,
-		"launchers =\n":             "launchers is empty",
+		"launchers =\n":             "launchers is empty: list files of app/uwsgi",
 		"copy_domains = maybe\n":    `copy_domains = "maybe": want true or false`,
-		"vassal_dir = /x\n":         `unknown key "vassal_dir"`,
+		"vassal_dir = /x\n":         `unknown key "vassal_dir": use launchers, vassals_dir, pid_dir, copy_domains or emperor`,
 	} {
-		_, err := porter.LoadModule(f.project(t, section, ""), "app")
-		assert.ErrorContains(t, err, want)
+		_, err := porter.LoadProject(f.write(t, section, ""))
+		assert.EqualError(t, err, where+want)
 	}
 	// The default launcher is <module>.ini.
-	_, err := porter.LoadModule(f.project(t, "", ""), "app")
-	assert.ErrorContains(t, err, "launcher app/uwsgi/app.ini: no such file")
+	_, err := porter.LoadProject(f.write(t, "", ""))
+	assert.EqualError(t, err, where+"launcher app/uwsgi/app.ini: no such file: create it, or fix launchers")
 }

@@ -66,9 +66,16 @@ func init() { porter.RegisterPlugin(Name, New) }
 type Plugin struct{}
 
 var (
-	_ porter.Plugin       = (*Plugin)(nil)
-	_ porter.FlagProvider = (*Plugin)(nil)
+	_ porter.Plugin            = (*Plugin)(nil)
+	_ porter.FlagProvider      = (*Plugin)(nil)
+	_ porter.SettingsValidator = (*Plugin)(nil)
 )
+
+// settings returns the plugin's section of m. The exported helpers below
+// serve other plugins too (django runs the virtualenv's Python), so they
+// name the section rather than take m.PluginSettings, which is the calling
+// plugin's.
+func settings(m *porter.Module) porter.Settings { return m.Section("plugin:" + Name) }
 
 // New returns a new instance of the plugin.
 func New() porter.Plugin { return &Plugin{} }
@@ -83,7 +90,7 @@ func (*Plugin) Flags() []porter.Flag {
 // to the module's path), or <module path>/.venv. Other plugins (django) use
 // it to run the module's Python.
 func Dir(m *porter.Module) string {
-	d := m.PluginSettings(Name).String("path", DefaultDir)
+	d := settings(m).String("path", DefaultDir)
 	if d == "" {
 		d = DefaultDir
 	}
@@ -96,9 +103,13 @@ func Dir(m *porter.Module) string {
 // Requirements returns the pip install arguments for the section's
 // requirements: file:X becomes -r X, and __destpath__ the module's path.
 func Requirements(m *porter.Module) []string {
+	return requirements(settings(m), m.Path())
+}
+
+func requirements(s porter.Settings, destpath string) []string {
 	var args []string
-	for _, r := range m.PluginSettings(Name).List("requirements") {
-		r = strings.ReplaceAll(r, "__destpath__", m.Path())
+	for _, r := range s.List("requirements") {
+		r = strings.ReplaceAll(r, "__destpath__", destpath)
 		if f, ok := strings.CutPrefix(r, "file:"); ok {
 			args = append(args, "-r", strings.TrimSpace(f))
 			continue
@@ -108,20 +119,26 @@ func Requirements(m *porter.Module) []string {
 	return args
 }
 
-// RegisterSignalHandlers checks the section and adds the plugin's handlers.
-func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
-	s := m.PluginSettings(Name)
+// ValidateSettings checks the section's keys, that python names an
+// interpreter, and that no requirement is a pip option.
+func (*Plugin) ValidateSettings(s porter.Settings) error {
 	if err := s.OnlyKeys("path", "requirements", "python", "pip_options"); err != nil {
 		return err
 	}
 	if v, ok := s.Lookup("python"); ok && v == "" {
 		return fmt.Errorf("%s: python is empty: name the interpreter (e.g. python3.12) or remove the key", s.Where())
 	}
-	for _, r := range Requirements(m) {
+	for _, r := range requirements(s, "/") { // any absolute path: it starts no option
 		if strings.HasPrefix(r, "-") && r != "-r" {
 			return fmt.Errorf("%s: requirements: %q looks like an option: put pip options in pip_options", s.Where(), r)
 		}
 	}
+	return nil
+}
+
+// RegisterSignalHandlers adds the plugin's handlers (LoadModule has
+// validated the section).
+func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 	m.PushSignalHandler(porter.SigSourcePostSend, p.update, porter.Describe(p.describeUpdate))
 	m.PushSignalHandler(supervisor.SigLauncherUpdated, p.fillLauncher, porter.Describe(p.describeFill))
 	return nil
@@ -131,7 +148,7 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 // host has none.
 func CreateCommand(m *porter.Module) string {
 	venv := Dir(m)
-	py := m.PluginSettings(Name).String("python", "python3")
+	py := settings(m).String("python", "python3")
 	return "test -x " + remote.Quote(path.Join(venv, "bin", "python")) + " || " +
 		remote.Quote(py) + " -m venv " + remote.Quote(venv)
 }
@@ -143,7 +160,7 @@ func InstallCommand(m *porter.Module) (string, bool) {
 	if len(reqs) == 0 {
 		return "", false
 	}
-	args := append(m.PluginSettings(Name).List("pip_options"), reqs...)
+	args := append(settings(m).List("pip_options"), reqs...)
 	cmd := remote.Quote(path.Join(Dir(m), "bin", "python")) + " -m pip install"
 	for _, a := range args {
 		cmd += " " + remote.Quote(a)
@@ -169,14 +186,12 @@ func installStep(m *porter.Module) (cmd, skip string) {
 func (p *Plugin) describeUpdate(ctx context.Context, m *porter.Module, _ any) ([]string, error) {
 	create := porter.DescribeRun(CreateCommand(m))
 	py := path.Join(Dir(m), "bin", "python")
-	if h := m.Host(); h != nil {
-		if c, err := h.SFTP(ctx); err == nil {
-			switch st, err := c.Stat(py); {
-			case err == nil && st.Mode()&0o111 != 0:
-				create += " (" + py + " is there: it creates nothing)"
-			case errors.Is(err, fs.ErrNotExist):
-				create += " (no " + py + " yet: it creates the virtualenv)"
-			}
+	if c, err := m.Host().SFTP(ctx); err == nil {
+		switch st, err := c.Stat(py); {
+		case err == nil && st.Mode()&0o111 != 0:
+			create += " (" + py + " is there: it creates nothing)"
+		case errors.Is(err, fs.ErrNotExist):
+			create += " (no " + py + " yet: it creates the virtualenv)"
 		}
 	}
 	cmd, skip := installStep(m)
@@ -188,9 +203,6 @@ func (p *Plugin) describeUpdate(ctx context.Context, m *porter.Module, _ any) ([
 
 func (p *Plugin) update(ctx context.Context, m *porter.Module, _ any) error {
 	h := m.Host()
-	if h == nil {
-		return fmt.Errorf("virtualenv: module %s is not connected to a host", m.Name())
-	}
 	cmd := CreateCommand(m)
 	m.Log().Info("virtualenv", "command", cmd)
 	if _, err := h.Run(ctx, cmd); err != nil {
@@ -210,12 +222,7 @@ func (p *Plugin) update(ctx context.Context, m *porter.Module, _ any) error {
 
 // launcherOf returns the launcher a SigLauncherUpdated payload names.
 func launcherOf(payload any) (string, error) {
-	lu, ok := payload.(supervisor.LauncherUpdated)
-	if !ok {
-		if lp, ok2 := payload.(*supervisor.LauncherUpdated); ok2 && lp != nil {
-			lu, ok = *lp, true
-		}
-	}
+	lu, ok := payload.(supervisor.LauncherUpdated) // a value, as every payload
 	if !ok {
 		return "", fmt.Errorf("virtualenv: %s: payload %T: want a supervisor.LauncherUpdated", supervisor.SigLauncherUpdated, payload)
 	}

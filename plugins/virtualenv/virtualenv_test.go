@@ -64,6 +64,14 @@ func wheel(t *testing.T, dir, name string) {
 // virtualenv section, then more ini text.
 func project(t *testing.T, dest, section, more string, src map[string]string) *porter.Project {
 	t.Helper()
+	p, err := porter.LoadProject(writeProject(t, dest, section, more, src))
+	require.NoError(t, err)
+	return p
+}
+
+// writeProject writes the project of project and returns its directory.
+func writeProject(t *testing.T, dest, section, more string, src map[string]string) string {
+	t.Helper()
 	local := t.TempDir()
 	files := map[string]string{
 		filepath.Join(local, "project.ini"): "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
@@ -75,9 +83,7 @@ func project(t *testing.T, dest, section, more string, src map[string]string) *p
 		files[filepath.Join(local, "app", "src", k)] = v
 	}
 	portertest.WriteFiles(t, "", files)
-	p, err := porter.LoadProject(local)
-	require.NoError(t, err)
-	return p
+	return local
 }
 
 func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) error {
@@ -157,7 +163,7 @@ const sender = "github.com/porter-deploy/porter/plugins/virtualenv/sender_test"
 type sendPlugin struct{}
 
 func (sendPlugin) RegisterSignalHandlers(m *porter.Module) error {
-	file := m.PluginSettings(sender).String("file", "")
+	file := m.PluginSettings().String("file", "")
 	m.PushSignalHandler(porter.SigDeployFinish, func(ctx context.Context, m *porter.Module, _ any) error {
 		return m.Signal(ctx, supervisor.SigLauncherUpdated, supervisor.LauncherUpdated{Path: file})
 	})
@@ -205,11 +211,10 @@ func TestSettingsErrors(t *testing.T) {
 	for section, want := range map[string]string{
 		"requirement = x\n":              `unknown key "requirement": use path, requirements, python or pip_options`,
 		"requirements = --index-url=x\n": `requirements: "--index-url=x" looks like an option: put pip options in pip_options`,
-		"python =\n":                     "python is empty",
+		"python =\n":                     "python is empty: name the interpreter (e.g. python3.12) or remove the key",
 	} {
-		p := project(t, "/srv/app", section, "", nil)
-		_, err := porter.LoadModule(p, "app")
-		assert.ErrorContains(t, err, want)
+		_, err := porter.LoadProject(writeProject(t, "/srv/app", section, "", nil))
+		assert.EqualError(t, err, "module app: app/app.ini [plugin:"+virtualenv.Name+"]: "+want)
 	}
 }
 
