@@ -335,7 +335,7 @@ autorestart=false
 	if !assert.Equal(t, "RUNNING", f.sv.state(t, "app:web")) {
 		t.Log(f.sv.ctl(t, "tail", "app:web", "stderr"))
 	}
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'",
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "test -x '" + venv + "/bin/python' || python3 -m venv -- '" + venv + "'",
 		f.ctl("update"), f.ctl("start", "'app:*'")}, f.srv.Commands())
 }
 
