@@ -19,6 +19,7 @@ func sudoRemove(file string) string {
 }
 func sudoMode(file string) string { return "sudo -n stat -c %a -- " + remote.Quote(file) }
 func sudoInstall(staged, dst string, mode fs.FileMode) string {
+	//porter:quoted the mode is four octal digits; the paths pass through remote.Quote
 	return fmt.Sprintf("sudo -n install -m %04o -- %s %s", mode.Perm(), remote.Quote(staged), remote.Quote(dst))
 }
 
