@@ -1,26 +1,6 @@
 package porter
 
-import (
-	"regexp"
-	"strings"
-)
-
-// secretName is the pattern of a key, option or variable named like a
-// credential: password, passwd, passphrase, secret, token, auth,
-// credentials, api_key, private_key, access_key, or a word key (SECRET_KEY,
-// --key, ssh-key). MaskSecrets and MaskCommand both use it.
-const secretName = `(?:[a-z0-9_.\-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_\-]?key|private[_\-]?key|access[_\-]?key|credentials?|auth)[a-z0-9_.\-]*` +
-	`|(?:[a-z0-9_.\-]*[_.\-])?keys?(?:[_.\-][a-z0-9_.\-]*)?)`
-
-var (
-	// secretWord is a word of a command that assigns a secret-looking name
-	// (DB_PASSWORD=x, --token=x, Authorization: Bearer x); secretOption an
-	// option whose value is the next word (--password x).
-	secretWord   = regexp.MustCompile(`(?i)^-{0,2}` + secretName + `(?:=|:\s*)`)
-	secretOption = regexp.MustCompile(`(?i)^-{1,2}` + secretName + `$`)
-	// urlUserinfo is the userinfo of a URL: user:password@ or token@.
-	urlUserinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@'"]+@`)
-)
+import "github.com/porter-deploy/porter/internal/mask"
 
 // DescribeRun returns the line a Describer gives for a command it would
 // run: "run: " and the command as MaskCommand shows it.
@@ -33,88 +13,6 @@ func DescribeRun(cmd string) string { return "run: " + MaskCommand(cmd) }
 // -H 'Authorization: ********'), the word after an option named so
 // (--token ********), and the password of curl's -u/--user user:password.
 // A masked value keeps the quote it started in; the rest of the line is left
-// as it is.
-func MaskCommand(line string) string {
-	line = urlUserinfo.ReplaceAllString(line, "${1}"+SecretMask+"@")
-	words := shellWords(line)
-	var b strings.Builder
-	last := 0
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		from := -1 // the index in w.text where the secret starts
-		next := i+1 < len(words)
-		switch text := string(w.text); {
-		case secretWord.MatchString(text):
-			from = len(secretWord.FindString(text))
-		case next && secretOption.MatchString(text):
-			w, from = words[i+1], 0
-			i++
-		case next && (text == "-u" || text == "--user") && strings.Contains(string(words[i+1].text), ":"):
-			w = words[i+1]
-			from = strings.IndexByte(string(w.text), ':') + 1
-			i++
-		}
-		if from < 0 || from >= len(w.text) {
-			continue
-		}
-		b.WriteString(line[last:w.raw[from]])
-		b.WriteString(SecretMask)
-		if q := w.quote[from]; q != 0 {
-			b.WriteByte(q) // the value started in quotes: close them
-		}
-		last = w.end
-	}
-	b.WriteString(line[last:])
-	return b.String()
-}
-
-// cmdWord is a word of a command line: its bytes once unquoted, and for
-// each byte its offset in the line and the quote it was in (0, ' or ").
-type cmdWord struct {
-	text  []byte
-	raw   []int
-	quote []byte
-	end   int // the offset after the word's last byte in the line
-}
-
-// shellWords splits a command line into words the way sh would, closely
-// enough to find the values to mask: blanks and the operators ;&|()<>
-// separate words, quotes and backslashes are taken out. Substitutions
-// ($(...), `...`) are not followed.
-func shellWords(s string) []cmdWord {
-	var out []cmdWord
-	cur := -1 // the index in out of the word being read; -1 between words
-	add := func(c byte, at int, q byte) {
-		if cur < 0 {
-			out, cur = append(out, cmdWord{}), len(out)
-		}
-		w := &out[cur]
-		w.text, w.raw, w.quote = append(w.text, c), append(w.raw, at), append(w.quote, q)
-	}
-	var q byte // the quote open at i
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case q == '\'' && c == '\'', q == '"' && c == '"':
-			q = 0
-		case q == '\'':
-			add(c, i, q)
-		case c == '\\' && i+1 < len(s) && (q == 0 || strings.IndexByte("\"\\$`", s[i+1]) >= 0):
-			i++
-			add(s[i], i, q)
-		case q == '"':
-			add(c, i, q)
-		case c == '\'' || c == '"':
-			q = c
-		case strings.IndexByte(" \t\n;&|()<>", c) >= 0:
-			cur = -1
-			continue
-		default:
-			add(c, i, 0)
-		}
-		if cur >= 0 {
-			out[cur].end = i + 1
-		}
-	}
-	return out
-}
+// as it is. Package remote masks the commands its errors and logs quote the
+// same way.
+func MaskCommand(line string) string { return mask.Command(line) }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/aymanbagabas/go-udiff"
 	"github.com/pkg/sftp"
+
+	"github.com/porter-deploy/porter/internal/mask"
 )
 
 // maxDiffSize is the largest config file, here or on the host, that a plan
@@ -151,12 +153,12 @@ func readRemoteBounded(ctx context.Context, c *sftp.Client, name string) ([]byte
 // secretAssign matches "key = value", "key: value" and "KEY=value" lines
 // whose key is named like a credential; secretURL a URL's password.
 var (
-	secretAssign = regexp.MustCompile(`(?i)^(\s*(?:export\s+)?["']?` + secretName + `["']?\s*[:=]\s*)(\S.*?)(\s*)$`)
+	secretAssign = regexp.MustCompile(`(?i)^(\s*(?:export\s+)?["']?` + mask.NamePattern + `["']?\s*[:=]\s*)(\S.*?)(\s*)$`)
 	secretURL    = regexp.MustCompile(`(://[^/\s:@]*:)[^/\s@]+@`)
 )
 
 // SecretMask is what MaskSecrets puts in place of a secret.
-const SecretMask = "********"
+const SecretMask = mask.Mask
 
 // MaskSecrets returns line with the value of a key named like a secret
 // (password, secret, token, api_key, private_key, credentials, a word

@@ -46,6 +46,7 @@ type options struct {
 	home       string
 	user       string
 	loginShell string
+	env        []string
 	hostKeys   []ssh.Signer
 	clientKey  ed25519.PrivateKey // set by StartFleet: one key for every server
 	redirects  map[string]string  // WithTunnelRedirect: host:port asked -> host:port dialled
@@ -69,6 +70,15 @@ func WithHome(dir string) ServerOption { return func(o *options) { o.home = dir 
 // what porter sends means the same under bash, dash, zsh, fish, tcsh or
 // BusyBox ash.
 func WithLoginShell(path string) ServerOption { return func(o *options) { o.loginShell = path } }
+
+// WithEnv adds NAME=value pairs to the environment of the commands the
+// server runs (after this process's own, HOME, USER, LOGNAME and SHELL),
+// as a host's sshd or profile would: WithEnv("TMPDIR=" + dir) gives each
+// server a temporary directory of its own without changing this process's
+// environment, so tests that use it may run in parallel.
+func WithEnv(kv ...string) ServerOption {
+	return func(o *options) { o.env = append(o.env, kv...) }
+}
 
 // WithUser sets the only user name the server accepts (default: the
 // current OS user, see [Server.User]).
@@ -97,7 +107,8 @@ type Server struct {
 	dir       string // the server's own temp dir: keys, known_hosts, default home
 	home      string
 	user      string
-	shell     string // the login shell (WithLoginShell)
+	shell     string   // the login shell (WithLoginShell)
+	env       []string // WithEnv
 	redirects map[string]string
 	hostKeys  []ssh.Signer
 	clientKey ssh.PublicKey
@@ -136,7 +147,7 @@ func Start(opts ...ServerOption) (*Server, error) {
 }
 
 func start(dir string, o options) (*Server, error) {
-	s := &Server{dir: dir, home: o.home, user: o.user, shell: o.loginShell, redirects: o.redirects, conns: map[net.Conn]struct{}{}}
+	s := &Server{dir: dir, home: o.home, user: o.user, shell: o.loginShell, env: o.env, redirects: o.redirects, conns: map[net.Conn]struct{}{}}
 	if s.shell == "" {
 		s.shell = "/bin/sh"
 	}

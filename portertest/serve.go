@@ -211,7 +211,7 @@ func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*pr
 	cmd.Dir = s.home
 	// SHELL is the login shell, as sshd sets it.
 	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user, "SHELL="+s.shell)
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(append(cmd.Env, s.env...), env...)
 	cmd.Stdout = ch
 	cmd.Stderr = ch.Stderr()
 	setProcessGroup(cmd)

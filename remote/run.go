@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/porter-deploy/porter/internal/mask"
 )
 
 // Output is what a remote command printed.
@@ -25,7 +27,8 @@ type Output struct {
 type ExitError struct {
 	// Host is the host's name, as given to Dial.
 	Host string
-	// Cmd is the command as run.
+	// Cmd is the command as run, credentials and all; Error shows it with
+	// its credentials masked.
 	Cmd string
 	// Status is the exit status; -1 when the server sent none.
 	Status int
@@ -35,10 +38,11 @@ type ExitError struct {
 	Stderr string
 }
 
-// Error reads `run "CMD" on HOST: exit status N: first line of stderr`.
+// Error reads `run "CMD" on HOST: exit status N: first line of stderr`,
+// CMD shown as shownCmd shows it.
 func (e *ExitError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run %q on %s: ", shorten(e.Cmd, 200), e.Host)
+	fmt.Fprintf(&b, "run %q on %s: ", shownCmd(e.Cmd), e.Host)
 	switch {
 	case e.Signal != "":
 		fmt.Fprintf(&b, "killed by signal %s", e.Signal)
@@ -63,6 +67,11 @@ func firstLine(s string) string {
 	}
 	return ""
 }
+
+// shownCmd is cmd as errors and logs quote it: its credentials (URL
+// userinfo, values of words named like password, token, secret) masked
+// (see internal/mask), then bounded to 200 bytes.
+func shownCmd(cmd string) string { return shorten(mask.Command(cmd), 200) }
 
 func shorten(s string, n int) string {
 	if len(s) <= n {
@@ -97,17 +106,17 @@ func shorten(s string, n int) string {
 // manager.
 func (h *Host) Run(ctx context.Context, cmd string) (Output, error) {
 	if err := ctx.Err(); err != nil {
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	if strings.IndexByte(cmd, 0) >= 0 {
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ErrNUL)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, ErrNUL)
 	}
 	sh, err := h.Shell(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	return h.runShell(ctx, sh, cmd)
 }
@@ -134,7 +143,7 @@ head -c "$o" <"$d/o"; head -c "$e" <"$d/e"; rm -f -- "$d/o" "$d/e"`
 
 // runShell runs cmd through sh and gives sh back (or kills it).
 func (h *Host) runShell(ctx context.Context, sh *Shell, cmd string) (Output, error) {
-	h.log.Debug("ssh: run", "host", h.name, "cmd", cmd)
+	h.log.Debug("ssh: run", "host", h.name, "cmd", mask.Command(cmd))
 	type result struct {
 		r   reply
 		err error
@@ -155,7 +164,7 @@ func (h *Host) runShell(ctx context.Context, sh *Shell, cmd string) (Output, err
 	case res = <-c:
 	case <-ctx.Done():
 		sh.Kill()
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ctx.Err())
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, ctx.Err())
 	}
 	if res.err != nil {
 		if errors.Is(res.err, io.EOF) || errors.Is(res.err, io.ErrUnexpectedEOF) || errors.Is(res.err, errLost) {
@@ -163,7 +172,7 @@ func (h *Host) runShell(ctx context.Context, sh *Shell, cmd string) (Output, err
 			return Output{}, h.shellDied(sh, cmd, res.err)
 		}
 		sh.Kill() // a reply beyond a bound, or not one at all
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, res.err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, res.err)
 	}
 	sh.Release()
 	if res.r.status == 0 {
@@ -285,7 +294,7 @@ func (h *Host) shellDied(sh *Shell, cmd string, err error) error {
 	case errors.As(sh.err, &me):
 		return &ExitError{Host: h.name, Cmd: cmd, Status: -1}
 	}
-	return fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+	return fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 }
 
 // inputProgram runs cmd with the rest of the shell's stdin as its input
@@ -304,26 +313,26 @@ exit "$s"`
 // [WithMaxOutput] all the same); the shell ends with cmd.
 func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (out Output, err error) {
 	if err := ctx.Err(); err != nil {
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	if strings.IndexByte(cmd, 0) >= 0 {
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ErrNUL)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, ErrNUL)
 	}
-	defer recoverInto(&err, fmt.Sprintf("run %q on %s", shorten(cmd, 200), h.name))
+	defer recoverInto(&err, fmt.Sprintf("run %q on %s", shownCmd(cmd), h.name))
 	sh, err := h.startShell(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	defer sh.sess.Close()
-	h.log.Debug("ssh: run", "host", h.name, "cmd", cmd, "input", stdin != nil)
+	h.log.Debug("ssh: run", "host", h.name, "cmd", mask.Command(cmd), "input", stdin != nil)
 	if err := sh.announce(cmd); err != nil {
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	if err := sh.Send(inputProgram(cmd)); err != nil {
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	stdout := &limitedWriter{max: h.maxOutput}
 	stderr := sh.stderr
@@ -355,18 +364,18 @@ func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (out O
 	case <-sh.done:
 	case <-ctx.Done():
 		sh.sess.Close()
-		return Output{}, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, ctx.Err())
+		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, ctx.Err())
 	}
 	<-copied
 	out = Output{Stdout: stdout.Bytes(), Stderr: []byte(stderr.String())}
 	if rerr := readErr.Load(); rerr != nil {
-		return out, fmt.Errorf("run %q on %s: read input: %w", shorten(cmd, 200), h.name, *rerr)
+		return out, fmt.Errorf("run %q on %s: read input: %w", shownCmd(cmd), h.name, *rerr)
 	}
 	if stdout.over {
-		return out, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, &capError{stream: "stdout", n: stdout.n, max: h.maxOutput})
+		return out, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, &capError{stream: "stdout", n: stdout.n, max: h.maxOutput})
 	}
 	if stderr.over() {
-		return out, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, &capError{stream: "stderr", n: stderr.written(), max: h.maxOutput})
+		return out, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, &capError{stream: "stderr", n: stderr.written(), max: h.maxOutput})
 	}
 	err = sh.err
 	if err == nil {
@@ -381,7 +390,7 @@ func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (out O
 	case errors.As(err, &me):
 		ee.Status = -1
 	default:
-		return out, fmt.Errorf("run %q on %s: %w", shorten(cmd, 200), h.name, err)
+		return out, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	return out, ee
 }

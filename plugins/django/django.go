@@ -110,7 +110,7 @@ func (p *Plugin) RegisterSignalHandlers(m *porter.Module) error {
 
 // MigrateCommand returns the command that migrates the database of m.
 func MigrateCommand(m *porter.Module) string {
-	return "cd " + remote.Quote(m.Path()) + " && " +
+	return "cd -- " + remote.Quote(m.Path()) + " && " +
 		remote.Quote(path.Join(virtualenv.Dir(m), "bin", "python")) + " manage.py migrate --noinput"
 }
 

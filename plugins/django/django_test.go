@@ -63,7 +63,7 @@ func TestCopiesTheSettingsFile(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dest, "local_settings.py"))
 	require.NoError(t, err)
 	assert.Equal(t, settings, string(b))
-	assert.Equal(t, []string{"test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'"}, srv.Commands(),
+	assert.Equal(t, []string{"test -x '" + venv + "/bin/python' || python3 -m venv -- '" + venv + "'"}, srv.Commands(),
 		"no migration without --migrate-database")
 
 	require.NoError(t, deploy(srv, project(t, dest, venv, "settings_dir = mysite\n"), nil))
@@ -80,8 +80,8 @@ func TestMigrateDatabaseRunsManagePyInThePathWithTheVirtualenvPython(t *testing.
 	p := project(t, dest, venv, "")
 	require.NoError(t, deploy(srv, p, map[string]string{django.FlagMigrateDatabase: "true"}))
 	assert.Equal(t, []string{
-		"test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'",
-		`cd '` + parent + `/app'\''s $(touch ` + marker + `)' && '` + venv + `/bin/python' manage.py migrate --noinput`,
+		"test -x '" + venv + "/bin/python' || python3 -m venv -- '" + venv + "'",
+		`cd -- '` + parent + `/app'\''s $(touch ` + marker + `)' && '` + venv + `/bin/python' manage.py migrate --noinput`,
 	}, srv.Commands())
 	b, err := os.ReadFile(record)
 	require.NoError(t, err)
@@ -133,7 +133,7 @@ func TestDescribesTheCopyAndTheMigrationAndRunsNothing(t *testing.T) {
 		plugintest.Describe(t, m, django.Name, porter.SigSourcePostSend))
 
 	m = plugintest.Module(t, srv, p, "app", map[string]string{"migrate-database": "true"})
-	assert.Equal(t, []string{copyLine, "source-post-send: run: cd '" + dest + "' && '" + venv + "/bin/python' manage.py migrate --noinput"},
+	assert.Equal(t, []string{copyLine, "source-post-send: run: cd -- '" + dest + "' && '" + venv + "/bin/python' manage.py migrate --noinput"},
 		plugintest.Describe(t, m, django.Name, porter.SigSourcePostSend))
 
 	p = project(t, dest, venv, "migrate = 0\n")

@@ -54,5 +54,5 @@ func ExampleMigrateCommand() {
 		log.Fatal(err)
 	}
 	fmt.Println(django.MigrateCommand(m))
-	// Output: cd /srv/app && /srv/app/.venv/bin/python manage.py migrate --noinput
+	// Output: cd -- /srv/app && /srv/app/.venv/bin/python manage.py migrate --noinput
 }

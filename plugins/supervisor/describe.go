@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 
@@ -16,8 +17,10 @@ func sudoCat(file string) string { return "sudo -n cat -- " + remote.Quote(file)
 func sudoRemove(file string) string {
 	return "sudo -n rm -f -- " + remote.Quote(file)
 }
-func sudoInstall(staged, dst string) string {
-	return "sudo -n install -m 0644 -- " + remote.Quote(staged) + " " + remote.Quote(dst)
+func sudoMode(file string) string { return "sudo -n stat -c %a -- " + remote.Quote(file) }
+func sudoInstall(staged, dst string, mode fs.FileMode) string {
+	//porter:quoted the mode is four octal digits; the paths pass through remote.Quote
+	return fmt.Sprintf("sudo -n install -m %04o -- %s %s", mode.Perm(), remote.Quote(staged), remote.Quote(dst))
 }
 
 // describeStop says what stop would run.
@@ -49,26 +52,26 @@ func (p *Plugin) describeCopy(ctx context.Context, m *porter.Module, _ any) ([]s
 	}
 	var out []string
 	if exists && p.cfg.useSudo {
-		out = append(out, porter.DescribeRun(sudoCat(dst))+" (keep the launcher there, to put it back if the deploy fails)")
+		out = append(out, porter.DescribeRun(sudoCat(dst))+", "+porter.DescribeRun(sudoMode(dst))+" (keep the launcher there, to put it back if the deploy fails)")
 	} else if exists {
 		out = append(out, "keep "+dst+" (read over SFTP), to put it back if the deploy fails")
 	}
-	staged := p.stagedPath(m)
+	st, err := os.Stat(p.cfg.launcher)
+	if err != nil {
+		return nil, fmt.Errorf("copy supervisor launcher: %w", err)
+	}
+	staged := path.Join("DIR", p.cfg.name)
 	cp, err := scp.DescribeCopy(m, p.cfg.launcher, staged)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, cp, "send "+string(SigLauncherUpdated)+" with "+staged)
+	out = append(out, porter.DescribeRun(stagingCommand)+" (DIR, private to the SSH user)", cp, "send "+string(SigLauncherUpdated)+" with "+staged)
 	if p.cfg.useSudo {
-		out = append(out, porter.DescribeRun(sudoInstall(staged, dst)))
+		out = append(out, porter.DescribeRun(sudoInstall(staged, dst, st.Mode())))
 	} else {
-		st, err := os.Stat(p.cfg.launcher)
-		if err != nil {
-			return nil, fmt.Errorf("copy supervisor launcher: %w", err)
-		}
 		out = append(out, fmt.Sprintf("install it as %s (%04o), under a temporary name then renamed, over SFTP", dst, st.Mode().Perm()))
 	}
-	return append(out, "remove "+staged), nil
+	return append(out, "remove DIR"), nil
 }
 
 // describeUndo says what undo would put back: it depends on how far the
@@ -77,7 +80,8 @@ func (p *Plugin) describeUndo(_ context.Context, m *porter.Module, _ any) ([]str
 	dst := path.Join(p.cfg.confDir, p.cfg.name)
 	restore := "put back " + dst + " as it was, or remove it where there was none, if this deploy installed it"
 	if p.cfg.useSudo {
-		restore = "put back " + dst + " as it was (" + sudoInstall(p.stagedPath(m), dst) + "), or " + sudoRemove(dst) + " where there was none, if this deploy installed it"
+		restore = "put back " + dst + " as it was (staged in a directory of " + stagingCommand + ", then sudo -n install -m MODE, its mode before the deploy), or " +
+			sudoRemove(dst) + " where there was none, if this deploy installed it"
 	}
 	return []string{
 		restore,

@@ -39,7 +39,6 @@ func TestDescribesWhatItWouldDoAndChangesNothing(t *testing.T) {
 	dest, confDir := filepath.Join(t.TempDir(), "the app"), t.TempDir()
 	p := describeProject(t, dest, confDir, "config = /etc/supervisor/my supervisord.conf\n")
 	ctl := "supervisorctl -c '/etc/supervisor/my supervisord.conf' "
-	staged := dest + "/.supervisor-app.conf.porter-staged"
 	dst := confDir + "/app.conf"
 	start := []string{"deploy-start: run: " + ctl + "stop 'app:*'"}
 	finish := []string{
@@ -51,10 +50,11 @@ func TestDescribesWhatItWouldDoAndChangesNothing(t *testing.T) {
 		"rollback-finish: run: " + ctl + "restart 'app:*'",
 	}
 	install := []string{
-		"source-post-send: copy app/supervisor/app.conf to " + staged + " (0644)",
-		"source-post-send: send supervisor-launcher-updated with " + staged,
+		"source-post-send: run: mktemp -d (DIR, private to the SSH user)",
+		"source-post-send: copy app/supervisor/app.conf to DIR/app.conf (0644)",
+		"source-post-send: send supervisor-launcher-updated with DIR/app.conf",
 		"source-post-send: install it as " + dst + " (0644), under a temporary name then renamed, over SFTP",
-		"source-post-send: remove " + staged,
+		"source-post-send: remove DIR",
 	}
 
 	m := plugintest.Module(t, srv, p, "app", nil)
@@ -85,17 +85,18 @@ func TestDescribesTheSudoCommands(t *testing.T) {
 	portertest.WriteFiles(t, confDir, map[string]string{"app.conf": "old\n"})
 	before := portertest.Snapshot(t, confDir)
 	m := plugintest.Module(t, srv, describeProject(t, dest, confDir, "use_sudo = true\n"), "app", updateLauncher)
-	staged, dst := dest+"/.supervisor-app.conf.porter-staged", confDir+"/app.conf"
+	dst := confDir + "/app.conf"
 	assert.Equal(t, []string{
 		"deploy-start: run: sudo -n supervisorctl stop 'app:*'",
-		"source-post-send: run: sudo -n cat -- " + dst + " (keep the launcher there, to put it back if the deploy fails)",
-		"source-post-send: copy app/supervisor/app.conf to " + staged + " (0644)",
-		"source-post-send: send supervisor-launcher-updated with " + staged,
-		"source-post-send: run: sudo -n install -m 0644 -- " + staged + " " + dst,
-		"source-post-send: remove " + staged,
+		"source-post-send: run: sudo -n cat -- " + dst + ", run: sudo -n stat -c %a -- " + dst + " (keep the launcher there, to put it back if the deploy fails)",
+		"source-post-send: run: mktemp -d (DIR, private to the SSH user)",
+		"source-post-send: copy app/supervisor/app.conf to DIR/app.conf (0644)",
+		"source-post-send: send supervisor-launcher-updated with DIR/app.conf",
+		"source-post-send: run: sudo -n install -m 0644 -- DIR/app.conf " + dst,
+		"source-post-send: remove DIR",
 		"deploy-finish: run: sudo -n supervisorctl update",
 		"deploy-finish: run: sudo -n supervisorctl start 'app:*'",
-		"deploy-failed: put back " + dst + " as it was (sudo -n install -m 0644 -- " + staged + " " + dst + "), or sudo -n rm -f -- " + dst + " where there was none, if this deploy installed it",
+		"deploy-failed: put back " + dst + " as it was (staged in a directory of mktemp -d, then sudo -n install -m MODE, its mode before the deploy), or sudo -n rm -f -- " + dst + " where there was none, if this deploy installed it",
 		"deploy-failed: run: sudo -n supervisorctl update, if supervisord read the new launcher",
 		"deploy-failed: run: sudo -n supervisorctl start 'app:*', if this deploy stopped the group and did not start it again",
 		"rollback-finish: run: sudo -n supervisorctl restart 'app:*'",

@@ -32,7 +32,8 @@ func TestListenersFillTheStagedLauncherBeforeItIsInstalled(t *testing.T) {
 	f := newFixture(t)
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
 	setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
-		assert.Equal(t, supervisor.LauncherUpdated{Path: f.staged()}, lu)
+		assert.False(t, lu.UseSudo)
+		f.assertStaged(t, lu, 0o644)
 		assert.Equal(t, template, read(t, lu.Path), "the listener sees the staged launcher")
 		assert.Empty(t, f.confFiles(t), "nothing in conf_dir before the listeners are done")
 		return scp.ReplacePlaceholders(ctx, m.Host(), lu.Path, map[string]string{"seconds": "1000"})
@@ -40,8 +41,8 @@ func TestListenersFillTheStagedLauncherBeforeItIsInstalled(t *testing.T) {
 	require.NoError(t, f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), nil))
 	assert.Equal(t, launcher, read(t, filepath.Join(f.sv.confDir, "app.conf")), "filled in")
 	assert.Equal(t, []string{"app.conf"}, f.confFiles(t))
-	assert.NoFileExists(t, f.staged())
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("update"), f.ctl("start", "'app:*'")}, f.srv.Commands())
+	f.assertStagingGone(t)
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", f.ctl("update"), f.ctl("start", "'app:*'")}, f.commands(0))
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 }
 
@@ -55,8 +56,8 @@ func TestFailingListenerOnAFirstDeployInstallsNoLauncher(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "sftp: connection lost")
 	assert.Empty(t, f.confFiles(t), "no launcher with __seconds__ left for the next deploy to keep")
-	assert.NoFileExists(t, f.staged())
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'")}, f.srv.Commands(), "the unknown group was not stopped: nothing to start")
+	f.assertStagingGone(t)
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d"}, f.commands(0), "the unknown group was not stopped: nothing to start")
 
 	// The next deploy installs the launcher, filled in.
 	setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
@@ -89,7 +90,7 @@ func assertOldLauncher(t *testing.T, f *fixture, dst string, mtime time.Time) {
 	assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
 	assert.True(t, st.ModTime().Equal(mtime), "mtime %v", st.ModTime())
 	assert.Equal(t, []string{"app.conf"}, f.confFiles(t), "no temporary file left")
-	assert.NoFileExists(t, f.staged())
+	f.assertStagingGone(t)
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 }
 
@@ -102,7 +103,7 @@ func TestFailingListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 	err := f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), updateLauncher)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "deploy app to test: supervisor-launcher-updated: plugin github.com/porter-deploy/porter/plugins/supervisor/listener_test: sftp: connection lost")
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("start", "'app:*'")}, f.srv.Commands()[n:])
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", f.ctl("start", "'app:*'")}, f.commands(n))
 	assertOldLauncher(t, f, dst, mtime)
 }
 
@@ -118,7 +119,7 @@ func TestInterruptedListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 	})
 	err := f.deployCtx(ctx, f.project(t, "", "[plugin:"+listener+"]\n"), updateLauncher)
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("start", "'app:*'")}, f.srv.Commands()[n:])
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", f.ctl("start", "'app:*'")}, f.commands(n))
 	assertOldLauncher(t, f, dst, mtime)
 }
 
@@ -130,8 +131,8 @@ func TestFailureAfterTheInstallPutsTheOldLauncherBack(t *testing.T) {
 	err := f.deploy(p, updateLauncher)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `deploy app to test: source-post-send: plugin github.com/porter-deploy/porter/plugins/command: command "exit 3"`)
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "cd -- '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
-		f.srv.Commands()[n:], "stopped, failed, launcher put back, started again: never update")
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", "cd -- '" + f.dest + "' && exit 3", f.ctl("start", "'app:*'")},
+		f.commands(n), "stopped, failed, launcher put back, started again: never update")
 	assertOldLauncher(t, f, dst, mtime)
 }
 
@@ -142,8 +143,9 @@ func TestFailureAfterTheInstallOnAFirstDeployRemovesTheLauncher(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exit status 3", "the launcher was installed when the command ran")
 	assert.Empty(t, f.confFiles(t))
-	assert.NoFileExists(t, f.staged())
-	assert.Len(t, f.srv.Commands(), 2, "stop (an unknown group), the command: nothing to start")
+	f.assertStagingGone(t)
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", "cd -- '" + f.dest + "' && test -e " + filepath.Join(f.sv.confDir, "app.conf") + " && exit 3"}, f.commands(0),
+		"stop (an unknown group), the command: nothing to start")
 }
 
 func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
@@ -157,9 +159,9 @@ func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "deploy app to test: deploy-finish: plugin github.com/porter-deploy/porter/plugins/supervisor: start supervisor group app: ")
 	assert.Equal(t, []string{
-		f.ctl("stop", "'app:*'"), f.ctl("update"), f.ctl("start", "'app:*'"),
+		f.ctl("stop", "'app:*'"), "mktemp -d", f.ctl("update"), f.ctl("start", "'app:*'"),
 		f.ctl("update"), f.ctl("start", "'app:*'"),
-	}, f.srv.Commands()[n:], "the failed start, then the old launcher read again and the group started")
+	}, f.commands(n), "the failed start, then the old launcher read again and the group started")
 	assertOldLauncher(t, f, dst, mtime)
 }
 
@@ -175,22 +177,30 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 	require.Equal(t, launcher, read(t, dst))
 	n := len(f.srv.Commands())
 
-	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
+	require.NoError(t, os.Chmod(dst, 0o640))
+	local := filepath.Join(f.local, "app", "supervisor", "app.conf")
+	portertest.WriteFiles(t, "", map[string]string{local: strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)})
+	require.NoError(t, os.Chmod(local, 0o600))
 	p := f.project(t, "use_sudo = true\n", "[plugin:"+command+"]\nsource-post-send = exit 3\n")
 	require.Error(t, f.deploy(p, updateLauncher))
-	staged := f.staged()
 	assert.Equal(t, []string{
 		"sudo -n " + f.ctl("stop", "'app:*'"),
 		"sudo -n test -e " + dst,
 		"sudo -n cat -- " + dst,
-		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
+		"sudo -n stat -c %a -- " + dst,
+		"mktemp -d",
+		"sudo -n install -m 0600 -- TMP/app.conf " + dst,
 		"cd -- '" + f.dest + "' && exit 3",
-		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
+		"mktemp -d",
+		"sudo -n install -m 0640 -- TMP/app.conf " + dst,
 		"sudo -n " + f.ctl("start", "'app:*'"),
-	}, f.srv.Commands()[n:])
+	}, f.commands(n), "the new launcher installed 0600 as the local one is; the old one put back 0640 as it was")
 	assert.Equal(t, launcher, read(t, dst))
+	st, err := os.Stat(dst)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
 	assert.Equal(t, []string{"app.conf"}, f.confFiles(t))
-	assert.NoFileExists(t, staged)
+	f.assertStagingGone(t)
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 
 	// A failing listener: nothing installed, nothing to put back.
@@ -202,9 +212,11 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 		"sudo -n " + f.ctl("stop", "'app:*'"),
 		"sudo -n test -e " + dst,
 		"sudo -n cat -- " + dst,
+		"sudo -n stat -c %a -- " + dst,
+		"mktemp -d",
 		"sudo -n " + f.ctl("start", "'app:*'"),
-	}, f.srv.Commands()[n:])
+	}, f.commands(n))
 	assert.Equal(t, launcher, read(t, dst))
-	assert.NoFileExists(t, staged)
+	f.assertStagingGone(t)
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 }

@@ -12,17 +12,20 @@
 // At deploy-start it runs supervisorctl stop GROUP:* (a group supervisord does
 // not know yet, as on a first deploy, is not an error). After the send, when
 // the host has no launcher in conf_dir yet, or always with --update-launcher,
-// it copies supervisor/<launcher> to a staged file in the module's path,
-// sends SigLauncherUpdated with a LauncherUpdated payload naming that file so
-// that other plugins (virtualenv) can fill the launcher's placeholders in,
-// and only then moves it into conf_dir: atomically over SFTP (written under a
-// temporary name in conf_dir, then renamed over the launcher), or with
-// sudo -n install. A listener that fails leaves conf_dir untouched. At
-// deploy-finish it runs supervisorctl update and supervisorctl start GROUP:*.
+// it copies supervisor/<launcher>, mode kept, into a private directory it
+// makes with mktemp -d (0700, the SSH user's: a launcher's environment= may
+// hold secrets), sends SigLauncherUpdated with a LauncherUpdated payload
+// naming that file so that other plugins (virtualenv) can fill the
+// launcher's placeholders in, and only then moves it into conf_dir:
+// atomically over SFTP (written under a temporary name in conf_dir, then
+// renamed over the launcher), or with sudo -n install -m MODE, MODE the
+// local file's; the directory is removed then. A listener that fails leaves
+// conf_dir untouched. At deploy-finish it runs supervisorctl update and
+// supervisorctl start GROUP:*.
 //
 // When the deploy fails, it puts back the launcher it replaced (kept in
-// memory: its content, and without use_sudo its mode and modification time;
-// with use_sudo it is put back 0644), or removes the one it installed where
+// memory: its content and mode, and without use_sudo its modification
+// time; with use_sudo the mode is read with sudo -n stat), or removes the one it installed where
 // there was none, running supervisorctl update again if supervisord had read
 // the new one; then it starts the group again if it stopped it, so a failed
 // deploy never leaves the service down nor a launcher of its own behind.
@@ -30,7 +33,8 @@
 //
 // Every value (group, paths) is quoted for the remote shell. With use_sudo,
 // commands run as sudo -n (never prompting: allow them in sudoers), the
-// launcher is read with sudo -n cat and installed with sudo -n install.
+// launcher is read with sudo -n cat and stat and installed with sudo -n
+// install.
 //
 // In a plan (deploy --plan) it describes itself: the supervisorctl commands
 // it would run, whether it would install the launcher (it looks whether
@@ -51,6 +55,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,8 +83,9 @@ const DefaultConfDir = "/etc/supervisor/conf.d"
 // LauncherUpdated is the payload of SigLauncherUpdated.
 type LauncherUpdated struct {
 	// Path is the launcher on the host, as a file the SSH user may edit:
-	// the staged copy in the module's path, moved into conf_dir once every
-	// handler is done (and never when one fails).
+	// the staged copy in a private directory (mktemp -d), moved into
+	// conf_dir once every handler is done (and never when one fails). The
+	// directory is removed after.
 	Path string
 	// UseSudo reports that the launcher is installed with sudo.
 	UseSudo bool
@@ -234,7 +240,7 @@ func (p *Plugin) stop(ctx context.Context, m *porter.Module, _ any) error {
 }
 
 // copyLauncher installs the launcher when the host lacks it or
-// --update-launcher is given. The launcher is staged in the module's path,
+// --update-launcher is given. The launcher is staged in a private directory,
 // SigLauncherUpdated is sent with the staged copy (its listeners fill its
 // placeholders in), and only then is it moved into conf_dir, so conf_dir
 // never holds a launcher with its placeholders left. The launcher it
@@ -260,18 +266,26 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 	if err != nil {
 		return fmt.Errorf("copy supervisor launcher: %w", err)
 	}
-	staged := p.stagedPath(m)
-	if err := scp.CopyFile(ctx, h, p.cfg.launcher, staged); err != nil {
-		return fmt.Errorf("copy supervisor launcher: stage it in %s: %w: make the module's path writable by the SSH user", m.Path(), err)
+	dir, err := stagingDir(ctx, m)
+	if err != nil {
+		return fmt.Errorf("copy supervisor launcher: %w", err)
 	}
-	defer p.removeStaged(m, c, staged)
+	defer removeStaging(m, c, dir)
+	staged := path.Join(dir, p.cfg.name)
+	if err := scp.CopyFile(ctx, h, p.cfg.launcher, staged); err != nil {
+		return fmt.Errorf("copy supervisor launcher: stage it in %s: %w", dir, err)
+	}
 	if err := m.Signal(ctx, SigLauncherUpdated, LauncherUpdated{Path: staged, UseSudo: p.cfg.useSudo}); err != nil {
 		return err
 	}
 	// From here conf_dir may change: undo puts the old launcher back.
 	p.replaced = old
 	if p.cfg.useSudo {
-		cmd := sudoInstall(staged, dst)
+		st, err := os.Stat(p.cfg.launcher)
+		if err != nil {
+			return fmt.Errorf("install supervisor launcher %s: %w", dst, err)
+		}
+		cmd := sudoInstall(staged, dst, st.Mode().Perm())
 		m.Log().Info("install supervisor launcher", "command", cmd)
 		if _, err := h.Run(ctx, cmd); err != nil {
 			return fmt.Errorf("install supervisor launcher %s: %w: allow the deploy user to sudo install without a password", dst, err)
@@ -285,18 +299,8 @@ func (p *Plugin) copyLauncher(ctx context.Context, m *porter.Module, _ any) erro
 	return nil
 }
 
-func (p *Plugin) stagedPath(m *porter.Module) string {
-	return path.Join(m.Path(), ".supervisor-"+p.cfg.name+".porter-staged")
-}
-
-func (p *Plugin) removeStaged(m *porter.Module, c *sftp.Client, staged string) {
-	if err := c.Remove(staged); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		m.Log().Warn("could not remove the staged launcher", "file", staged, "error", err)
-	}
-}
-
-// save reads the launcher dst this deploy is about to replace. With sudo
-// its mode and time are not read: it is put back 0644.
+// save reads the launcher dst this deploy is about to replace: with sudo
+// its bytes (sudo cat) and mode (sudo stat), else over SFTP with its time.
 func (p *Plugin) save(ctx context.Context, m *porter.Module, dst string) (*scp.Snapshot, error) {
 	h := m.Host()
 	if p.cfg.useSudo {
@@ -304,7 +308,15 @@ func (p *Plugin) save(ctx context.Context, m *porter.Module, dst string) (*scp.S
 		if err != nil {
 			return nil, fmt.Errorf("copy supervisor launcher: keep the old one: %w: allow the deploy user to sudo cat without a password", err)
 		}
-		return &scp.Snapshot{Path: dst, Existed: true, Data: out.Stdout, Mode: 0o644}, nil
+		st, err := h.Run(ctx, sudoMode(dst))
+		if err != nil {
+			return nil, fmt.Errorf("copy supervisor launcher: keep the old one's mode: %w: allow the deploy user to sudo stat without a password", err)
+		}
+		mode, err := strconv.ParseUint(strings.TrimSpace(string(st.Stdout)), 8, 32)
+		if err != nil || mode > 0o7777 {
+			return nil, fmt.Errorf("copy supervisor launcher: keep the old one's mode: %s printed %s, not a mode", sudoMode(dst), remote.Printable(strings.TrimSpace(string(st.Stdout))))
+		}
+		return &scp.Snapshot{Path: dst, Existed: true, Data: out.Stdout, Mode: fs.FileMode(mode).Perm()}, nil
 	}
 	old, err := scp.Save(ctx, h, dst)
 	if err != nil {
@@ -330,7 +342,8 @@ func moveInto(ctx context.Context, h *remote.Host, c *sftp.Client, src, dst stri
 }
 
 // restore puts back the launcher this deploy replaced, or removes the one it
-// installed where there was none.
+// installed where there was none. With sudo the old one is staged in a
+// private temporary directory and installed with its mode.
 func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
 	b := p.replaced
 	h := m.Host()
@@ -346,15 +359,16 @@ func (p *Plugin) restore(ctx context.Context, m *porter.Module) error {
 	if err != nil {
 		return err
 	}
-	staged := p.stagedPath(m)
-	if err := c.MkdirAll(path.Dir(staged)); err != nil {
+	dir, err := stagingDir(ctx, m)
+	if err != nil {
 		return fmt.Errorf("stage the old launcher: %w", err)
 	}
-	if err := scp.WriteAtomic(ctx, h, staged, bytes.NewReader(b.Data), b.Mode, time.Time{}); err != nil {
+	defer removeStaging(m, c, dir)
+	staged := path.Join(dir, p.cfg.name)
+	if err := scp.WriteAtomic(ctx, h, staged, bytes.NewReader(b.Data), 0o600, time.Time{}); err != nil {
 		return fmt.Errorf("stage the old launcher: %w", err)
 	}
-	defer p.removeStaged(m, c, staged)
-	_, err = h.Run(ctx, sudoInstall(staged, b.Path))
+	_, err = h.Run(ctx, sudoInstall(staged, b.Path, b.Mode))
 	return err
 }
 

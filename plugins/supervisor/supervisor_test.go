@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -100,11 +101,48 @@ type fixture struct {
 	sv    *supervisord
 	local string // project dir
 	dest  string // module path
+	tmp   string // the host's TMPDIR, where mktemp -d makes the staging directories
 }
 
 func newFixture(t *testing.T) *fixture {
-	return &fixture{srv: portertest.NewServer(t), sv: startSupervisord(t), local: t.TempDir(),
-		dest: filepath.Join(t.TempDir(), "the app")}
+	tmp := t.TempDir()
+	return &fixture{srv: portertest.NewServer(t, portertest.WithEnv("TMPDIR="+tmp)), sv: startSupervisord(t), local: t.TempDir(),
+		dest: filepath.Join(t.TempDir(), "the app"), tmp: tmp}
+}
+
+// commands returns the commands the server ran from the n-th on, with each
+// staging directory (f.tmp/tmp.XXXXXXXXXX) shown as TMP.
+func (f *fixture) commands(n int) []string {
+	staging := regexp.MustCompile(regexp.QuoteMeta(f.tmp) + `/tmp\.[A-Za-z0-9]+`)
+	out := []string{}
+	for _, c := range f.srv.Commands()[n:] {
+		out = append(out, staging.ReplaceAllString(c, "TMP"))
+	}
+	return out
+}
+
+// assertStagingGone checks that no staging directory is left on the host.
+func (f *fixture) assertStagingGone(t *testing.T) {
+	t.Helper()
+	es, err := os.ReadDir(f.tmp)
+	require.NoError(t, err)
+	assert.Empty(t, es, "the staging directories are removed")
+}
+
+// assertStaged checks the payload of SigLauncherUpdated: a launcher in a
+// directory of mktemp -d in the host's TMPDIR, private to the SSH user,
+// with the local launcher's mode.
+func (f *fixture) assertStaged(t *testing.T, lu supervisor.LauncherUpdated, mode os.FileMode) {
+	t.Helper()
+	dir := filepath.Dir(lu.Path)
+	assert.Equal(t, "app.conf", filepath.Base(lu.Path))
+	assert.Regexp(t, "^"+regexp.QuoteMeta(f.tmp)+`/tmp\.[A-Za-z0-9]+$`, dir)
+	st, err := os.Lstat(dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeDir|0o700, st.Mode(), "the staging directory is private")
+	st, err = os.Stat(lu.Path)
+	require.NoError(t, err)
+	assert.Equal(t, mode, st.Mode().Perm(), "the staged launcher keeps the local file's mode")
 }
 
 // project writes module app with the supervisor section (plus config =
@@ -136,9 +174,6 @@ func (f *fixture) deployCtx(ctx context.Context, p *porter.Project, flags map[st
 	return err
 }
 
-// staged is where the plugin stages the launcher, in the module's path.
-func (f *fixture) staged() string { return filepath.Join(f.dest, ".supervisor-app.conf.porter-staged") }
-
 // confFiles lists conf_dir, hidden (temporary) files included.
 func (f *fixture) confFiles(t *testing.T) []string {
 	t.Helper()
@@ -161,14 +196,18 @@ func TestFirstDeployInstallsTheLauncherAndStartsTheGroup(t *testing.T) {
 	takeUpdates()
 	require.NoError(t, f.deploy(p, nil))
 
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), f.ctl("update"), f.ctl("start", "'app:*'")}, f.srv.Commands(),
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", f.ctl("update"), f.ctl("start", "'app:*'")}, f.commands(0),
 		"a group supervisord does not know yet is not an error to stop")
 	b, err := os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
 	require.NoError(t, err)
 	assert.Equal(t, launcher, string(b))
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
-	assert.Equal(t, []supervisor.LauncherUpdated{{Path: f.staged()}}, takeUpdates(), "the staged copy, not conf_dir's")
-	assert.NoFileExists(t, f.staged())
+	u := takeUpdates()
+	require.Len(t, u, 1)
+	assert.False(t, u[0].UseSudo)
+	assert.NotEqual(t, filepath.Join(f.sv.confDir, "app.conf"), u[0].Path, "the staged copy, not conf_dir's")
+	assert.Regexp(t, "^"+regexp.QuoteMeta(f.tmp)+`/tmp\.[A-Za-z0-9]+/app\.conf$`, u[0].Path)
+	f.assertStagingGone(t)
 	assert.Equal(t, []string{"app.conf"}, f.confFiles(t), "no temporary file left")
 }
 
@@ -248,20 +287,33 @@ func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	f := newFixture(t)
-	p := f.project(t, "use_sudo = true\n", "[plugin:"+recorder+"]\n")
-	takeUpdates()
+	// The launcher holds a secret: it is 0600 here, and must be there.
+	local := filepath.Join(f.local, "app", "supervisor", "app.conf")
+	portertest.WriteFiles(t, "", map[string]string{local: strings.Replace(launcher, "autorestart=false", "autorestart=false\nenvironment=API_TOKEN=\"s3cret\"", 1)})
+	require.NoError(t, os.Chmod(local, 0o600))
+	p := f.project(t, "use_sudo = true\n", "[plugin:"+listener+"]\n")
+	var staged string
+	setListen(t, func(_ context.Context, _ *porter.Module, lu supervisor.LauncherUpdated) error {
+		assert.True(t, lu.UseSudo)
+		f.assertStaged(t, lu, 0o600)
+		staged = lu.Path
+		return nil
+	})
 	require.NoError(t, f.deploy(p, nil))
-	staged := filepath.Join(f.dest, ".supervisor-app.conf.porter-staged")
 	dst := filepath.Join(f.sv.confDir, "app.conf")
 	assert.Equal(t, []string{
 		"sudo -n " + f.ctl("stop", "'app:*'"),
 		"sudo -n test -e " + dst,
-		"sudo -n install -m 0644 -- '" + staged + "' " + dst,
+		"mktemp -d",
+		"sudo -n install -m 0600 -- TMP/app.conf " + dst,
 		"sudo -n " + f.ctl("update"),
 		"sudo -n " + f.ctl("start", "'app:*'"),
-	}, f.srv.Commands())
-	assert.Equal(t, []supervisor.LauncherUpdated{{Path: staged, UseSudo: true}}, takeUpdates())
-	assert.NoFileExists(t, staged)
+	}, f.commands(0))
+	st, err := os.Stat(dst)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "installed with the local file's mode")
+	assert.Contains(t, f.srv.Commands(), "sudo -n install -m 0600 -- "+staged+" "+dst, "what the listener saw is what was installed")
+	f.assertStagingGone(t)
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 }
 
@@ -332,8 +384,9 @@ autorestart=false
 	if !assert.Equal(t, "RUNNING", f.sv.state(t, "app:web")) {
 		t.Log(f.sv.ctl(t, "tail", "app:web", "stderr"))
 	}
-	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'",
-		f.ctl("update"), f.ctl("start", "'app:*'")}, f.srv.Commands())
+	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", "test -x '" + venv + "/bin/python' || python3 -m venv -- '" + venv + "'",
+		f.ctl("update"), f.ctl("start", "'app:*'")}, f.commands(0))
+	f.assertStagingGone(t)
 }
 
 // hermeticPip keeps the pip that python3 -m venv runs from the user's pip

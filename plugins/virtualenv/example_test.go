@@ -73,6 +73,6 @@ func ExampleInstallCommand() {
 	install, _ := virtualenv.InstallCommand(m)
 	fmt.Println(install)
 	// Output:
-	// test -x /srv/app/.venv/bin/python || python3 -m venv /srv/app/.venv
+	// test -x /srv/app/.venv/bin/python || python3 -m venv -- /srv/app/.venv
 	// /srv/app/.venv/bin/python -m pip install --no-index --find-links=/srv/wheels -r /srv/app/requirements.txt gunicorn==22.0.0
 }

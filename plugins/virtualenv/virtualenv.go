@@ -7,7 +7,7 @@
 //	python = python3.12                    ; the interpreter that creates it (default python3)
 //	pip_options = --no-index, --find-links=/srv/wheels   ; extra pip install arguments
 //
-// After the send it creates the virtualenv with PYTHON -m venv PATH when the
+// After the send it creates the virtualenv with PYTHON -m venv -- PATH when the
 // host has none there yet. With --update-requirements it then runs
 // PATH/bin/python -m pip install with every requirement: file:X stands for
 // -r X, and __destpath__ in any item is replaced by the module's path.
@@ -150,7 +150,7 @@ func CreateCommand(m *porter.Module) string {
 	venv := Dir(m)
 	py := settings(m).String("python", "python3")
 	return "test -x " + remote.Quote(path.Join(venv, "bin", "python")) + " || " +
-		remote.Quote(py) + " -m venv " + remote.Quote(venv)
+		remote.Quote(py) + " -m venv -- " + remote.Quote(venv)
 }
 
 // InstallCommand is the command that installs the requirements of m, and

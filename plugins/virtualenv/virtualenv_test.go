@@ -121,7 +121,7 @@ func TestCreatesTheVirtualenvOnceAndInstallsRequirementsOffline(t *testing.T) {
 
 	// Without the flag: the virtualenv only.
 	require.NoError(t, deploy(srv, p, nil))
-	create := "test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'"
+	create := "test -x '" + venv + "/bin/python' || python3 -m venv -- '" + venv + "'"
 	assert.Equal(t, []string{create}, last(srv))
 	assert.FileExists(t, filepath.Join(venv, "bin", "python"))
 	st1, err := os.Stat(filepath.Join(venv, "pyvenv.cfg"))
@@ -194,7 +194,7 @@ func TestCommandsAndDir(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "/srv/app/venv", virtualenv.Dir(m), "relative to the module path")
 	assert.Equal(t, []string{"-r", "/srv/app/req.txt", "Django>=4.2"}, virtualenv.Requirements(m))
-	assert.Equal(t, "test -x /srv/app/venv/bin/python || python3.12 -m venv /srv/app/venv", virtualenv.CreateCommand(m))
+	assert.Equal(t, "test -x /srv/app/venv/bin/python || python3.12 -m venv -- /srv/app/venv", virtualenv.CreateCommand(m))
 	cmd, ok := virtualenv.InstallCommand(m)
 	assert.True(t, ok)
 	assert.Equal(t, "/srv/app/venv/bin/python -m pip install -r /srv/app/req.txt 'Django>=4.2'", cmd)
@@ -222,7 +222,7 @@ func TestDescribesWhatItWouldRunAndRunsNothing(t *testing.T) {
 	srv := portertest.NewServer(t)
 	dest := filepath.Join(t.TempDir(), "the app")
 	venv := dest + "/.venv"
-	create := "source-post-send: run: test -x '" + venv + "/bin/python' || python3 -m venv '" + venv + "'"
+	create := "source-post-send: run: test -x '" + venv + "/bin/python' || python3 -m venv -- '" + venv + "'"
 	sigs := []porter.Signal{porter.SigSourcePostSend, supervisor.SigLauncherUpdated}
 	fill := "supervisor-launcher-updated: fill in the staged supervisor launcher: __env__ = " + venv + ", __project__ = " + dest
 	update := map[string]string{"update-requirements": "true"}
