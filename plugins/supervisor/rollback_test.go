@@ -18,12 +18,12 @@ import (
 func TestRollbackRestartsTheGroup(t *testing.T) {
 	f := newFixture(t)
 	// [module] is written once: strategy goes into the ini's own section.
-	p := f.project(t, "", "")
+	f.project(t, "", "") // writes the ini
 	ini := filepath.Join(f.local, "app", "app.ini")
 	b, err := os.ReadFile(ini)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(ini, []byte(strings.Replace(string(b), "[module]\n", "[module]\nstrategy = releases\n", 1)), 0o644))
-	p, err = porter.LoadProject(f.local)
+	p, err := porter.LoadProject(f.local)
 	require.NoError(t, err)
 	require.NoError(t, f.deploy(p, nil))
 	require.NoError(t, f.deploy(p, nil))
