@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -143,7 +144,9 @@ head -c "$o" <"$d/o"; head -c "$e" <"$d/e"; rm -f -- "$d/o" "$d/e"`
 
 // runShell runs cmd through sh and gives sh back (or kills it).
 func (h *Host) runShell(ctx context.Context, sh *Shell, cmd string) (Output, error) {
-	h.log.Debug("ssh: run", "host", h.name, "cmd", mask.Command(cmd))
+	if h.log.Enabled(ctx, slog.LevelDebug) { // masking parses the command: only when logged
+		h.log.Debug("ssh: run", "host", h.name, "cmd", mask.Command(cmd))
+	}
 	type result struct {
 		r   reply
 		err error
@@ -327,7 +330,9 @@ func (h *Host) RunInput(ctx context.Context, cmd string, stdin io.Reader) (out O
 		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
 	defer sh.sess.Close()
-	h.log.Debug("ssh: run", "host", h.name, "cmd", mask.Command(cmd), "input", stdin != nil)
+	if h.log.Enabled(ctx, slog.LevelDebug) {
+		h.log.Debug("ssh: run", "host", h.name, "cmd", mask.Command(cmd), "input", stdin != nil)
+	}
 	if err := sh.announce(cmd); err != nil {
 		return Output{}, fmt.Errorf("run %q on %s: %w", shownCmd(cmd), h.name, err)
 	}
