@@ -116,13 +116,14 @@ func plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 		}
 		return nil, err
 	}
+	diffDone := time.Now()
 	if err := c.matchBasis(ctx); err != nil {
 		c.dropAgent()
 		return nil, fmt.Errorf("sync %s: look up the files to send in %s: %w", src, opts.Basis, err)
 	}
 	c.stats.PlanTook = time.Since(start)
 	log.Debug("sync plan", "src", src, "dst", dst, "local", len(local), "remote", len(rt.entries),
-		"walk", localTook, "list", remoteTook, "took", c.stats.PlanTook)
+		"walk", localTook, "list", remoteTook, "basis", time.Since(diffDone), "took", c.stats.PlanTook)
 	return c, nil
 }
 
@@ -229,7 +230,9 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 				c.sendFile(l, "type", touched)
 			case r.size != l.size:
 				c.sendFile(l, "size", touched)
-			case c.opts.Checksum || c.opts.racy(l.mtime):
+			case c.opts.Checksum || r.mtime == l.mtime && c.opts.racy(l.mtime):
+				// (A racy file whose mtime differs is sent below: hashing
+				// it on both sides first would cost more than it saves.)
 				candidates = append(candidates, l)
 			case r.mtime != l.mtime:
 				c.sendFile(l, "mtime", touched)
