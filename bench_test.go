@@ -2,10 +2,12 @@ package porter_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,14 +78,46 @@ func BenchmarkDeployAfterOnePercentChange(b *testing.B) {
 		}
 		projects[strategy] = p
 	}
-	deploy := func(strategy string) time.Duration {
-		start := time.Now()
-		_, err := porter.Deploy(context.Background(), projects[strategy], porter.Options{Target: porter.Target{Host: "test", Address: address, Dial: dial}, Config: "t",
-			Logger: discard})
+	// PORTER_BENCH_LOG=FILE writes the measured deploys' debug logs there.
+	logger := discard
+	if f := os.Getenv("PORTER_BENCH_LOG"); f != "" {
+		w, err := os.Create(f)
 		if err != nil {
 			b.Fatal(err)
 		}
-		return time.Since(start)
+		b.Cleanup(func() { w.Close() })
+		logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	phases := map[string]map[string][]time.Duration{} // strategy, phase
+	measuring := false
+	deploy := func(strategy string) time.Duration {
+		start := time.Now()
+		log := discard
+		if measuring {
+			log = logger.With("strategy", strategy)
+		}
+		rep, err := porter.Deploy(context.Background(), projects[strategy], porter.Options{Target: porter.Target{Host: "test", Address: address, Dial: dial}, Config: "t",
+			Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		if measuring {
+			if phases[strategy] == nil {
+				phases[strategy] = map[string][]time.Duration{}
+			}
+			for _, h := range rep.Hosts {
+				for _, t := range h.Timings {
+					phases[strategy][t.Phase] = append(phases[strategy][t.Phase], t.Duration)
+				}
+				for _, m := range h.Modules {
+					for _, t := range m.Timings {
+						phases[strategy][t.Phase] = append(phases[strategy][t.Phase], t.Duration)
+					}
+				}
+			}
+		}
+		return took
 	}
 	order := []string{"inplace", "releases", "releases-copy"}
 	// Up to the steady state: keep_releases (5) releases.
@@ -97,6 +131,7 @@ func BenchmarkDeployAfterOnePercentChange(b *testing.B) {
 	}
 	took := map[string][]time.Duration{}
 	seed := uint64(1)
+	measuring = true
 	for b.Loop() {
 		seed++
 		for _, s := range order {
@@ -126,6 +161,28 @@ func BenchmarkDeployAfterOnePercentChange(b *testing.B) {
 	b.Logf("%s, %s, 1%% changed, median of %d deploys each: inplace %v, releases (oldest recycled) %v (%.2fx), releases (a copy of current) %v (%.2fx)",
 		server, treeName, b.N, med["inplace"].Round(time.Millisecond), med["releases"].Round(time.Millisecond), ratio("releases"),
 		med["releases-copy"].Round(time.Millisecond), ratio("releases-copy"))
+	for _, s := range []string{"inplace", "releases", "releases-copy"} {
+		b.Logf("%s phases (medians): %s", s, phaseMedians(phases[s]))
+	}
+}
+
+// phaseMedians formats the median of each phase, longest first.
+func phaseMedians(ph map[string][]time.Duration) string {
+	type pm struct {
+		name string
+		d    time.Duration
+	}
+	var ms []pm
+	for name, ds := range ph {
+		slices.Sort(ds)
+		ms = append(ms, pm{name, ds[len(ds)/2]})
+	}
+	slices.SortFunc(ms, func(a, b pm) int { return int(b.d - a.d) })
+	var parts []string
+	for _, m := range ms {
+		parts = append(parts, fmt.Sprintf("%s %v", m.name, m.d.Round(100*time.Microsecond)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 var discard = slog.New(slog.DiscardHandler)

@@ -188,6 +188,11 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return nil
 	}
 	m.previous, m.who = rec, opts.Who
+	if m.host != nil {
+		// The sync's listing, its copies and the handlers' commands take
+		// a remote shell: its login starts now, while the procedure starts.
+		m.host.PrewarmShell()
+	}
 	m.log.Info("deploying", "path", m.Path(), "release", m.ReleaseName(), "config", m.ConfigName(), "strategy", m.Strategy())
 	if err := runProcedure(ctx, m); err != nil {
 		return err

@@ -68,6 +68,18 @@ func (h *Host) PrewarmShell() {
 	}
 }
 
+// ShellWarm reports whether a pooled shell is idle or starting: a
+// [Host.Shell] now costs no login shell of its own.
+func (h *Host) ShellWarm() bool {
+	if h.shells == nil {
+		return false
+	}
+	p := h.shells
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.closed && (len(p.idle) > 0 || p.starting > p.waiting)
+}
+
 // broadcast wakes the waiting callers; p.mu is held.
 func (p *shellPool) broadcast() {
 	close(p.wake)

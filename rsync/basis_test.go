@@ -2,8 +2,10 @@ package rsync
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
 )
 
 // basisTrees makes, under tmp: src; old, a sync of src as it was; live, a
@@ -149,4 +152,45 @@ func TestSyncBasisRelativeToTheLoginDirectory(t *testing.T) {
 		assert.Equal(t, 2, st.Copied)
 		assert.Equal(t, snapshot(t, src), snapshot(t, old))
 	}
+}
+
+// TestSyncListingStartsTheShellAtOnceWhenItIsNeededOrUp: a near host's
+// small tree is listed with an SFTP walk, and its login shell is not
+// started for the listing; the find in the remote shell starts with the
+// walk when the sync copies from Basis (the copies need the shell), or
+// when a pooled shell is already up (it costs no login).
+func TestSyncListingStartsTheShellAtOnceWhenItIsNeededOrUp(t *testing.T) {
+	const started = "a find in the remote shell races the SFTP walk"
+	plan := func(t *testing.T, h *remote.Host, opts Options) string {
+		t.Helper()
+		src := filepath.Join(tempDir(t), "src")
+		build(t, src, f("a", "aaaa", 0o644))
+		var logs strings.Builder
+		opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		_, err := Plan(context.Background(), h, src, filepath.Join(tempDir(t), "dst"), opts)
+		require.NoError(t, err)
+		return logs.String()
+	}
+	t.Run("cold", func(t *testing.T) {
+		assert.NotContains(t, plan(t, dialTest(t), Options{}), started)
+	})
+	t.Run("basis", func(t *testing.T) {
+		logs := plan(t, dialTest(t), Options{Basis: tempDir(t)})
+		assert.Contains(t, logs, started)
+		assert.Contains(t, logs, "why=\"copies from Basis need the shell\"")
+	})
+	t.Run("basis, SFTP only", func(t *testing.T) {
+		assert.NotContains(t, plan(t, dialTest(t), Options{Basis: tempDir(t), SFTPOnly: true}), started)
+	})
+	t.Run("warm", func(t *testing.T) {
+		h := dialTest(t)
+		require.False(t, h.ShellWarm())
+		sh, err := h.Shell(context.Background())
+		require.NoError(t, err)
+		sh.Release()
+		require.True(t, h.ShellWarm())
+		logs := plan(t, h, Options{})
+		assert.Contains(t, logs, started)
+		assert.Contains(t, logs, "why=\"a shell is up\"")
+	})
 }

@@ -133,7 +133,9 @@ const farRTT = 5 * time.Millisecond
 // listRemote lists dst with an SFTP walk; on a far host (the walk's first
 // request slower than farRTT) or a big tree (the walk slower than
 // agentDelay), the agent starts and its one `find -printf` races the walk:
-// the first complete listing wins. A near host's login shell (100 ms and
+// the first complete listing wins. It starts at once when a pooled shell
+// is idle or starting (it costs no login shell), or when the sync copies
+// from Basis (the copies need the shell). A near host's login shell (100 ms and
 // more with rbenv, pyenv or nvm in .bashrc) is then only started by Apply,
 // when a shell is worth it. The agent returned may be nil (not started).
 func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *pendingAgent, error) {
@@ -143,18 +145,33 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	var pa *pendingAgent
 	var once sync.Once
 	started := make(chan struct{})
-	start := func() {
-		once.Do(func() {
-			pa = startPending(ctx, h, dst, true, opts.maxEntries())
-			close(started)
-		})
+	log := opts.logger()
+	startFor := func(why string) func() {
+		return func() {
+			once.Do(func() {
+				log.Debug("sync listing: a find in the remote shell races the SFTP walk", "dst", dst, "why", why)
+				pa = startPending(ctx, h, dst, true, opts.maxEntries())
+				close(started)
+			})
+		}
 	}
-	if forceFind || slowWalk {
+	start := startFor("needed")
+	switch {
+	case forceFind || slowWalk:
 		start()
+	case forceSFTP:
+	case opts.Basis != "" && !opts.SFTPOnly:
+		startFor("copies from Basis need the shell")()
+	case h.ShellWarm():
+		startFor("a shell is up")()
 	}
-	auto := start // the agent starts by itself on a far host or a big tree
+	auto := startFor("slow walk") // the agent starts by itself on a far host or a big tree
 	if forceSFTP {
 		auto = func() {} // tests: only when the listing needs it
+	}
+	far := startFor("far host")
+	if forceSFTP {
+		far = auto
 	}
 	timer := time.AfterFunc(agentDelay, auto)
 	type walked struct {
@@ -176,7 +193,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 		}
 		raw, exists, err := walkSFTP(wctx, h, dst, 16*opts.concurrency(), opts.maxEntries(), func(rtt time.Duration) {
 			if rtt > farRTT {
-				auto()
+				far()
 			}
 		})
 		walkc <- walked{raw, exists, err}
