@@ -66,8 +66,9 @@ var update = map[string]string{"update-crontab": "true"}
 const good = "# porter test\n*/5 * * * * /bin/true\n"
 
 func TestShipsTheCrontabWithoutInstallingIt(t *testing.T) {
+	t.Parallel()
 	cron := fakeCrontab(t)
-	srv := portertest.NewServer(t)
+	srv := cron.server(t)
 	dest := filepath.Join(t.TempDir(), "the app")
 	p := project(t, dest, "", "app", good, "")
 	require.NoError(t, deploy(srv, p, nil))
@@ -80,6 +81,7 @@ func TestShipsTheCrontabWithoutInstallingIt(t *testing.T) {
 }
 
 func TestTheFlagIsUpdateCrontab(t *testing.T) {
+	t.Parallel()
 	flags := crontab.New().(porter.FlagProvider).Flags()
 	require.Len(t, flags, 1)
 	assert.Equal(t, porter.Flag{Name: "update-crontab", Bool: true, Default: "false",
@@ -97,8 +99,9 @@ func TestTheFlagIsUpdateCrontab(t *testing.T) {
 }
 
 func TestUpdateCrontabInstallsIt(t *testing.T) {
+	t.Parallel()
 	cron := fakeCrontab(t)
-	srv := portertest.NewServer(t)
+	srv := cron.server(t)
 	dest := filepath.Join(t.TempDir(), "the app")
 	p := project(t, dest, "file = jobs\n", "jobs", good, "")
 	// Through the command line, as a user deploys.
@@ -118,10 +121,11 @@ func TestUpdateCrontabInstallsIt(t *testing.T) {
 }
 
 func TestMalformedCrontabFailsAndKeepsTheInstalledOne(t *testing.T) {
+	t.Parallel()
 	cron := fakeCrontab(t)
 	const before = "0 3 * * * /bin/echo before\n"
 	cron.set(t, before)
-	srv := portertest.NewServer(t)
+	srv := cron.server(t)
 	dest := filepath.Join(t.TempDir(), "the app")
 	p := project(t, dest, "", "app", "# a job\nthis is not a crontab line\n", "")
 	err := deploy(srv, p, update)
@@ -136,6 +140,7 @@ func TestMalformedCrontabFailsAndKeepsTheInstalledOne(t *testing.T) {
 }
 
 func TestAFailureAfterTheInstallPutsThePreviousCrontabBack(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		before string
@@ -146,11 +151,12 @@ func TestAFailureAfterTheInstallPutsThePreviousCrontabBack(t *testing.T) {
 		{"had none", "", false, "crontab -r"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cron := fakeCrontab(t)
 			if tc.had {
 				cron.set(t, tc.before)
 			}
-			srv := portertest.NewServer(t)
+			srv := cron.server(t)
 			dest := filepath.Join(t.TempDir(), "the app")
 			p := project(t, dest, "", "app", good, "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
 			err := deploy(srv, p, update)
@@ -166,6 +172,7 @@ func TestAFailureAfterTheInstallPutsThePreviousCrontabBack(t *testing.T) {
 }
 
 func TestHostileFileNameIsRefusedAndMissingFileNamed(t *testing.T) {
+	t.Parallel()
 	where := "module app: app/app.ini [plugin:" + crontab.Name + "]: "
 	_, err := porter.LoadProject(writeProject(t, "/srv/app", "file = ../x\n", "app", good, ""))
 	assert.EqualError(t, err, where+`file = "../x": name a file NAME.crontab of app/crontab without its extension`)
@@ -175,8 +182,9 @@ func TestHostileFileNameIsRefusedAndMissingFileNamed(t *testing.T) {
 }
 
 func TestQuotesTheRemotePath(t *testing.T) {
+	t.Parallel()
 	cron := fakeCrontab(t)
-	srv := portertest.NewServer(t)
+	srv := cron.server(t)
 	parent := t.TempDir()
 	dest := filepath.Join(parent, "x'; touch pwned; '")
 	p := project(t, dest, "", "app", good, "")

@@ -12,7 +12,6 @@ import (
 	"github.com/porter-deploy/porter/internal/plugintest"
 	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/plugins/crontab"
-	"github.com/porter-deploy/porter/portertest"
 )
 
 // TestDescribesWhatItWouldInstallAndChangesNothing: the plan's lines say
@@ -20,8 +19,9 @@ import (
 // compares with the installed one, what a failed deploy puts back and
 // what a rollback installs; describing only reads the installed crontab.
 func TestDescribesWhatItWouldInstallAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	cron := fakeCrontab(t)
-	srv := portertest.NewServer(t)
+	srv := cron.server(t)
 	dest := filepath.Join(t.TempDir(), "the app")
 	p := project(t, dest, "file = root\n", "root", good, "")
 	require.NoError(t, os.Chmod(filepath.Join(p.Dir, "app", "crontab", "root.crontab"), 0o600))
@@ -67,8 +67,8 @@ func TestDescribesWhatItWouldInstallAndChangesNothing(t *testing.T) {
 
 // TestDescribeSaysTheInstallWouldFail when crontab -l fails on the host.
 func TestDescribeSaysTheInstallWouldFail(t *testing.T) {
-	fakeCrontab(t)
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	srv := fakeCrontab(t).server(t)
 	dest := filepath.Join(t.TempDir(), "app")
 	srv.FailCommands("crontab -l", 127, "sh: crontab: not found\x1b[2J")
 	m := plugintest.Module(t, srv, project(t, dest, "", "app", good, ""), "app", update)

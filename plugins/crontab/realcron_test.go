@@ -27,12 +27,14 @@ const realUserEnv = "PORTER_TEST_CRONTAB_USER"
 // server runs commands as the user running the tests; so this test runs
 // only as root, for a throwaway user that PORTER_TEST_CRONTAB_USER names
 // (never root): a wrapper first on the PATH runs the real crontab with -u
-// USER. It replaces USER's crontab, puts it back when it ends, and never
-// touches root's. For example, as root:
+// USER, on the PATH of the test's servers alone. It replaces USER's crontab,
+// puts it back when it ends, and never touches root's; it runs in parallel
+// with the others, which use stand-ins. For example, as root:
 //
 //	useradd -m porter-cron-test
 //	PORTER_TEST_CRONTAB_USER=porter-cron-test go test ./plugins/crontab/
 func TestRealCrontabOfAThrowawayUser(t *testing.T) {
+	t.Parallel()
 	name := os.Getenv(realUserEnv)
 	if name == "" {
 		t.Skip("the real crontab is tested only as root, for a throwaway user: set " + realUserEnv + "=USER, a user whose crontab the test may replace")
@@ -98,12 +100,12 @@ func TestRealCrontabOfAThrowawayUser(t *testing.T) {
 	bin := t.TempDir()
 	script := "#!/bin/sh\nexec " + remote.Quote(real) + " -u " + remote.Quote(name) + " \"$@\"\n"
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "crontab"), []byte(script), 0o755))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	requireServerCrontab(t, filepath.Join(bin, "crontab")) // never root's crontab
+	onPath := portertest.WithEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))
+	requireServerCrontab(t, filepath.Join(bin, "crontab"), onPath) // never root's crontab
 
 	t.Run("install", func(t *testing.T) {
 		set(t, "", false)
-		srv := portertest.NewServer(t)
+		srv := portertest.NewServer(t, onPath)
 		dest := filepath.Join(t.TempDir(), "the app")
 		require.NoError(t, deploy(srv, project(t, dest, "", "app", good, ""), update))
 		assert.Equal(t, []string{"crontab -l", "crontab - < '" + dest + "/app.crontab'"}, srv.Commands())
@@ -115,7 +117,7 @@ func TestRealCrontabOfAThrowawayUser(t *testing.T) {
 	t.Run("malformed", func(t *testing.T) {
 		const before = "0 3 * * * /bin/echo before\n"
 		set(t, before, true)
-		srv := portertest.NewServer(t)
+		srv := portertest.NewServer(t, onPath)
 		dest := filepath.Join(t.TempDir(), "the app")
 		err := deploy(srv, project(t, dest, "", "app", "# a job\nthis is not a crontab line\n", ""), update)
 		require.Error(t, err)
@@ -132,7 +134,7 @@ func TestRealCrontabOfAThrowawayUser(t *testing.T) {
 	}{{"undo: had one", "0 3 * * * /bin/echo before\n", true}, {"undo: had none", "", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			set(t, tc.before, tc.had)
-			srv := portertest.NewServer(t)
+			srv := portertest.NewServer(t, onPath)
 			p := project(t, filepath.Join(t.TempDir(), "the app"), "", "app", good, "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
 			err := deploy(srv, p, update)
 			require.Error(t, err)

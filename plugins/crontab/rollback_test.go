@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
-	"github.com/porter-deploy/porter/portertest"
 )
 
 // TestRollbackInstallsTheOldReleasesCrontab: with strategy = releases the
@@ -20,8 +19,9 @@ import (
 // the release it leaves (porter installed it); one a person changed since
 // is left alone.
 func TestRollbackInstallsTheOldReleasesCrontab(t *testing.T) {
+	t.Parallel()
 	cron := fakeCrontab(t)
-	srv := portertest.NewServer(t)
+	srv := cron.server(t)
 	dest := filepath.Join(t.TempDir(), "app")
 	v1, v2 := "# v1\n*/5 * * * * /bin/true\n", "# v2\n*/9 * * * * /bin/true\n"
 	p := project(t, dest, "", "app", v1, "")

@@ -26,9 +26,10 @@ import (
 // running the tests, so the real crontab would read and replace THAT user's
 // crontab, and a run killed half-way would leave it replaced. The tests must
 // change nothing outside their temporary directories, so they put a
-// stand-in crontab first on the PATH that the server's commands inherit:
-// this test binary itself, which TestMain turns into crontab when the
-// wrapper script sets standinEnv. It keeps the crontab in a file of the
+// stand-in crontab first on the PATH of the server's commands (the server's
+// alone, portertest.WithEnv: the tests run in parallel and change nothing of
+// this process's environment): this test binary itself, which TestMain turns
+// into crontab when the wrapper script sets standinEnv. It keeps the crontab in a file of the
 // test's temporary directory and behaves like Debian's crontab (cron
 // 3.0pl1) for what the plugin uses:
 //
@@ -48,19 +49,25 @@ const standinEnv = "PORTER_TEST_CRONTAB_STANDIN"
 
 func TestMain(m *testing.M) {
 	if file, ok := os.LookupEnv(standinEnv); ok {
-		os.Exit(runStandin(file, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		name := os.Getenv("USER")
+		if name == "" {
+			if u, err := user.Current(); err == nil {
+				name = u.Username
+			}
+		}
+		os.Exit(runStandin(file, name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(testenv.Run(m)) // the dir:// hash caches out of HOME
 }
 
 // standin is a stand-in crontab installed for one test.
 type standin struct {
-	file string // the installed crontab
+	file string                    // the installed crontab
+	opts []portertest.ServerOption // put the stand-in first on the PATH of a server's commands
 }
 
-// fakeCrontab puts the stand-in crontab first on the PATH of the test (and
-// of the commands the portertest server runs, which inherit it) until the
-// test ends. The user has no crontab yet.
+// fakeCrontab makes a stand-in crontab for one test: the servers of
+// [standin.server] run it as crontab. The user has no crontab yet.
 func fakeCrontab(t *testing.T) *standin {
 	t.Helper()
 	exe, err := os.Executable()
@@ -68,22 +75,33 @@ func fakeCrontab(t *testing.T) *standin {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	s := &standin{file: filepath.Join(dir, "crontab")}
-	script := "#!/bin/sh\n" + standinEnv + "=" + remote.Quote(s.file) + " exec " + remote.Quote(exe) + " \"$@\"\n"
+	// A -race binary sleeps 1 s at exit unless GORACE says otherwise: every
+	// crontab command would take a second.
+	script := "#!/bin/sh\nGORACE=\"${GORACE:+$GORACE }atexit_sleep_ms=0\" " + standinEnv + "=" + remote.Quote(s.file) +
+		" exec " + remote.Quote(exe) + " \"$@\"\n"
 	require.NoError(t, os.Mkdir(bin, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "crontab"), []byte(script), 0o755))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	s.opts = []portertest.ServerOption{portertest.WithEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))}
 
-	requireServerCrontab(t, filepath.Join(bin, "crontab"))
+	requireServerCrontab(t, filepath.Join(bin, "crontab"), s.opts...)
 	return s
 }
 
-// requireServerCrontab stops the test unless the commands of a portertest
-// server run want as crontab, so that no test ever runs the real crontab on
-// the crontab of the user running the tests. It asks a server of its own,
-// so that the test's server records only the deploy's commands.
-func requireServerCrontab(t *testing.T, want string) {
+// server starts a portertest server whose commands run the stand-in as
+// crontab, closed when the test ends.
+func (s *standin) server(t *testing.T) *portertest.Server {
 	t.Helper()
-	out, err := portertest.NewServer(t).Dial(t).Run(context.Background(), "command -v crontab")
+	return portertest.NewServer(t, s.opts...)
+}
+
+// requireServerCrontab stops the test unless the commands of a portertest
+// server started with opts run want as crontab, so that no test ever runs
+// the real crontab on the crontab of the user running the tests. It asks a
+// server of its own, so that the test's server records only the deploy's
+// commands.
+func requireServerCrontab(t *testing.T, want string, opts ...portertest.ServerOption) {
+	t.Helper()
+	out, err := portertest.NewServer(t, opts...).Dial(t).Run(context.Background(), "command -v crontab")
 	require.NoError(t, err)
 	require.Equal(t, want, strings.TrimSpace(string(out.Stdout)),
 		"the portertest server's commands must run this crontab, not the real one on the user's crontab")
@@ -107,15 +125,9 @@ func (s *standin) set(t *testing.T, content string) {
 	require.NoError(t, os.WriteFile(s.file, []byte(content), 0o600))
 }
 
-// runStandin is the stand-in crontab: args are its arguments, file the
-// installed crontab. It returns the exit status.
-func runStandin(file string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	name := os.Getenv("USER")
-	if name == "" {
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
-	}
+// runStandin is the stand-in crontab of the user name: args are its
+// arguments, file the installed crontab. It returns the exit status.
+func runStandin(file, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) != 1 || (strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "-l" && args[0] != "-r") {
 		fmt.Fprintf(stderr, "crontab: usage error: the stand-in knows crontab -l, crontab -r, crontab - and crontab FILE, not %q\n", args)
 		return 1
@@ -334,11 +346,11 @@ var standinCases = []struct{ crontab, refused string }{
 }
 
 func TestStandinCrontab(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "crontab")
-	t.Setenv("USER", "alice")
 	run := func(stdin string, args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		code := runStandin(file, args, strings.NewReader(stdin), &out, &errOut)
+		code := runStandin(file, "alice", args, strings.NewReader(stdin), &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
 	expect := func(code int, stdout, stderr string, got ...any) {

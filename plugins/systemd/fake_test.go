@@ -26,9 +26,10 @@ import (
 // not PID 1 here (there is no /run/systemd/system), so no systemctl call
 // can reach a manager, and starting one (a container, or a systemd --user
 // session with its D-Bus) is not possible where the tests run. The
-// portertest server runs the plugin's commands as local processes that
-// inherit the test's PATH, so each test puts first on that PATH a fake
-// systemctl, journalctl and sudo: this test binary itself, which TestMain
+// portertest server runs the plugin's commands as local processes, so each
+// test puts first on the PATH of its servers' commands (that PATH alone,
+// portertest.WithEnv: the tests run in parallel) a fake systemctl,
+// journalctl and sudo: this test binary itself, which TestMain
 // turns into one of them when the wrapper script sets fakeEnv. The fake
 // records every argv it gets (so a test sees the exact words each program
 // was given, after the shell unquoted them) and answers from a script:
@@ -69,11 +70,13 @@ type unit struct {
 }
 
 // fake is the fake systemd of one test.
-type fake struct{ dir string }
+type fake struct {
+	dir  string
+	opts []portertest.ServerOption // put the fakes first on the PATH of a server's commands
+}
 
-// newFake puts the fake systemctl, journalctl and sudo first on the PATH
-// of the test and of the commands the portertest server runs, until the
-// test ends, with the units of script.
+// newFake makes the fake systemctl, journalctl and sudo of one test, with
+// the units of script: the servers of [fake.server] run them.
 func newFake(t *testing.T, script map[string]unit) *fake {
 	t.Helper()
 	exe, err := os.Executable()
@@ -91,18 +94,25 @@ func newFake(t *testing.T, script map[string]unit) *fake {
 			" exec " + remote.Quote(exe) + " \"$@\"\n"
 		require.NoError(t, os.WriteFile(filepath.Join(bin, prog), []byte(sh), 0o755))
 	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	requireServerRuns(t, bin)
+	f.opts = []portertest.ServerOption{portertest.WithEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))}
+	requireServerRuns(t, bin, f.opts...)
 	return f
 }
 
-// requireServerRuns stops the test unless the commands of a portertest
-// server run the fakes of bin, so that no test ever reaches a real
-// systemctl or sudo. It asks a server of its own, so that the test's
-// server records only the deploy's commands.
-func requireServerRuns(t *testing.T, bin string) {
+// server starts a portertest server whose commands run the fakes, closed
+// when the test ends.
+func (f *fake) server(t *testing.T) *portertest.Server {
 	t.Helper()
-	out, err := portertest.NewServer(t).Dial(t).Run(context.Background(), "command -v systemctl; command -v journalctl; command -v sudo")
+	return portertest.NewServer(t, f.opts...)
+}
+
+// requireServerRuns stops the test unless the commands of a portertest
+// server started with opts run the fakes of bin, so that no test ever
+// reaches a real systemctl or sudo. It asks a server of its own, so that
+// the test's server records only the deploy's commands.
+func requireServerRuns(t *testing.T, bin string, opts ...portertest.ServerOption) {
+	t.Helper()
+	out, err := portertest.NewServer(t, opts...).Dial(t).Run(context.Background(), "command -v systemctl; command -v journalctl; command -v sudo")
 	require.NoError(t, err)
 	want := strings.Join([]string{filepath.Join(bin, "systemctl"), filepath.Join(bin, "journalctl"), filepath.Join(bin, "sudo")}, "\n")
 	require.Equal(t, want, strings.TrimSpace(string(out.Stdout)), "the portertest server's commands must run the fakes")

@@ -74,11 +74,12 @@ func deploy(srv *portertest.Server, p *porter.Project, flags map[string]string) 
 }
 
 func TestRestartsEveryUnitThenWaitsUntilEachIsActive(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, map[string]unit{
 		"app.service":    {States: []string{"activating/start", "activating/start", "active/running"}},
 		"worker.service": {},
 	})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, "units = app, worker.service\n", "")
 	_, clock, err := deploy(srv, p, nil)
 	require.NoError(t, err)
@@ -91,6 +92,7 @@ func TestRestartsEveryUnitThenWaitsUntilEachIsActive(t *testing.T) {
 }
 
 func TestAUnitThatStaysFailedFailsWithItsStateAndJournal(t *testing.T) {
+	t.Parallel()
 	var journalText strings.Builder
 	for i := 1; i <= 25; i++ {
 		journalText.WriteString("worker[42]: line " + string(rune('a'+i-1)) + "\n")
@@ -99,7 +101,7 @@ func TestAUnitThatStaysFailedFailsWithItsStateAndJournal(t *testing.T) {
 		"app.service":    {},
 		"worker.service": {States: []string{"failed/failed/exit-code"}, Journal: journalText.String()},
 	})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, "units = app, worker\n", "")
 	_, _, err := deploy(srv, p, nil)
 	require.Error(t, err)
@@ -124,8 +126,9 @@ func TestAUnitThatStaysFailedFailsWithItsStateAndJournal(t *testing.T) {
 }
 
 func TestAUnitStillActivatingWhenTheTimeoutRunsOutFails(t *testing.T) {
-	newFake(t, map[string]unit{"app.service": {States: []string{"activating/auto-restart/exit-code"}, Journal: "app[7]: bind: address already in use\n"}})
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	f := newFake(t, map[string]unit{"app.service": {States: []string{"activating/auto-restart/exit-code"}, Journal: "app[7]: bind: address already in use\n"}})
+	srv := f.server(t)
 	p := project(t, "units = app\ntimeout = 3s\n", "")
 	_, clock, err := deploy(srv, p, nil)
 	require.Error(t, err)
@@ -152,8 +155,9 @@ func TestAUnitStillActivatingWhenTheTimeoutRunsOutFails(t *testing.T) {
 }
 
 func TestSkipRestartLeavesTheUnitsAlone(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, map[string]unit{"app.service": {}})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, "units = app\n", "")
 	var stdout, stderr bytes.Buffer
 	cli := &porter.CLI{
@@ -180,8 +184,9 @@ func TestSkipRestartLeavesTheUnitsAlone(t *testing.T) {
 }
 
 func TestUserUnitsUseSystemctlUser(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, map[string]unit{"app.service": {States: []string{"failed/failed/exit-code"}, Journal: "boom\n"}})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, "units = app\nuser = true\naction = reload-or-restart\n", "")
 	_, _, err := deploy(srv, p, nil)
 	require.ErrorIs(t, err, systemd.ErrNotActive)
@@ -192,10 +197,11 @@ func TestUserUnitsUseSystemctlUser(t *testing.T) {
 }
 
 func TestUseSudoRunsTheActionsAndTheJournalWithSudo(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, map[string]unit{
 		"app.service": {States: []string{"failed/failed/core-dump"}, Journal: "segfault\n"},
 	})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, "units = app\nuse_sudo = true\n", "")
 	_, _, err := deploy(srv, p, nil)
 	require.ErrorIs(t, err, systemd.ErrNotActive)
@@ -214,6 +220,7 @@ func TestUseSudoRunsTheActionsAndTheJournalWithSudo(t *testing.T) {
 }
 
 func TestAFailureAfterTheFinishStartsTheUnitsAgain(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		action string
 		worker []string // the worker's states at each show
@@ -227,8 +234,9 @@ func TestAFailureAfterTheFinishStartsTheUnitsAgain(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.action, func(t *testing.T) {
-			newFake(t, map[string]unit{"app.service": {}, "worker.service": {States: tc.worker}})
-			srv := portertest.NewServer(t)
+			t.Parallel()
+			f := newFake(t, map[string]unit{"app.service": {}, "worker.service": {States: tc.worker}})
+			srv := f.server(t)
 			p := project(t, "units = app, worker\naction = "+tc.action+"\n", "[plugin:"+command+"]\ndeploy-finish = exit 3\n")
 			_, _, err := deploy(srv, p, nil)
 			require.Error(t, err)
@@ -244,8 +252,9 @@ func TestAFailureAfterTheFinishStartsTheUnitsAgain(t *testing.T) {
 }
 
 func TestAFailureBeforeTheFinishTouchesNoUnit(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, map[string]unit{"app.service": {}})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, "units = app\n", "[plugin:"+command+"]\ndeploy-start = exit 3\n")
 	_, _, err := deploy(srv, p, nil)
 	require.Error(t, err)
@@ -254,8 +263,9 @@ func TestAFailureBeforeTheFinishTouchesNoUnit(t *testing.T) {
 }
 
 func TestAnUnknownUnitFailsWithSystemctlsWords(t *testing.T) {
-	newFake(t, map[string]unit{"app.service": {}})
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	f := newFake(t, map[string]unit{"app.service": {}})
+	srv := f.server(t)
 	p := project(t, "units = app, nope\n", "")
 	_, _, err := deploy(srv, p, nil)
 	require.Error(t, err)
@@ -269,8 +279,9 @@ func TestAnUnknownUnitFailsWithSystemctlsWords(t *testing.T) {
 }
 
 func TestUnitNamesAreQuoted(t *testing.T) {
+	t.Parallel()
 	f := newFake(t, map[string]unit{`foo\x2dbar.service`: {}, "getty@tty1.service": {}})
-	srv := portertest.NewServer(t)
+	srv := f.server(t)
 	p := project(t, `units = foo\x2dbar, getty@tty1.service`+"\n", "")
 	_, _, err := deploy(srv, p, nil)
 	require.NoError(t, err)
@@ -279,9 +290,10 @@ func TestUnitNamesAreQuoted(t *testing.T) {
 }
 
 func TestTheJournalIsBounded(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 20000)
-	newFake(t, map[string]unit{"app.service": {States: []string{"failed/failed/exit-code"}, Journal: long + "\n"}})
-	srv := portertest.NewServer(t)
+	f := newFake(t, map[string]unit{"app.service": {States: []string{"failed/failed/exit-code"}, Journal: long + "\n"}})
+	srv := f.server(t)
 	p := project(t, "units = app\n", "")
 	_, _, err := deploy(srv, p, nil)
 	var ue *systemd.UnitError
@@ -291,8 +303,9 @@ func TestTheJournalIsBounded(t *testing.T) {
 }
 
 func TestRollbackRestartsTheUnits(t *testing.T) {
-	newFake(t, map[string]unit{"app.service": {States: []string{"active/running", "active/running", "activating/start", "active/running"}}})
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	f := newFake(t, map[string]unit{"app.service": {States: []string{"active/running", "active/running", "activating/start", "active/running"}}})
+	srv := f.server(t)
 	p := project(t, "units = app\n", "[module]\nstrategy = releases\n")
 	_, _, err := deploy(srv, p, nil)
 	require.NoError(t, err)
@@ -314,8 +327,9 @@ func TestRollbackRestartsTheUnits(t *testing.T) {
 // on the old release at SigRollbackFinish, and SigDeployFailed does not
 // restart them a third time.
 func TestAFailedHealthCheckRestartsTheUnitsOnceMore(t *testing.T) {
-	newFake(t, map[string]unit{"app.service": {States: []string{"active/running"}}})
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	f := newFake(t, map[string]unit{"app.service": {States: []string{"active/running"}}})
+	srv := f.server(t)
 	broken := filepath.Join(t.TempDir(), "broken")
 	p := project(t, "units = app\n", "[module]\nstrategy = releases\nhealth_command = test ! -e "+broken+"\nhealth_retries = 1\n")
 	_, _, err := deploy(srv, p, nil)
