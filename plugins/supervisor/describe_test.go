@@ -1,7 +1,6 @@
 package supervisor_test
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -76,11 +75,8 @@ func TestDescribesWhatItWouldDoAndChangesNothing(t *testing.T) {
 // TestDescribesTheSudoCommands: with use_sudo, conf_dir is looked at with
 // sudo -n test -e, the one command describing runs.
 func TestDescribesTheSudoCommands(t *testing.T) {
-	bin := t.TempDir()
-	portertest.WriteFiles(t, "", map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
-	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	srv := portertest.NewServer(t, portertest.WithEnv(fakeSudo(t)))
 	dest, confDir := filepath.Join(t.TempDir(), "app"), t.TempDir()
 	portertest.WriteFiles(t, confDir, map[string]string{"app.conf": "old\n"})
 	before := portertest.Snapshot(t, confDir)

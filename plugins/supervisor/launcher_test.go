@@ -31,7 +31,7 @@ autorestart=false
 func TestListenersFillTheStagedLauncherBeforeItIsInstalled(t *testing.T) {
 	f := newFixture(t)
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
-	setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
+	f.setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
 		assert.False(t, lu.UseSudo)
 		f.assertStaged(t, lu, 0o644)
 		assert.Equal(t, template, read(t, lu.Path), "the listener sees the staged launcher")
@@ -49,7 +49,7 @@ func TestListenersFillTheStagedLauncherBeforeItIsInstalled(t *testing.T) {
 func TestFailingListenerOnAFirstDeployInstallsNoLauncher(t *testing.T) {
 	f := newFixture(t)
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): template})
-	setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error {
+	f.setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error {
 		return errors.New("sftp: connection lost")
 	})
 	err := f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), nil)
@@ -60,7 +60,7 @@ func TestFailingListenerOnAFirstDeployInstallsNoLauncher(t *testing.T) {
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d"}, f.commands(0), "the unknown group was not stopped: nothing to start")
 
 	// The next deploy installs the launcher, filled in.
-	setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
+	f.setListen(t, func(ctx context.Context, m *porter.Module, lu supervisor.LauncherUpdated) error {
 		return scp.ReplacePlaceholders(ctx, m.Host(), lu.Path, map[string]string{"seconds": "1000"})
 	})
 	require.NoError(t, f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), nil))
@@ -97,7 +97,7 @@ func assertOldLauncher(t *testing.T, f *fixture, dst string, mtime time.Time) {
 func TestFailingListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 	f, dst, mtime := redeployFixture(t)
 	n := len(f.srv.Commands())
-	setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error {
+	f.setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error {
 		return errors.New("sftp: connection lost")
 	})
 	err := f.deploy(f.project(t, "", "[plugin:"+listener+"]\n"), updateLauncher)
@@ -112,7 +112,7 @@ func TestInterruptedListenerKeepsTheOldLauncherAndStartsTheGroup(t *testing.T) {
 	n := len(f.srv.Commands())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	setListen(t, func(ctx context.Context, _ *porter.Module, _ supervisor.LauncherUpdated) error {
+	f.setListen(t, func(ctx context.Context, _ *porter.Module, _ supervisor.LauncherUpdated) error {
 		cancel() // Ctrl-C while the listener works
 		<-ctx.Done()
 		return ctx.Err()
@@ -166,12 +166,7 @@ func TestFailedStartPutsTheOldLauncherBackAndUpdatesAgain(t *testing.T) {
 }
 
 func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
-	bin := t.TempDir()
-	portertest.WriteFiles(t, "", map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
-	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-
-	f := newFixture(t)
+	f := newFixture(t, fakeSudo(t))
 	require.NoError(t, f.deploy(f.project(t, "use_sudo = true\n", ""), nil))
 	dst := filepath.Join(f.sv.confDir, "app.conf")
 	require.Equal(t, launcher, read(t, dst))
@@ -205,7 +200,7 @@ func TestUseSudoFailedDeployPutsTheOldLauncherBack(t *testing.T) {
 
 	// A failing listener: nothing installed, nothing to put back.
 	n = len(f.srv.Commands())
-	setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error { return errors.New("boom") })
+	f.setListen(t, func(context.Context, *porter.Module, supervisor.LauncherUpdated) error { return errors.New("boom") })
 	p = f.project(t, "use_sudo = true\n", "[plugin:"+listener+"]\n")
 	require.Error(t, f.deploy(p, updateLauncher))
 	assert.Equal(t, []string{

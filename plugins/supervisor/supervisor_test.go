@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,49 +26,75 @@ import (
 const command = "github.com/porter-deploy/porter/plugins/command"
 
 // recorder is a test plugin that records the LauncherUpdated payloads its
-// module receives.
+// module receives, by the module's path: each test takes its own
+// ([fixture.takeUpdates]), so the tests run in parallel.
 const recorder = "github.com/porter-deploy/porter/plugins/supervisor/recorder_test"
 
+// listener is a test plugin whose SigLauncherUpdated handler is the one its
+// test set for the module's path ([fixture.setListen]).
+const listener = "github.com/porter-deploy/porter/plugins/supervisor/listener_test"
+
+type listenFunc = func(context.Context, *porter.Module, supervisor.LauncherUpdated) error
+
 var (
-	recMu   sync.Mutex
-	updates []supervisor.LauncherUpdated
+	recMu     sync.Mutex
+	updates   = map[string][]supervisor.LauncherUpdated{} // by module path (fixture.dest)
+	listeners = map[string]listenFunc{}                   // by module path (fixture.dest)
 )
+
+// ownerOf returns the fixture dest that the module's path is, or is under
+// (a release of strategy = releases): the key of updates and listeners.
+// recMu is held.
+func ownerOf(m *porter.Module) string {
+	p := m.Path()
+	for k := range listeners {
+		if p == k || strings.HasPrefix(p, k+"/") {
+			return k
+		}
+	}
+	for k := range updates {
+		if p == k || strings.HasPrefix(p, k+"/") {
+			return k
+		}
+	}
+	return p
+}
 
 type recordPlugin struct{}
 
 func (recordPlugin) RegisterSignalHandlers(m *porter.Module) error {
-	m.PushSignalHandler(supervisor.SigLauncherUpdated, func(_ context.Context, _ *porter.Module, payload any) error {
+	m.PushSignalHandler(supervisor.SigLauncherUpdated, func(_ context.Context, m *porter.Module, payload any) error {
 		recMu.Lock()
 		defer recMu.Unlock()
-		updates = append(updates, payload.(supervisor.LauncherUpdated))
+		k := ownerOf(m)
+		updates[k] = append(updates[k], payload.(supervisor.LauncherUpdated))
 		return nil
 	})
 	return nil
 }
-
-// listener is a test plugin whose SigLauncherUpdated handler is listen.
-const listener = "github.com/porter-deploy/porter/plugins/supervisor/listener_test"
-
-var listen func(context.Context, *porter.Module, supervisor.LauncherUpdated) error
 
 type listenPlugin struct{}
 
 func (listenPlugin) RegisterSignalHandlers(m *porter.Module) error {
 	m.PushSignalHandler(supervisor.SigLauncherUpdated, func(ctx context.Context, m *porter.Module, payload any) error {
 		recMu.Lock()
-		l := listen
+		l := listeners[ownerOf(m)]
 		recMu.Unlock()
+		if l == nil {
+			return errors.New("listener_test: no listener set for " + m.Path())
+		}
 		return l(ctx, m, payload.(supervisor.LauncherUpdated))
 	})
 	return nil
 }
 
-// setListen makes the listener plugin call l until the test ends.
-func setListen(t *testing.T, l func(context.Context, *porter.Module, supervisor.LauncherUpdated) error) {
+// setListen makes the listener plugin call l for this fixture's module
+// until the test ends.
+func (f *fixture) setListen(t *testing.T, l listenFunc) {
 	recMu.Lock()
-	listen = l
+	listeners[f.dest] = l
 	recMu.Unlock()
-	t.Cleanup(func() { recMu.Lock(); listen = nil; recMu.Unlock() })
+	t.Cleanup(func() { recMu.Lock(); delete(listeners, f.dest); recMu.Unlock() })
 }
 
 func init() {
@@ -75,12 +102,25 @@ func init() {
 	porter.RegisterPlugin(listener, func() porter.Plugin { return listenPlugin{} })
 }
 
-func takeUpdates() []supervisor.LauncherUpdated {
+// takeUpdates returns, and forgets, the payloads the recorder got for this
+// fixture's module.
+func (f *fixture) takeUpdates() []supervisor.LauncherUpdated {
 	recMu.Lock()
 	defer recMu.Unlock()
-	u := updates
-	updates = nil
+	u := updates[f.dest]
+	delete(updates, f.dest)
 	return u
+}
+
+// fakeSudo returns the PATH entry, for [newFixture] or portertest.WithEnv,
+// of a directory with a fake sudo (sudo is not installed here, and a test
+// cannot give itself root): it drops -n and runs the rest, so the command
+// lines are real and run for real.
+func fakeSudo(t *testing.T) string {
+	bin := t.TempDir()
+	portertest.WriteFiles(t, "", map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
+	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
+	return "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
 }
 
 const launcher = `[group:app]
@@ -104,9 +144,13 @@ type fixture struct {
 	tmp   string // the host's TMPDIR, where mktemp -d makes the staging directories
 }
 
-func newFixture(t *testing.T) *fixture {
+// newFixture starts the test's server and supervisord; env goes to the
+// commands the server runs (portertest.WithEnv), as fakeSudo's PATH. The
+// test runs in parallel with the others.
+func newFixture(t *testing.T, env ...string) *fixture {
+	t.Parallel()
 	tmp := t.TempDir()
-	return &fixture{srv: portertest.NewServer(t, portertest.WithEnv("TMPDIR="+tmp)), sv: startSupervisord(t), local: t.TempDir(),
+	return &fixture{srv: portertest.NewServer(t, portertest.WithEnv(append([]string{"TMPDIR=" + tmp}, env...)...)), sv: startSupervisord(t), local: t.TempDir(),
 		dest: filepath.Join(t.TempDir(), "the app"), tmp: tmp}
 }
 
@@ -193,7 +237,7 @@ func (f *fixture) ctl(args ...string) string {
 func TestFirstDeployInstallsTheLauncherAndStartsTheGroup(t *testing.T) {
 	f := newFixture(t)
 	p := f.project(t, "", "[plugin:"+recorder+"]\n")
-	takeUpdates()
+	f.takeUpdates()
 	require.NoError(t, f.deploy(p, nil))
 
 	assert.Equal(t, []string{f.ctl("stop", "'app:*'"), "mktemp -d", f.ctl("update"), f.ctl("start", "'app:*'")}, f.commands(0),
@@ -202,7 +246,7 @@ func TestFirstDeployInstallsTheLauncherAndStartsTheGroup(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, launcher, string(b))
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
-	u := takeUpdates()
+	u := f.takeUpdates()
 	require.Len(t, u, 1)
 	assert.False(t, u[0].UseSudo)
 	assert.NotEqual(t, filepath.Join(f.sv.confDir, "app.conf"), u[0].Path, "the staged copy, not conf_dir's")
@@ -221,7 +265,7 @@ func TestRedeployStopsTheGroupDuringTheDeployAndKeepsTheLauncher(t *testing.T) {
 	changed := strings.Replace(launcher, "sleep 1000", "sleep 2000", 1)
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): changed})
 	p := f.project(t, "", "[plugin:"+command+"]\nsource-post-send = "+f.ctl("status", "app:web")+" > "+during+"; true\n[plugin:"+recorder+"]\n")
-	takeUpdates()
+	f.takeUpdates()
 	require.NoError(t, f.deploy(p, nil))
 	b, err := os.ReadFile(during)
 	require.NoError(t, err)
@@ -229,13 +273,13 @@ func TestRedeployStopsTheGroupDuringTheDeployAndKeepsTheLauncher(t *testing.T) {
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 	b, _ = os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
 	assert.Equal(t, launcher, string(b), "kept without --update-launcher")
-	assert.Empty(t, takeUpdates(), "nothing copied, nothing signalled")
+	assert.Empty(t, f.takeUpdates(), "nothing copied, nothing signalled")
 
 	// With --update-launcher it is replaced, and update restarts the group on the new one.
 	require.NoError(t, f.deploy(p, updateLauncher))
 	b, _ = os.ReadFile(filepath.Join(f.sv.confDir, "app.conf"))
 	assert.Equal(t, changed, string(b))
-	assert.Len(t, takeUpdates(), 1)
+	assert.Len(t, f.takeUpdates(), 1)
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
 	assert.Contains(t, f.sv.ctl(t, "avail"), "app:web")
 }
@@ -278,22 +322,14 @@ func TestHostileGroupNameRunsNothing(t *testing.T) {
 }
 
 func TestUseSudoStagesTheLauncherAndInstallsItWithSudo(t *testing.T) {
-	// A fake sudo (sudo is not installed here, and a test cannot give
-	// itself root): it drops -n and runs the rest, so the command lines are
-	// real and run for real.
-	bin := t.TempDir()
-	portertest.WriteFiles(t, "", map[string]string{filepath.Join(bin, "sudo"): "#!/bin/sh\n[ \"$1\" = -n ] && shift\nexec \"$@\"\n"})
-	require.NoError(t, os.Chmod(filepath.Join(bin, "sudo"), 0o755))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-
-	f := newFixture(t)
+	f := newFixture(t, fakeSudo(t))
 	// The launcher holds a secret: it is 0600 here, and must be there.
 	local := filepath.Join(f.local, "app", "supervisor", "app.conf")
 	portertest.WriteFiles(t, "", map[string]string{local: strings.Replace(launcher, "autorestart=false", "autorestart=false\nenvironment=API_TOKEN=\"s3cret\"", 1)})
 	require.NoError(t, os.Chmod(local, 0o600))
 	p := f.project(t, "use_sudo = true\n", "[plugin:"+listener+"]\n")
 	var staged string
-	setListen(t, func(_ context.Context, _ *porter.Module, lu supervisor.LauncherUpdated) error {
+	f.setListen(t, func(_ context.Context, _ *porter.Module, lu supervisor.LauncherUpdated) error {
 		assert.True(t, lu.UseSudo)
 		f.assertStaged(t, lu, 0o600)
 		staged = lu.Path
@@ -358,8 +394,7 @@ func TestVirtualenvFillsTheInstalledLauncherAndSupervisordRunsIt(t *testing.T) {
 	if err := exec.Command("python3", "-c", "import venv, ensurepip").Run(); err != nil {
 		t.Skip("python3 with venv is not installed: apt-get install python3-venv")
 	}
-	hermeticPip(t)
-	f := newFixture(t)
+	f := newFixture(t, hermeticPip(t)...)
 	// The module path has a space: the launcher quotes __env__ as
 	// supervisord splits command like a shell does.
 	portertest.WriteFiles(t, "", map[string]string{filepath.Join(f.local, "app", "supervisor", "app.conf"): `[group:app]
@@ -389,15 +424,13 @@ autorestart=false
 	f.assertStagingGone(t)
 }
 
-// hermeticPip keeps the pip that python3 -m venv runs from the user's pip
-// configuration and cache (PIP_CACHE_DIR, XDG_CACHE_HOME...: the portertest
-// server only moves HOME) and from the network, until the test ends.
-func hermeticPip(t *testing.T) {
-	t.Setenv("PIP_CONFIG_FILE", os.DevNull)
-	t.Setenv("PIP_NO_CACHE_DIR", "1")
-	t.Setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-	t.Setenv("PIP_NO_INPUT", "1")
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+// hermeticPip returns the environment, for newFixture, that keeps the pip
+// that python3 -m venv runs from the user's pip configuration and cache
+// (PIP_CACHE_DIR, XDG_CACHE_HOME...: the portertest server only moves
+// HOME) and from the network.
+func hermeticPip(t *testing.T) []string {
+	return []string{"PIP_CONFIG_FILE=" + os.DevNull, "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+		"PIP_NO_INPUT=1", "XDG_CACHE_HOME=" + t.TempDir()}
 }
 
 func read(t *testing.T, p string) string {

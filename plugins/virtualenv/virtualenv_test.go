@@ -20,21 +20,19 @@ import (
 )
 
 // needVenv skips the test on a host without python3 and its venv module,
-// and otherwise keeps pip hermetic until the test ends: the portertest
-// server gives commands a HOME of its own, but the pip that python3 -m venv
-// and the plugin run would still follow the user's pip configuration and
-// cache settings (PIP_CACHE_DIR, XDG_CACHE_HOME) and check the network for
-// a newer pip.
-func needVenv(t *testing.T) {
+// and otherwise returns the server option that keeps pip hermetic: the
+// portertest server gives commands a HOME of its own, but the pip that
+// python3 -m venv and the plugin run would still follow the user's pip
+// configuration and cache settings (PIP_CACHE_DIR, XDG_CACHE_HOME) and
+// check the network for a newer pip. It goes to the server's commands
+// (portertest.WithEnv), not this process: the tests run in parallel.
+func needVenv(t *testing.T) portertest.ServerOption {
 	t.Helper()
 	if err := exec.Command("python3", "-c", "import venv, ensurepip").Run(); err != nil {
 		t.Skip("python3 with venv and ensurepip is not installed: apt-get install python3-venv")
 	}
-	t.Setenv("PIP_CONFIG_FILE", os.DevNull)
-	t.Setenv("PIP_NO_CACHE_DIR", "1")
-	t.Setenv("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-	t.Setenv("PIP_NO_INPUT", "1")
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	return portertest.WithEnv("PIP_CONFIG_FILE="+os.DevNull, "PIP_NO_CACHE_DIR=1", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+		"PIP_NO_INPUT=1", "XDG_CACHE_HOME="+t.TempDir())
 }
 
 // wheel writes a pure-Python wheel of package name (version 1.0) into dir:
@@ -109,8 +107,8 @@ func venvCommands(cmds []string) []string {
 }
 
 func TestCreatesTheVirtualenvOnceAndInstallsRequirementsOffline(t *testing.T) {
-	needVenv(t)
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	srv := portertest.NewServer(t, needVenv(t))
 	wheels := t.TempDir()
 	wheel(t, wheels, "tinyone")
 	wheel(t, wheels, "tinytwo")
@@ -142,8 +140,8 @@ func TestCreatesTheVirtualenvOnceAndInstallsRequirementsOffline(t *testing.T) {
 }
 
 func TestHostileValuesAreArgumentsNotShell(t *testing.T) {
-	needVenv(t)
-	srv := portertest.NewServer(t)
+	t.Parallel()
+	srv := portertest.NewServer(t, needVenv(t))
 	marker := filepath.Join(t.TempDir(), "pwned")
 	dest := filepath.Join(t.TempDir(), "app $(touch "+marker+")")
 	venvDir := filepath.Join(t.TempDir(), "env; touch "+marker)
@@ -173,6 +171,7 @@ func (sendPlugin) RegisterSignalHandlers(m *porter.Module) error {
 func init() { porter.RegisterPlugin(sender, func() porter.Plugin { return sendPlugin{} }) }
 
 func TestFillsTheLauncherPlaceholders(t *testing.T) {
+	t.Parallel()
 	srv := portertest.NewServer(t)
 	dest := filepath.Join(t.TempDir(), "it's the app")
 	conf := filepath.Join(t.TempDir(), "app.conf")
@@ -189,6 +188,7 @@ func TestFillsTheLauncherPlaceholders(t *testing.T) {
 }
 
 func TestCommandsAndDir(t *testing.T) {
+	t.Parallel()
 	p := project(t, "/srv/app", "path = venv\nrequirements = file:__destpath__/req.txt, Django>=4.2\npython = python3.12\n", "", nil)
 	m, err := porter.LoadModule(p, "app")
 	require.NoError(t, err)
@@ -208,6 +208,7 @@ func TestCommandsAndDir(t *testing.T) {
 }
 
 func TestSettingsErrors(t *testing.T) {
+	t.Parallel()
 	for section, want := range map[string]string{
 		"requirement = x\n":              `unknown key "requirement": use path, requirements, python or pip_options`,
 		"requirements = --index-url=x\n": `requirements: "--index-url=x" looks like an option: put pip options in pip_options`,
@@ -219,6 +220,7 @@ func TestSettingsErrors(t *testing.T) {
 }
 
 func TestDescribesWhatItWouldRunAndRunsNothing(t *testing.T) {
+	t.Parallel()
 	srv := portertest.NewServer(t)
 	dest := filepath.Join(t.TempDir(), "the app")
 	venv := dest + "/.venv"
