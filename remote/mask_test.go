@@ -35,6 +35,13 @@ func TestFailingCommandMasksItsCredentials(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, fmt.Sprintf(`run "exit 4; TOKEN=********" on %s: exit status 4`, srv.Address()), err.Error())
 
+	// What the command printed is masked too: git names the URL it failed on.
+	_, err = h.Run(context.Background(), `p=hunter; echo "fatal: unable to access 'https://bob:${p}2@git.example/app.git/': 403; API_TOKEN=${p}2" >&2; exit 128`)
+	require.ErrorAs(t, err, &ee)
+	assert.True(t, strings.HasSuffix(err.Error(), `: exit status 128: fatal: unable to access 'https://********@git.example/app.git/': 403; API_TOKEN=********`), err.Error())
+	assert.NotContains(t, err.Error(), "hunter2")
+	assert.Contains(t, ee.Stderr, "hunter2", "the field keeps what was printed")
+
 	// A failure before the command runs quotes it masked too.
 	_, err = h.Run(context.Background(), "TOKEN=t0ps3cret\x00")
 	require.ErrorIs(t, err, remote.ErrNUL)

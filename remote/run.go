@@ -40,7 +40,8 @@ type ExitError struct {
 }
 
 // Error reads `run "CMD" on HOST: exit status N: first line of stderr`,
-// CMD shown as shownCmd shows it.
+// CMD shown as shownCmd shows it, and credentials in the stderr line
+// masked the same way (the Stderr field keeps them).
 func (e *ExitError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "run %q on %s: ", shownCmd(e.Cmd), e.Host)
@@ -53,8 +54,10 @@ func (e *ExitError) Error() string {
 		fmt.Fprintf(&b, "exit status %d", e.Status)
 	}
 	if line := firstLine(e.Stderr); line != "" {
+		// The command may echo its credentials (git's "unable to access
+		// 'https://user:token@host/...'"): masked as the command is.
 		b.WriteString(": ")
-		b.WriteString(line)
+		b.WriteString(mask.Command(line))
 	}
 	return b.String()
 }
