@@ -14,8 +14,9 @@
 //
 // When the supervisor plugin sends supervisor.SigLauncherUpdated, it fills
 // the launcher's placeholders in: __env__ becomes the virtualenv's path and
-// __project__ the module's path. They are written as they are: supervisord
-// splits command= like a shell, so quote them there when a path may hold a
+// __project__ the module's path, both through the live path (<path>/current
+// with strategy = releases: a rollback's restart runs the old release).
+// They are written as they are: supervisord splits command= like a shell, so quote them there when a path may hold a
 // space (command="__env__/bin/gunicorn" app:wsgi).
 //
 // Every value (paths, requirements, options) is quoted for the remote shell:
@@ -89,15 +90,27 @@ func (*Plugin) Flags() []porter.Flag {
 // Dir returns the virtualenv of m on its host: the section's path (relative
 // to the module's path), or <module path>/.venv. Other plugins (django) use
 // it to run the module's Python.
-func Dir(m *porter.Module) string {
+func Dir(m *porter.Module) string { return dirUnder(m, m.Path()) }
+
+// dirUnder is the virtualenv's path with a relative one under root.
+func dirUnder(m *porter.Module, root string) string {
 	d := settings(m).String("path", DefaultDir)
 	if d == "" {
 		d = DefaultDir
 	}
 	if !path.IsAbs(d) {
-		d = path.Join(m.Path(), d)
+		d = path.Join(root, d)
 	}
 	return path.Clean(d)
+}
+
+// launcherValues are what a launcher's __env__ and __project__ become: the
+// virtualenv and the module through its live path ([porter.Module.CurrentPath]:
+// <path>/current with strategy = releases), not the release being built,
+// so that supervisord runs the live release: the new one once current is
+// switched, the old one again after a rollback restarts the group.
+func launcherValues(m *porter.Module) map[string]string {
+	return map[string]string{"env": dirUnder(m, m.CurrentPath()), "project": m.CurrentPath()}
 }
 
 // Requirements returns the pip install arguments for the section's
@@ -243,7 +256,8 @@ func (p *Plugin) describeFill(_ context.Context, m *porter.Module, payload any) 
 		}
 		launcher = l
 	}
-	return []string{"fill in " + launcher + ": __env__ = " + Dir(m) + ", __project__ = " + m.Path()}, nil
+	v := launcherValues(m)
+	return []string{"fill in " + launcher + ": __env__ = " + v["env"] + ", __project__ = " + v["project"]}, nil
 }
 
 // fillLauncher replaces __env__ and __project__ in the launcher.
@@ -252,10 +266,11 @@ func (p *Plugin) fillLauncher(ctx context.Context, m *porter.Module, payload any
 	if err != nil {
 		return err
 	}
-	err = scp.ReplaceModulePlaceholders(ctx, m, launcher, map[string]string{"env": Dir(m), "project": m.Path()})
+	v := launcherValues(m)
+	err = scp.ReplaceModulePlaceholders(ctx, m, launcher, v)
 	if err != nil {
 		return fmt.Errorf("virtualenv: fill the launcher in: %w", err)
 	}
-	m.Log().Info("launcher filled in", "launcher", launcher, "env", Dir(m))
+	m.Log().Info("launcher filled in", "launcher", launcher, "env", v["env"])
 	return nil
 }

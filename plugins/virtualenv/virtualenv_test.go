@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -185,6 +186,29 @@ func TestFillsTheLauncherPlaceholders(t *testing.T) {
 	st, err := os.Stat(conf)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), st.Mode().Perm())
+}
+
+// With strategy = releases the launcher names the live path, current, not
+// the release being built: supervisord, restarted after a rollback, runs
+// the release current points to again. pip still works in the new release.
+func TestFillsTheLauncherThroughTheLivePath(t *testing.T) {
+	t.Parallel()
+	srv := portertest.NewServer(t)
+	dest := filepath.Join(t.TempDir(), "app")
+	conf := filepath.Join(t.TempDir(), "app.conf")
+	portertest.WriteFiles(t, "", map[string]string{conf: "command=__env__/bin/gunicorn app\ndirectory=__project__\n"})
+	p := project(t, dest+"\nstrategy = releases", "python = /bin/true\n", "[plugin:"+sender+"]\nfile = "+conf+"\n", nil)
+	require.NoError(t, deploy(srv, p, nil))
+	b, err := os.ReadFile(conf)
+	require.NoError(t, err)
+	assert.Equal(t, "command="+dest+"/current/.venv/bin/gunicorn app\ndirectory="+dest+"/current\n", string(b))
+	cmds := last(srv)
+	require.Len(t, cmds, 1)
+	assert.Regexp(t, "^test -x "+regexp.QuoteMeta(dest)+"/releases/[^/]+/.venv/bin/python \\|\\| /bin/true -m venv -- ", cmds[0],
+		"the virtualenv is made in the release being built")
+
+	assert.Equal(t, []string{"supervisor-launcher-updated: fill in /x/launcher: __env__ = " + dest + "/current/.venv, __project__ = " + dest + "/current"},
+		plugintest.DescribeWith(t, plugintest.Module(t, srv, p, "app", nil), virtualenv.Name, supervisor.SigLauncherUpdated, supervisor.LauncherUpdated{Path: "/x/launcher"}))
 }
 
 func TestCommandsAndDir(t *testing.T) {
