@@ -204,7 +204,22 @@ func (m *Module) planFiles(ctx context.Context, mp *ModulePlan, live string) err
 		return fmt.Errorf("plan the source sync to %s: %w", live, err)
 	}
 	mp.Files, mp.Sync = c.List(), c.Stats()
+	sortPlanFiles(mp.Files)
 	return nil
+}
+
+// sortPlanFiles puts a plan's files in the order it shows them: deletions
+// first, then the rest by path. The engine's own order depends on how it
+// found each change (a file whose content it compared comes later), and a
+// plan must read the same for the same change.
+func sortPlanFiles(fs []rsync.Change) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		di, dj := fs[i].Op == rsync.OpDelete, fs[j].Op == rsync.OpDelete
+		if di != dj {
+			return di
+		}
+		return fs[i].Path < fs[j].Path
+	})
 }
 
 // planSignals describes the handlers of every signal that has some: the
