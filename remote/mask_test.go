@@ -42,6 +42,12 @@ func TestFailingCommandMasksItsCredentials(t *testing.T) {
 	assert.NotContains(t, err.Error(), "hunter2")
 	assert.Contains(t, ee.Stderr, "hunter2", "the field keeps what was printed")
 
+	// ... before the line is cut short: no part of a secret that straddles the cut.
+	_, err = h.Run(context.Background(), `p=hunter; printf '%0290d https://bob:${p}2@git.example/\n' 0 >&2; exit 1`)
+	require.ErrorAs(t, err, &ee)
+	assert.NotContains(t, err.Error(), "bob:hun")
+	assert.Contains(t, err.Error(), "https://****")
+
 	// A failure before the command runs quotes it masked too.
 	_, err = h.Run(context.Background(), "TOKEN=t0ps3cret\x00")
 	require.ErrorIs(t, err, remote.ErrNUL)

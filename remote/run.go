@@ -53,20 +53,26 @@ func (e *ExitError) Error() string {
 	default:
 		fmt.Fprintf(&b, "exit status %d", e.Status)
 	}
-	if line := firstLine(e.Stderr); line != "" {
-		// The command may echo its credentials (git's "unable to access
-		// 'https://user:token@host/...'"): masked as the command is.
+	// The command may echo its credentials (git's "unable to access
+	// 'https://user:token@host/...'"): masked as the command is, before
+	// the line is cut short, so that no part of a secret is left.
+	if line := firstLineWhole(e.Stderr); line != "" {
 		b.WriteString(": ")
-		b.WriteString(mask.Command(line))
+		b.WriteString(shorten(mask.Command(line), 300))
 	}
 	return b.String()
 }
 
 // firstLine is the first non-blank line of s, trimmed and bounded.
-func firstLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
+func firstLine(s string) string { return shorten(firstLineWhole(s), 300) }
+
+// firstLineWhole is the first non-blank line of s, trimmed.
+func firstLineWhole(s string) string {
+	for s != "" {
+		var l string
+		l, s, _ = strings.Cut(s, "\n")
 		if l = strings.TrimSpace(l); l != "" {
-			return shorten(l, 300)
+			return l
 		}
 	}
 	return ""

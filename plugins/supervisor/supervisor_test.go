@@ -38,26 +38,20 @@ type listenFunc = func(context.Context, *porter.Module, supervisor.LauncherUpdat
 
 var (
 	recMu     sync.Mutex
-	updates   = map[string][]supervisor.LauncherUpdated{} // by module path (fixture.dest)
-	listeners = map[string]listenFunc{}                   // by module path (fixture.dest)
+	dests     = map[string]bool{}                         // the fixtures' module paths
+	updates   = map[string][]supervisor.LauncherUpdated{} // by fixture dest
+	listeners = map[string]listenFunc{}                   // by fixture dest
 )
 
 // ownerOf returns the fixture dest that the module's path is, or is under
-// (a release of strategy = releases): the key of updates and listeners.
-// recMu is held.
+// (a release of strategy = releases). recMu is held.
 func ownerOf(m *porter.Module) string {
-	p := m.Path()
-	for k := range listeners {
-		if p == k || strings.HasPrefix(p, k+"/") {
-			return k
+	for p := m.Path(); p != "/" && p != "."; p = filepath.Dir(p) {
+		if dests[p] {
+			return p
 		}
 	}
-	for k := range updates {
-		if p == k || strings.HasPrefix(p, k+"/") {
-			return k
-		}
-	}
-	return p
+	return m.Path()
 }
 
 type recordPlugin struct{}
@@ -150,8 +144,13 @@ type fixture struct {
 func newFixture(t *testing.T, env ...string) *fixture {
 	t.Parallel()
 	tmp := t.TempDir()
-	return &fixture{srv: portertest.NewServer(t, portertest.WithEnv(append([]string{"TMPDIR=" + tmp}, env...)...)), sv: startSupervisord(t), local: t.TempDir(),
+	f := &fixture{srv: portertest.NewServer(t, portertest.WithEnv(append([]string{"TMPDIR=" + tmp}, env...)...)), sv: startSupervisord(t), local: t.TempDir(),
 		dest: filepath.Join(t.TempDir(), "the app"), tmp: tmp}
+	recMu.Lock()
+	dests[f.dest] = true
+	recMu.Unlock()
+	t.Cleanup(func() { recMu.Lock(); delete(dests, f.dest); delete(updates, f.dest); recMu.Unlock() })
+	return f
 }
 
 // commands returns the commands the server ran from the n-th on, with each

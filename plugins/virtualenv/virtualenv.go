@@ -16,8 +16,9 @@
 // the launcher's placeholders in: __env__ becomes the virtualenv's path and
 // __project__ the module's path, both through the live path (<path>/current
 // with strategy = releases: a rollback's restart runs the old release).
-// They are written as they are: supervisord splits command= like a shell, so quote them there when a path may hold a
-// space (command="__env__/bin/gunicorn" app:wsgi).
+// They are written as they are: supervisord splits command= like a shell,
+// so quote them there when a path may hold a space
+// (command="__env__/bin/gunicorn" app:wsgi).
 //
 // Every value (paths, requirements, options) is quoted for the remote shell:
 // each is one argument, never shell syntax. A failed deploy leaves the
