@@ -78,15 +78,17 @@ func newEvents(opts Options) *events {
 	return &events{fn: opts.Events, progressOnly: opts.QuietProgress}
 }
 
-// emit sends e, stamped with the time; a nil *events drops it.
+// emit sends e, stamped with the time; a nil *events drops it. The time is
+// taken under the lock, so events reach Options.Events in time order even
+// when several hosts' goroutines emit at once.
 func (ev *events) emit(e Event) {
 	if ev == nil {
 		return
 	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
 	ev.fn(e)
 }
