@@ -28,7 +28,7 @@ func TestRollbackRestartsTheGroup(t *testing.T) {
 	require.NoError(t, f.deploy(p, nil))
 	require.NoError(t, f.deploy(p, nil))
 	require.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
-	before := strings.TrimSpace(f.sv.ctl(t, "pid", "app:web"))
+	before := f.sv.pid(t, "app:web")
 
 	n := len(f.srv.Commands())
 	rolled, err := porter.Rollback(context.Background(), p, porter.RollbackOptions{Target: porter.Target{Host: "test", Address: f.srv.Address(), Dial: f.srv.DialOptions()}})
@@ -39,5 +39,5 @@ func TestRollbackRestartsTheGroup(t *testing.T) {
 	assert.Contains(t, cmds[0], "ln -s -- releases/", "current switched first")
 	assert.Equal(t, f.ctl("restart", "'app:*'"), cmds[1], "then the group restarted")
 	assert.Equal(t, "RUNNING", f.sv.state(t, "app:web"))
-	assert.NotEqual(t, before, strings.TrimSpace(f.sv.ctl(t, "pid", "app:web")), "a new process")
+	assert.NotEqual(t, before, f.sv.pid(t, "app:web"), "a new process")
 }
