@@ -182,6 +182,9 @@ func (m *Module) sourceSync(ctx context.Context) (src string, opts rsync.Options
 			opts.RacyAfter = m.build.racyAfter
 		}
 		opts.Basis, opts.BasisRacyAfter = m.build.basis, m.build.basisRacyAfter
+		// Nothing runs from the release before current is switched to it,
+		// and a failed one is discarded: copies go straight into place.
+		opts.NotLive = true
 	}
 	return co.Dir, opts, "", nil
 }

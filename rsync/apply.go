@@ -165,6 +165,7 @@ type applier struct {
 	sharedAg *agent // an idle pooled shell, for sendTarShared
 
 	basisDirs []string       // stage/r<k>: the files copied from Basis, in rounds of distinct names
+	direct    []string       // files copied from Basis straight into place (Options.NotLive)
 	basisSeen map[string]int // name -> rounds that hold it
 
 	renamed atomic.Int64 // files and links in place
@@ -219,6 +220,11 @@ func (a *applier) layout() {
 		if at, ok := a.dirAt[parent]; ok {
 			a.stagedAt[i] = at + "/" + path.Base(e.path)
 			a.renames[rootIdx[parent]].n++
+			continue
+		}
+		if c.basis[e.path] && c.opts.NotLive {
+			a.stagedAt[i] = e.path // copied into place (basisSteps)
+			a.direct = append(a.direct, e.path)
 			continue
 		}
 		at := fmt.Sprintf("%s/%x", a.stage, len(a.renames))
@@ -313,7 +319,8 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 		if err := send(ctx, ag); err != nil {
 			return err
 		}
-		a.wrote(len(c.basis)) // copied by the prepare script
+		a.wrote(len(c.basis))               // copied by the prepare script
+		a.renamed.Add(int64(len(a.direct))) // of them, those copied into place
 		a.mark("prepare+tar")
 	} else {
 		if a.noShell {

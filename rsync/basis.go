@@ -147,9 +147,10 @@ func (a *applier) basisSteps() string {
 	var paths []string
 	for i, e := range a.staged {
 		if c.basis[e.path] {
-			k := slices.Index(a.basisDirs, path.Dir(a.stagedAt[i]))
-			rounds[k] = append(rounds[k], e.path)
 			paths = append(paths, e.path)
+			if k := slices.Index(a.basisDirs, path.Dir(a.stagedAt[i])); k >= 0 {
+				rounds[k] = append(rounds[k], e.path)
+			}
 		}
 	}
 	qb := quote(c.opts.Basis)
@@ -167,13 +168,40 @@ func (a *applier) basisSteps() string {
 	for _, p := range paths {
 		b.WriteString("; [ ! -h " + quote("./"+p) + " ] || refuse " + quote(joinRemote(c.opts.Basis, p)))
 	}
-	b.WriteString("; mkdir -m 700 --")
-	for _, d := range a.basisDirs {
-		b.WriteString(` "$S"/` + quote(a.inStage(d)))
+	if len(a.basisDirs) > 0 {
+		b.WriteString("; mkdir -m 700 --")
+		for _, d := range a.basisDirs {
+			b.WriteString(` "$S"/` + quote(a.inStage(d)))
+		}
+		for k, round := range rounds {
+			argSteps(&b, "cp -p -P --", round, ` "$S"/`+quote(a.inStage(a.basisDirs[k])))
+		}
 	}
-	for k, round := range rounds {
-		argSteps(&b, "cp -p -P --", round, ` "$S"/`+quote(a.inStage(a.basisDirs[k])))
-	}
+	b.WriteString(a.directSteps())
 	b.WriteString(`; cd -P -- "$S"`)
+	return b.String()
+}
+
+// directSteps is the part of basisSteps (run in Basis) that copies the
+// files of a.direct (Options.NotLive) into place: the directories of dst
+// they land in are entered and checked as Basis's are, then a tar of them
+// is written in the staging directory and extracted in dst (tar removes a
+// file before it writes its new version: a file hard-linked from another
+// tree is replaced, not written through), a pair per maxArgs of names.
+func (a *applier) directSteps() string {
+	if len(a.direct) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	dirs, _ := byParent(a.direct)
+	for _, d := range dirs {
+		if d != "" {
+			b.WriteString("; " + a.c.enterDir(d))
+		}
+	}
+	b.WriteString(`; cd -P -- "$B"`)
+	archive := `"$S"/basis.tar`
+	argSteps(&b, "tar -c -f "+archive+" --", a.direct,
+		`; ( cd -P -- "${R:-/}" && exec tar -x -p --no-same-owner -f `+archive+` ); rm -f -- `+archive)
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,8 +47,19 @@ func basisTrees(t *testing.T, opts Options) (src, old, live string) {
 	return src, old, live
 }
 
+// notLive runs fn with Options.NotLive off, then on.
+func notLive(t *testing.T, fn func(t *testing.T, notLive bool)) {
+	t.Run("live", func(t *testing.T) { fn(t, false) })
+	t.Run("notlive", func(t *testing.T) { fn(t, true) })
+}
+
 func TestSyncBasisCopiesOnTheHostWhatTheBasisHolds(t *testing.T) {
+	notLive(t, testSyncBasisCopies)
+}
+
+func testSyncBasisCopies(t *testing.T, notLive bool) {
 	modes(t, func(t *testing.T, opts Options) {
+		opts.NotLive = notLive
 		src, old, live := basisTrees(t, opts)
 		liveBefore := snapshot(t, live)
 		opts.Basis = live
@@ -118,8 +130,13 @@ func TestSyncBasisRacyAfter(t *testing.T) {
 // the copy: the copy is refused with ErrChanged, nothing is read through
 // the link, and dst keeps what it had.
 func TestSyncBasisSwappedDirectory(t *testing.T) {
+	notLive(t, testSyncBasisSwappedDirectory)
+}
+
+func testSyncBasisSwappedDirectory(t *testing.T, notLive bool) {
 	opts := Options{hooks: &testHooks{useShell: true}}
 	src, old, live := basisTrees(t, opts)
+	opts.NotLive = notLive
 	oldBefore := snapshot(t, old)
 	delete(oldBefore, ".") // the staging directory came and went: dst's mtime moved
 	opts.Basis = live
@@ -139,11 +156,57 @@ func TestSyncBasisSwappedDirectory(t *testing.T) {
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
 
+// With NotLive the copies go straight into place: only what was sent is
+// renamed (e, and the new directory with new/d), and a file of dst
+// hard-linked from elsewhere is replaced, not written through.
+func TestSyncBasisNotLiveCopiesIntoPlace(t *testing.T) {
+	var renamed int
+	var mu sync.Mutex
+	opts := Options{hooks: &testHooks{useShell: true, onRename: func(int) { mu.Lock(); renamed++; mu.Unlock() }}}
+	src, old, live := basisTrees(t, Options{})
+	outside := filepath.Join(filepath.Dir(src), "outside")
+	require.NoError(t, os.Link(filepath.Join(old, "b"), outside))
+	before, err := os.ReadFile(outside)
+	require.NoError(t, err)
+	opts.Basis, opts.NotLive, opts.Delete = live, true, true
+	st, err := Sync(context.Background(), dialTest(t), src, old, opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	assert.Equal(t, 2, st.Copied)
+	assert.Equal(t, 4, st.Sent)
+	assert.Equal(t, 2, renamed, "e and new/d (in the new directory) were renamed, b and sub/c were not")
+	after, err := os.ReadFile(outside)
+	require.NoError(t, err)
+	assert.Equal(t, string(before), string(after), "the hard link's other name keeps the old content")
+	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}
+
+// With NotLive, a directory of dst swapped for a symlink between the plan
+// and the copy: refused, nothing is written through the link.
+func TestSyncBasisNotLiveSwappedDstDirectory(t *testing.T) {
+	opts := Options{hooks: &testHooks{useShell: true}}
+	src, old, live := basisTrees(t, opts)
+	opts.Basis, opts.NotLive = live, true
+	h := dialTest(t)
+	c, err := plan(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	elsewhere := filepath.Join(filepath.Dir(src), "elsewhere")
+	build(t, elsewhere, f("c", "not the release's", 0o600))
+	elsewhereBefore := snapshot(t, elsewhere)
+	require.NoError(t, os.Rename(filepath.Join(old, "sub"), filepath.Join(old, "sub.moved")))
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(old, "sub")))
+	_, err = c.Apply(context.Background())
+	require.ErrorIs(t, err, ErrChanged)
+	assert.Contains(t, err.Error(), filepath.Join(old, "sub"))
+	assert.Equal(t, elsewhereBefore, snapshot(t, elsewhere), "nothing written through the link")
+	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}
+
 // A relative dst and Basis are both relative to the login directory: the
 // copy is made from there, not from the staging directory the copying
 // program runs in.
 func TestSyncBasisRelativeToTheLoginDirectory(t *testing.T) {
-	for _, opts := range []Options{{hooks: &testHooks{useShell: true}}, {hooks: &testHooks{noShell: true}}} {
+	for _, opts := range []Options{{hooks: &testHooks{useShell: true}}, {hooks: &testHooks{noShell: true}}, {NotLive: true, hooks: &testHooks{useShell: true}}} {
 		src, old, live := basisTrees(t, opts)
 		h := portertest.NewServer(t, portertest.WithHome(filepath.Dir(old))).Dial(t)
 		opts.Basis = filepath.Base(live)

@@ -142,6 +142,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	forceSFTP := opts.hooks != nil && opts.hooks.listSFTP
 	forceFind := opts.hooks != nil && opts.hooks.listFind
 	slowWalk := opts.hooks != nil && opts.hooks.slowWalk
+	listStart := time.Now()
 	var pa *pendingAgent
 	var once sync.Once
 	started := make(chan struct{})
@@ -243,6 +244,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			case pa.findOK && !forceSFTP:
 				stopWalk()
 				raw, exists = pa.raw, pa.exists
+				log.Debug("sync listing: the find won", "dst", dst, "took", time.Since(listStart))
 			default:
 				continue // find without -printf (busybox): the walk decides
 			}
@@ -251,6 +253,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			walkc = nil
 			if w.err == nil {
 				raw, exists = w.raw, w.exists
+				log.Debug("sync listing: the SFTP walk won", "dst", dst, "took", time.Since(listStart))
 				break
 			}
 			// No SFTP listing (a server without SFTP, a permission): the

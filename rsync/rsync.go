@@ -52,6 +52,13 @@ type Options struct {
 	// remote shell and tar; a sync without them sends every file.
 	Basis          string
 	BasisRacyAfter time.Time
+	// NotLive says nothing uses dst while the sync runs, as with a release
+	// that is switched to only afterwards: the files copied from Basis are
+	// then written at their final names by one tar on the host, without a
+	// staging directory and a rename each. A sync that fails leaves such a
+	// dst a mix of old and new files, one perhaps cut short: the caller
+	// discards it (or syncs it again).
+	NotLive bool
 
 	// MaxEntries bounds the entries a listing of dst on the host may hold
 	// (0 means 5,000,000): a host that lists more fails the sync, rather
