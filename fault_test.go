@@ -161,9 +161,17 @@ func (fx *faultFixture) deploy(t *testing.T) error {
 	return err
 }
 
-func newFaultFixture(t *testing.T, strategy, remoteDir string) *faultFixture {
+// newFaultFixture makes the project and its server; with smallDisk, the
+// module's path is on a 3 MiB file system (portertest.WithSmallDisk):
+// version 1 fits, versions 1 and 2 do not.
+func newFaultFixture(t *testing.T, strategy string, smallDisk bool) *faultFixture {
 	t.Helper()
-	fx := &faultFixture{srv: portertest.NewServer(t), local: t.TempDir(), strategy: strategy}
+	var opts []portertest.ServerOption
+	if smallDisk {
+		opts = append(opts, portertest.WithSmallDisk(3<<20))
+	}
+	fx := &faultFixture{srv: portertest.NewServer(t, opts...), local: t.TempDir(), strategy: strategy}
+	remoteDir := fx.srv.Disk()
 	if remoteDir == "" {
 		remoteDir = t.TempDir()
 	}
@@ -301,11 +309,10 @@ func TestFaultMatrix(t *testing.T) {
 }
 
 func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (outcome string) {
-	remoteDir := ""
-	if tc.name == "disk full" {
-		remoteDir = portertest.SmallDisk(t, 3<<20) // v1 fits, v1 and v2 do not
-	}
-	fx := newFaultFixture(t, strategy, remoteDir)
+	fx := newFaultFixture(t, strategy, tc.name == "disk full")
+	// What the host has, read from here (through the small disk's
+	// namespace when it has one).
+	on := fx.srv.Local
 	if server == "openssh" {
 		sshd := sshdtest.Start(t)
 		proxy := newCutProxy(t, sshd.Addr())
@@ -323,8 +330,8 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (o
 		}
 		require.NoError(t, err, "version 1")
 	}
-	before := treeOf(t, fx.live(), nil)
-	recBefore := readRecord(t, fx.base, "fm")
+	before := treeOf(t, on(fx.live()), nil)
+	recBefore := readRecord(t, on(fx.base), "fm")
 
 	faultTree(t, filepath.Join(fx.local, "fm", "src"), 2)
 	fp := &faultPlan{}
@@ -355,17 +362,17 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (o
 	// In place, a staging directory a cut left at the top of the tree is
 	// not part of it: the sync never sends, lists or reports it, and the
 	// next deploy removes it (checked after the re-run).
-	after := treeOf(t, fx.live(), regexp.MustCompile(`^\.porter-tmp-[0-9a-f]+/`))
+	after := treeOf(t, on(fx.live()), regexp.MustCompile(`^\.porter-tmp-[0-9a-f]+/`))
 	switch {
 	case strategy == "inplace" && tc.sent:
 		outcome = "error naming the step; the new tree whole (in place cannot undo a send); record unchanged"
-		assert.Equal(t, "2", read(t, filepath.Join(fx.live(), "VERSION")))
+		assert.Equal(t, "2", read(t, on(filepath.Join(fx.live(), "VERSION"))))
 	default:
 		outcome = "error naming the step; live tree as before; record unchanged"
 		assert.Empty(t, treeDiff(before, after), "the live tree byte for byte as before")
 	}
-	assert.Equal(t, recBefore, readRecord(t, fx.base, "fm"), "the record is unchanged")
-	service := filepath.Join(filepath.Dir(fx.base), "service.state")
+	assert.Equal(t, recBefore, readRecord(t, on(fx.base), "fm"), "the record is unchanged")
+	service := on(filepath.Join(filepath.Dir(fx.base), "service.state"))
 	lost := strings.HasPrefix(tc.name, "cut") || strings.Contains(tc.name, "killed")
 	if lost {
 		// The undo handlers could not reach the host: the service stays
@@ -382,13 +389,13 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (o
 		// next deploy removes it (in place, the staging directory at the
 		// top of the tree, which the sync never sends, lists or reports).
 		if strategy == "releases" {
-			assert.Empty(t, findTemps(t, fx.live()), "no temporary files in the live tree")
-		} else if len(findTemps(t, fx.base)) > 0 {
+			assert.Empty(t, findTemps(t, on(fx.live())), "no temporary files in the live tree")
+		} else if len(findTemps(t, on(fx.base))) > 0 {
 			outcome += "; the staging directory left for the next deploy to remove"
 		}
-		defer func() { assert.Empty(t, findTemps(t, fx.base), "the re-run removed what the cut deploy left") }()
+		defer func() { assert.Empty(t, findTemps(t, on(fx.base)), "the re-run removed what the cut deploy left") }()
 	} else {
-		assert.Empty(t, findTemps(t, fx.base), "no temporary files")
+		assert.Empty(t, findTemps(t, on(fx.base)), "no temporary files")
 	}
 	if tc.deploy == nil && !strings.HasPrefix(tc.name, "cut") && tc.name != "disk full" {
 		fp.mu.Lock()
@@ -399,7 +406,7 @@ func runFaultCase(t *testing.T, strategy string, tc faultCase, server string) (o
 	// A plain re-run succeeds: no unlock, no clean-up.
 	if tc.name == "disk full" {
 		outcome += "; re-run once the disk is larger"
-		return outcome + "; " + rerun(t, fx, func() { portertest.ResizeDisk(t, remoteDir, 16<<20) })
+		return outcome + "; " + rerun(t, fx, func() { require.NoError(t, fx.srv.ResizeDisk(16<<20)) })
 	}
 	if fx.restore != nil {
 		outcome += "; " + fx.restoreWhat
@@ -413,7 +420,7 @@ func rerun(t *testing.T, fx *faultFixture, prepare func()) string {
 		prepare()
 	}
 	require.NoError(t, fx.deploy(t), "a plain re-run")
-	assert.Equal(t, treeOf(t, filepath.Join(fx.local, "fm", "src"), nil), treeOf(t, fx.live(), nil))
+	assert.Equal(t, treeOf(t, filepath.Join(fx.local, "fm", "src"), nil), treeOf(t, fx.srv.Local(fx.live()), nil))
 	return "re-run deploys"
 }
 

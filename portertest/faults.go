@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/porter-deploy/porter/remote"
@@ -138,33 +137,6 @@ func (s *Server) ClearFaults() {
 	s.faults.commands = nil
 	s.faults.rate = 0
 	s.faults.mu.Unlock()
-}
-
-// SmallDisk returns a new directory on a file system of size bytes (a
-// tmpfs, unmounted when the test ends), to deploy into when a test needs
-// the disk to fill up. It skips the test where tmpfs cannot be mounted
-// (not root, or a container without the right).
-func SmallDisk(tb testing.TB, size int64) string {
-	tb.Helper()
-	dir := tb.TempDir()
-	if err := mountTmpfs(dir, size); err != nil {
-		tb.Skipf("portertest.SmallDisk: cannot mount a tmpfs here (%v): run as root to test a full disk", err)
-	}
-	tb.Cleanup(func() {
-		if err := unmount(dir); err != nil {
-			tb.Errorf("portertest.SmallDisk: unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// ResizeDisk gives a directory of SmallDisk a new size (free space again,
-// for a re-run).
-func ResizeDisk(tb testing.TB, dir string, size int64) {
-	tb.Helper()
-	if err := remountTmpfs(dir, size); err != nil {
-		tb.Fatalf("portertest.ResizeDisk %s: %v", dir, err)
-	}
 }
 
 // faultConn counts what a client sends, for CutAfter.

@@ -102,8 +102,8 @@ func TestCut(t *testing.T) {
 }
 
 func TestSmallDisk(t *testing.T) {
-	dir := portertest.SmallDisk(t, 256<<10)
-	srv := portertest.NewServer(t)
+	srv := portertest.NewServer(t, portertest.WithSmallDisk(256<<10))
+	dir := srv.Disk()
 	h := srv.Dial(t)
 	c, err := h.SFTP(bg)
 	require.NoError(t, err)
@@ -117,4 +117,28 @@ func TestSmallDisk(t *testing.T) {
 	var ee *remote.ExitError
 	require.ErrorAs(t, err, &ee)
 	assert.True(t, strings.Contains(ee.Stderr, "No space left"), ee.Stderr)
+
+	// What landed, through SFTP and commands alike, is read through Local.
+	require.NoError(t, c.Remove(filepath.Join(dir, "big")))
+	require.NoError(t, c.Remove(filepath.Join(dir, "big2")))
+	_, err = h.Run(bg, "printf cmd > "+remote.Quote(filepath.Join(dir, "by-command")))
+	require.NoError(t, err)
+	w, err := c.Create(filepath.Join(dir, "by-sftp"))
+	require.NoError(t, err)
+	_, err = w.Write([]byte("sftp"))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	for name, want := range map[string]string{"by-command": "cmd", "by-sftp": "sftp"} {
+		b, err := os.ReadFile(srv.Local(filepath.Join(dir, name)))
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b))
+	}
+
+	// Resized, it takes the megabyte.
+	require.NoError(t, srv.ResizeDisk(4<<20))
+	_, err = h.Run(bg, "head -c 1048576 /dev/zero > "+remote.Quote(filepath.Join(dir, "big2")))
+	require.NoError(t, err)
+	st, err := os.Stat(srv.Local(filepath.Join(dir, "big2")))
+	require.NoError(t, err)
+	assert.Equal(t, int64(1<<20), st.Size())
 }

@@ -50,6 +50,7 @@ type options struct {
 	hostKeys   []ssh.Signer
 	clientKey  ed25519.PrivateKey // set by StartFleet: one key for every server
 	redirects  map[string]string  // WithTunnelRedirect: host:port asked -> host:port dialled
+	diskSize   int64              // WithSmallDisk
 }
 
 // WithHostKeys sets the server's host keys (default: a new ed25519 key). The
@@ -110,6 +111,7 @@ type Server struct {
 	shell     string   // the login shell (WithLoginShell)
 	env       []string // WithEnv
 	redirects map[string]string
+	disk      *smallDisk // WithSmallDisk
 	hostKeys  []ssh.Signer
 	clientKey ssh.PublicKey
 	keyFile   string
@@ -141,7 +143,16 @@ func Start(opts ...ServerOption) (*Server, error) {
 	s, err := start(dir, o)
 	if err != nil {
 		os.RemoveAll(dir)
+		if errors.Is(err, ErrNoSmallDisk) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("portertest: %w", err)
+	}
+	if o.diskSize > 0 {
+		if s.disk, err = newSmallDisk(o.diskSize); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -247,6 +258,9 @@ func start(dir string, o options) (*Server, error) {
 func NewServer(tb testing.TB, opts ...ServerOption) *Server {
 	tb.Helper()
 	s, err := Start(opts...)
+	if errors.Is(err, ErrNoSmallDisk) {
+		tb.Skip(err)
+	}
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -397,6 +411,11 @@ func (s *Server) Close() {
 		s.mu.Unlock()
 		s.wg.Wait()
 		os.RemoveAll(s.dir)
+		if s.disk != nil {
+			if err := s.disk.close(); err != nil {
+				fmt.Fprintf(os.Stderr, "portertest: remove the disk at %s: %v\n", s.disk.dir, err)
+			}
+		}
 	})
 }
 

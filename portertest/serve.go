@@ -126,7 +126,7 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 				r.Reply(false, nil)
 				continue
 			}
-			srv, err := sftp.NewServer(sftpChannel{stallReader{ch, s}, ch}, sftp.WithServerWorkingDirectory(s.home))
+			serve, err := s.sftpServer(ch)
 			if err != nil {
 				r.Reply(false, nil)
 				return
@@ -136,8 +136,7 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 			sftpDone = make(chan struct{})
 			go func() {
 				defer close(sftpDone)
-				srv.Serve()
-				srv.Close()
+				serve()
 				ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
 				ch.Close()
 			}()
@@ -190,6 +189,28 @@ func (s *Server) handleSession(nc ssh.NewChannel) {
 	}
 }
 
+// sftpServer starts the SFTP server of a channel and returns the call
+// that serves until the client is done: in this process, or, when the
+// small disk is in a namespace, in a process there (startSFTPHelper).
+func (s *Server) sftpServer(ch ssh.Channel) (serve func(), _ error) {
+	in := stallReader{ch, s}
+	if s.disk != nil && s.disk.nsenter != nil {
+		wait, err := s.startSFTPHelper(in, ch, ch.Stderr())
+		if err != nil {
+			return nil, err
+		}
+		return func() { _ = wait() }, nil
+	}
+	srv, err := sftp.NewServer(sftpChannel{in, ch}, sftp.WithServerWorkingDirectory(s.home))
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		srv.Serve()
+		srv.Close()
+	}, nil
+}
+
 // The channel requests of remote's shared shell (see remote.Host.Run): the
 // first comes before the exec of the shell, the second before each command
 // the shell runs, with that command.
@@ -207,7 +228,8 @@ type process struct {
 // startProcess starts /bin/sh -c command with the channel as stdin, stdout
 // and stderr; the caller then runs p.wait.
 func (s *Server) startProcess(ch ssh.Channel, command string, env []string) (*process, error) {
-	cmd := exec.Command(s.shell, "-c", command)
+	argv := s.disk.command(s.home, s.shell, "-c", command)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.home
 	// SHELL is the login shell, as sshd sets it.
 	cmd.Env = append(os.Environ(), "HOME="+s.home, "USER="+s.user, "LOGNAME="+s.user, "SHELL="+s.shell)
