@@ -245,7 +245,8 @@ func (a *applier) prepareScript() string {
 	c := a.c
 	var b strings.Builder
 	b.WriteString("set -e; " + shRefuse + "; " + shEnterDst)
-	c.removeSteps(&b, append(append([]string(nil), c.stale...), c.remove...))
+	c.staleSteps(&b)
+	c.removeSteps(&b, c.remove)
 	if a.stage != "" {
 		b.WriteString(`; cd -P -- "${R:-/}"; mkdir -m 700 -- ` + quote("./"+a.stage) + "; " + a.enterStage())
 		b.WriteString(a.basisSteps())

@@ -93,6 +93,22 @@ func (c *Changes) removeSteps(b *strings.Builder, paths []string) {
 	}
 }
 
+// staleSteps removes the staging directories an earlier sync left (at the
+// top of dst), as well as it can: the sync that made one may still be
+// ending on the host (its connection was cut a moment ago), its tar
+// writing in it as rm removes it. A removal that fails is tried once more,
+// then left to the next sync: a staging directory is never part of the
+// tree (never sent, listed or reported).
+func (c *Changes) staleSteps(b *strings.Builder) {
+	if len(c.stale) == 0 {
+		return
+	}
+	var rm strings.Builder
+	argSteps(&rm, "rm -rf --", c.stale, " 2>/dev/null")
+	steps := strings.TrimPrefix(rm.String(), "; ")
+	b.WriteString("; " + c.enterDir("") + "; { " + steps + "; } || { " + steps + "; } || :")
+}
+
 // argSteps appends cmd with the names as arguments ("./name", quoted),
 // each followed by tail: as many commands as maxArgs bytes of arguments
 // make.

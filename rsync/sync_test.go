@@ -431,6 +431,32 @@ func TestSyncListings(t *testing.T) {
 	}
 }
 
+// A stale staging directory that cannot be removed (the killed sync's tar
+// may still be writing in it) does not fail the sync: it is left for the
+// next one, and never part of the tree.
+func TestSyncLeavesAStaleStagingDirectoryItCannotRemove(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root removes whatever the modes say: the plain-user run of .ci/run covers it")
+	}
+	h := dialTest(t)
+	tmp := tempDir(t)
+	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+	build(t, src, f("a", "new", 0o644))
+	build(t, dst, f("a", "older", 0o644), f(".porter-tmp-0123/locked/x", "stale", 0o644))
+	locked := filepath.Join(dst, ".porter-tmp-0123", "locked")
+	require.NoError(t, os.Chmod(locked, 0o555))
+	t.Cleanup(func() { os.Chmod(locked, 0o755) })
+	st, err := Sync(context.Background(), h, src, dst, Options{Delete: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Sent)
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst, ".porter-tmp-0123"))
+	assert.FileExists(t, filepath.Join(locked, "x"), "left for the next sync")
+	require.NoError(t, os.Chmod(locked, 0o755))
+	_, err = Sync(context.Background(), h, src, dst, Options{Delete: true})
+	require.NoError(t, err)
+	assert.NoDirExists(t, filepath.Join(dst, ".porter-tmp-0123"), "the next sync removes it")
+}
+
 func TestSyncErrors(t *testing.T) {
 	h := dialTest(t)
 	tmp := tempDir(t)
