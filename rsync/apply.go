@@ -33,7 +33,8 @@ const maxArgs = 96 << 10
 //
 // Apply trusts the plan: a remote file changed since Plan is overwritten or
 // kept as the plan says. On error or cancellation, what was renamed stays
-// (each file whole), the rest is removed with the staging directory.
+// (each file whole), the rest is removed with the staging directory (with
+// Options.NotLive, files are written in place: see there).
 func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	if c.applied.Swap(true) {
 		return Stats{}, ErrApplied
@@ -164,8 +165,12 @@ type applier struct {
 
 	sharedAg *agent // an idle pooled shell, for sendTarShared
 
-	basisDirs []string       // stage/r<k>: the files copied from Basis, in rounds of distinct names
-	direct    []string       // files copied from Basis straight into place (Options.NotLive)
+	basisDirs []string // stage/r<k>: the files copied from Basis, in rounds of distinct names
+
+	// inPlace: dst is not live (Options.NotLive) and tar writes: every new
+	// file, link and directory is written at its final name, and the
+	// archive ends with the directories whose mode or mtime is set.
+	inPlace   bool
 	basisSeen map[string]int // name -> rounds that hold it
 
 	renamed atomic.Int64 // files and links in place
@@ -184,7 +189,8 @@ type renameItem struct {
 // layout decides where each new directory, file and link is written: the
 // top of each new subtree goes to stage/t<i> and is renamed into place
 // whole; a file or link in a directory that exists goes to stage/<i> and is
-// renamed alone.
+// renamed alone. In place (Options.NotLive, with tar), each is written at
+// its final name.
 func (a *applier) layout() {
 	c := a.c
 	a.staged = append(append(a.staged, c.send...), c.links...)
@@ -196,6 +202,19 @@ func (a *applier) layout() {
 	a.stage = stagePrefix + hex.EncodeToString(b[:])
 	a.dirAt = map[string]string{}
 	a.subRoot = map[string]bool{}
+	if a.inPlace {
+		for _, e := range c.mkdirs {
+			if e.path != "" {
+				a.newDirs = append(a.newDirs, e)
+				a.dirAt[e.path] = e.path
+			}
+		}
+		a.stagedAt = make([]string, len(a.staged))
+		for i, e := range a.staged {
+			a.stagedAt[i] = e.path
+		}
+		return
+	}
 	rootIdx := map[string]int{}
 	for _, e := range c.mkdirs {
 		if e.path == "" {
@@ -222,11 +241,6 @@ func (a *applier) layout() {
 			a.renames[rootIdx[parent]].n++
 			continue
 		}
-		if c.basis[e.path] && c.opts.NotLive {
-			a.stagedAt[i] = e.path // copied into place (basisSteps)
-			a.direct = append(a.direct, e.path)
-			continue
-		}
 		at := fmt.Sprintf("%s/%x", a.stage, len(a.renames))
 		if c.basis[e.path] {
 			at = a.basisAt(e.path)
@@ -250,8 +264,18 @@ func (a *applier) prepareScript() string {
 	if a.stage != "" {
 		b.WriteString(`; cd -P -- "${R:-/}"; mkdir -m 700 -- ` + quote("./"+a.stage) + "; " + a.enterStage())
 		b.WriteString(a.basisSteps())
+		b.WriteString(a.inPlaceSteps())
 	}
 	return b.String()
+}
+
+// tarDir is the step that enters the directory the archive is extracted
+// in: the staging directory, or dst itself in place.
+func (a *applier) tarDir() string {
+	if a.inPlace {
+		return `cd -P -- "${R:-/}"`
+	}
+	return a.enterStage()
 }
 
 // shellWrites is the part of the prepare script that, without tar, makes
@@ -290,6 +314,7 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	if !useTar {
 		c.dropBasis() // before the layout: no file is staged for a copy
 	}
+	a.inPlace = useTar && c.opts.NotLive
 	a.progress()
 	a.layout()
 	if a.stage != "" {
@@ -320,8 +345,10 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 		if err := send(ctx, ag); err != nil {
 			return err
 		}
-		a.wrote(len(c.basis))               // copied by the prepare script
-		a.renamed.Add(int64(len(a.direct))) // of them, those copied into place
+		a.wrote(len(c.basis)) // copied by the prepare script
+		if a.inPlace {
+			a.renamed.Add(int64(len(a.staged))) // all in place already
+		}
 		a.mark("prepare+tar")
 	} else {
 		if a.noShell {

@@ -201,6 +201,9 @@ func (a *applier) setDirAttrs(ctx context.Context, useTar bool) error {
 		if useTar && a.dirAt[f.e.path] != "" && !a.subRoot[f.e.path] {
 			continue
 		}
+		if a.inPlace && f.e.path != "" {
+			continue // set by the archive (tarDirAttrs)
+		}
 		dirs = append(dirs, f)
 	}
 	g := newGuard(a.sc, c.dst)

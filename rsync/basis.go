@@ -168,7 +168,10 @@ func (a *applier) basisSteps() string {
 	for _, p := range paths {
 		b.WriteString("; [ ! -h " + quote("./"+p) + " ] || refuse " + quote(joinRemote(c.opts.Basis, p)))
 	}
-	if len(a.basisDirs) > 0 {
+	if a.inPlace {
+		// One archive, extracted in dst by inPlaceSteps.
+		argSteps(&b, "tar -r -f "+basisArchive+" --", paths, "")
+	} else {
 		b.WriteString("; mkdir -m 700 --")
 		for _, d := range a.basisDirs {
 			b.WriteString(` "$S"/` + quote(a.inStage(d)))
@@ -177,31 +180,50 @@ func (a *applier) basisSteps() string {
 			argSteps(&b, "cp -p -P --", round, ` "$S"/`+quote(a.inStage(a.basisDirs[k])))
 		}
 	}
-	b.WriteString(a.directSteps())
 	b.WriteString(`; cd -P -- "$S"`)
 	return b.String()
 }
 
-// directSteps is the part of basisSteps (run in Basis) that copies the
-// files of a.direct (Options.NotLive) into place: the directories of dst
-// they land in are entered and checked as Basis's are, then a tar of them
-// is written in the staging directory and extracted in dst (tar removes a
-// file before it writes its new version: a file hard-linked from another
-// tree is replaced, not written through), a pair per maxArgs of names.
-func (a *applier) directSteps() string {
-	if len(a.direct) == 0 {
+// basisArchive is where, in place, the copies from Basis are archived on
+// the host before they are extracted in dst (in the staging directory).
+const basisArchive = `"$S"/basis.tar`
+
+// inPlaceSteps is the part of the prepare script (run in the staging
+// directory) that, in place, enters and checks each directory of dst the
+// archive writes in or sets (as enterDir does: no component may be a
+// symlink swapped in since the listing, since tar follows one), then
+// extracts the copies from Basis (basisSteps archived them) and ends in
+// dst. tar removes a file before it writes its new version: a file
+// hard-linked from another tree is replaced, not written through.
+func (a *applier) inPlaceSteps() string {
+	if !a.inPlace {
 		return ""
 	}
-	var b strings.Builder
-	dirs, _ := byParent(a.direct)
-	for _, d := range dirs {
-		if d != "" {
-			b.WriteString("; " + a.c.enterDir(d))
+	c := a.c
+	check := map[string]bool{}
+	for _, e := range a.staged {
+		check[parentDir(e.path)] = true
+	}
+	for _, e := range a.newDirs {
+		check[parentDir(e.path)] = true
+	}
+	for _, f := range c.dirs {
+		check[f.e.path] = true
+	}
+	var dirs []string
+	for d := range check {
+		if d != "" && a.dirAt[d] == "" { // a new directory is made by tar
+			dirs = append(dirs, d)
 		}
 	}
-	b.WriteString(`; cd -P -- "$B"`)
-	archive := `"$S"/basis.tar`
-	argSteps(&b, "tar -c -f "+archive+" --", a.direct,
-		`; ( cd -P -- "${R:-/}" && exec tar -x -p --no-same-owner -f `+archive+` ); rm -f -- `+archive)
+	slices.Sort(dirs)
+	var b strings.Builder
+	for _, d := range dirs {
+		b.WriteString("; " + c.enterDir(d))
+	}
+	b.WriteString(`; cd -P -- "${R:-/}"`)
+	if len(c.basis) > 0 {
+		b.WriteString("; ( exec tar -x -p --no-same-owner -f " + basisArchive + " ); rm -f -- " + basisArchive)
+	}
 	return b.String()
 }

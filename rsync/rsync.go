@@ -53,11 +53,14 @@ type Options struct {
 	Basis          string
 	BasisRacyAfter time.Time
 	// NotLive says nothing uses dst while the sync runs, as with a release
-	// that is switched to only afterwards: the files copied from Basis are
-	// then written at their final names by one tar on the host, without a
-	// staging directory and a rename each. A sync that fails leaves such a
-	// dst a mix of old and new files, one perhaps cut short: the caller
-	// discards it (or syncs it again).
+	// that is switched to only afterwards. When the host has tar, Apply
+	// then writes every new file, link and directory at its final name
+	// (the copies from Basis too, with one tar on the host), without a
+	// rename each, and the archive sets the directories' modes and mtimes.
+	// Each directory written in is still checked to be the listed one
+	// first. A sync that fails leaves such a dst a mix of old and new
+	// files, one perhaps cut short: the caller discards it (or syncs it
+	// again, which completes it).
 	NotLive bool
 
 	// MaxEntries bounds the entries a listing of dst on the host may hold

@@ -105,7 +105,7 @@ func (a *applier) sendTarShared(ctx context.Context, ag *agent) error {
 	// tar leaves: no byte of it is ever read as the shell's next program.
 	// Nothing but the status goes to stdout.
 	prog := captured("( " + a.prepareScript() + " ) </dev/null >&2; s=$?; head -c " + strconv.Itoa(buf.Len()) +
-		` | ( if [ "$s" -eq 0 ]; then ( set -e; ` + shRefuse + "; " + shEnterDst + "; " + a.enterStage() +
+		` | ( if [ "$s" -eq 0 ]; then ( set -e; ` + shRefuse + "; " + shEnterDst + "; " + a.tarDir() +
 		`; exec tar -x -p --no-same-owner -f - ); r=$?; else r=$s; fi; cat >/dev/null; exit "$r" ) >&2`)
 	err := ag.send(prog)
 	if err == nil {
@@ -175,6 +175,9 @@ func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) erro
 		}
 		a.wrote(1)
 	}
+	if err := a.tarDirAttrs(tw); err != nil {
+		return err
+	}
 	if err := tw.Close(); err != nil {
 		return fmt.Errorf("send: %w", err)
 	}
@@ -185,6 +188,30 @@ func (a *applier) writeTar(ctx context.Context, w io.Writer, compress bool) erro
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+// tarDirAttrs ends the archive, in place, with the directories of dst
+// (but dst itself) whose mode or mtime is set: tar sets them once it has
+// written all the rest, deepest first, where a rename would otherwise have
+// changed them after the fact (setDirAttrs leaves them).
+func (a *applier) tarDirAttrs(tw *tar.Writer) error {
+	if !a.inPlace {
+		return nil
+	}
+	var dirs []attrFix
+	for _, f := range a.c.dirs {
+		if f.e.path != "" && a.dirAt[f.e.path] == "" {
+			dirs = append(dirs, f)
+		}
+	}
+	sort.SliceStable(dirs, func(i, j int) bool { return depth(dirs[i].e.path) > depth(dirs[j].e.path) })
+	for _, f := range dirs {
+		hdr := &tar.Header{Typeflag: tar.TypeDir, Name: f.e.path + "/", Mode: int64(f.e.mode), ModTime: time.Unix(f.e.mtime, 0)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("send directory %s: %w", f.e.path, err)
+		}
 	}
 	return nil
 }
