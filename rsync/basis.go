@@ -47,7 +47,7 @@ func (c *Changes) matchBasis(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	same := map[string]bool{}
-	err = group(ctx, len(cands), c.opts.concurrency(), func(ctx context.Context, i int) error {
+	err = group(ctx, len(cands), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
 		l := &c.send[cands[i]]
 		fi, err := sc.Lstat(joinRemote(c.opts.Basis, l.path))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -168,10 +168,7 @@ func (a *applier) basisSteps() string {
 	for _, p := range paths {
 		b.WriteString("; [ ! -h " + quote("./"+p) + " ] || refuse " + quote(joinRemote(c.opts.Basis, p)))
 	}
-	if a.inPlace {
-		// One archive, extracted in dst by inPlaceSteps.
-		argSteps(&b, "tar -r -f "+basisArchive+" --", paths, "")
-	} else {
+	if !a.inPlace { // else copied by inPlaceSteps
 		b.WriteString("; mkdir -m 700 --")
 		for _, d := range a.basisDirs {
 			b.WriteString(` "$S"/` + quote(a.inStage(d)))
@@ -192,8 +189,8 @@ const basisArchive = `"$S"/basis.tar`
 // directory) that, in place, enters and checks each directory of dst the
 // archive writes in or sets (as enterDir does: no component may be a
 // symlink swapped in since the listing, since tar follows one), then
-// extracts the copies from Basis (basisSteps archived them) and ends in
-// dst. tar removes a file before it writes its new version: a file
+// copies the files from Basis (whose directories basisSteps checked) with
+// a tar out of Basis and one in dst, and ends in dst. tar removes a file before it writes its new version: a file
 // hard-linked from another tree is replaced, not written through.
 func (a *applier) inPlaceSteps() string {
 	if !a.inPlace {
@@ -223,7 +220,15 @@ func (a *applier) inPlaceSteps() string {
 	}
 	b.WriteString(`; cd -P -- "${R:-/}"`)
 	if len(c.basis) > 0 {
-		b.WriteString("; ( exec tar -x -p --no-same-owner -f " + basisArchive + " ); rm -f -- " + basisArchive)
+		var paths []string
+		for _, e := range a.staged {
+			if c.basis[e.path] {
+				paths = append(paths, e.path)
+			}
+		}
+		// An archive per maxArgs of names (BusyBox tar cannot append).
+		argSteps(&b, `( cd -P -- "$B" && exec tar -c -f `+basisArchive+" --", paths,
+			" ); ( exec tar -x -p --no-same-owner -f "+basisArchive+" ); rm -f -- "+basisArchive)
 	}
 	return b.String()
 }
