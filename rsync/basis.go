@@ -134,7 +134,8 @@ func (a *applier) removeBasisDirs(ctx context.Context) error {
 // directory) that copies the marked files from Basis into the staging
 // directory, a cp per round. First each directory of Basis they are in is
 // entered with cd -P and checked, as dst's are (enterDir), and each file
-// is checked not to be a symlink (shell built-ins, no process per file):
+// is checked to be a regular file, not a symlink (shell built-ins, no
+// process per file; tar would copy a directory put there whole):
 // a copy does not read through a symlink swapped in since the lookup. The
 // window between those checks and cp is the same as the guard's (see
 // "Symlinks swapped in" in the package doc).
@@ -166,7 +167,8 @@ func (a *applier) basisSteps() string {
 	}
 	b.WriteString(`; cd -P -- "$B"`)
 	for _, p := range paths {
-		b.WriteString("; [ ! -h " + quote("./"+p) + " ] || refuse " + quote(joinRemote(c.opts.Basis, p)))
+		q := quote("./" + p)
+		b.WriteString("; { [ -f " + q + " ] && [ ! -h " + q + " ]; } || refuse " + quote(joinRemote(c.opts.Basis, p)))
 	}
 	if !a.inPlace { // else copied by inPlaceSteps
 		b.WriteString("; mkdir -m 700 --")

@@ -156,6 +156,31 @@ func testSyncBasisSwappedDirectory(t *testing.T, notLive bool) {
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
 
+// A file of the basis swapped for a directory between the plan and the
+// copy: refused (a tar would copy the directory whole), and dst keeps
+// what it had.
+func TestSyncBasisFileSwappedForADirectory(t *testing.T) {
+	notLive(t, func(t *testing.T, notLive bool) {
+		opts := Options{hooks: &testHooks{useShell: true}}
+		src, old, live := basisTrees(t, opts)
+		oldBefore := snapshot(t, old)
+		delete(oldBefore, ".")
+		opts.Basis, opts.NotLive = live, notLive
+		c, err := plan(context.Background(), dialTest(t), src, old, opts)
+		require.NoError(t, err)
+		require.Equal(t, 2, c.Stats().Copied)
+		require.NoError(t, os.Remove(filepath.Join(live, "b")))
+		build(t, filepath.Join(live, "b"), f("inner", "not a file of the release", 0o644))
+		_, err = c.Apply(context.Background())
+		require.ErrorIs(t, err, ErrChanged)
+		assert.Contains(t, err.Error(), filepath.Join(live, "b"))
+		after := snapshot(t, old)
+		delete(after, ".")
+		assert.Equal(t, oldBefore, after)
+		assert.Empty(t, findTemps(t, filepath.Dir(src)))
+	})
+}
+
 // With NotLive everything goes straight into place, copies and sent files
 // alike: nothing is renamed, and a file of dst hard-linked from elsewhere
 // is replaced, not written through.

@@ -86,9 +86,15 @@
 //     directory for those too, but at a process per file.
 //   - Copies from Options.Basis read through the same checks: each
 //     directory of Basis they are in is entered with `cd -P` and checked,
-//     and each file must not be a symlink (shell built-ins), right before
-//     one `cp -p -P` per round of distinct names; what is left is the time
-//     between those checks and cp, which reads by path.
+//     and each file must be a regular file, not a symlink (shell
+//     built-ins), right before one `cp -p -P` per round of distinct names
+//     (with Options.NotLive, a tar out of Basis); what is left is the time
+//     between those checks and the copy, which reads by path.
+//   - With Options.NotLive, tar extracts in dst itself, by names relative
+//     to it, and follows a symlink put in place of a directory on the way:
+//     right before, each directory of dst it writes in or sets is entered
+//     with `cd -P` and checked, as for removals; what is left is the time
+//     between those checks and tar.
 //   - A refusal is an error wrapping ErrChanged that names the path; what
 //     was renamed before it stays, the rest goes with the staging
 //     directory, as for any error.

@@ -59,8 +59,9 @@ type Options struct {
 	// rename each, and the archive sets the directories' modes and mtimes.
 	// Each directory written in is still checked to be the listed one
 	// first. A sync that fails leaves such a dst a mix of old and new
-	// files, one perhaps cut short: the caller discards it (or syncs it
-	// again, which completes it).
+	// files, one perhaps cut short, and not always detectably (bsdtar pads
+	// a file cut short to its size and gives it its mtime): the caller
+	// discards it.
 	NotLive bool
 
 	// MaxEntries bounds the entries a listing of dst on the host may hold
