@@ -185,6 +185,9 @@ func (m *Module) sourceSync(ctx context.Context) (src string, opts rsync.Options
 		// Nothing runs from the release before current is switched to it,
 		// and a failed one is discarded: copies go straight into place.
 		opts.NotLive = true
+		// A release seeded with hard links (now or when it was made, if
+		// it is recycled) shares its files' inodes with older ones.
+		opts.LinkedDst = m.rel.seed == seedHardlink
 	}
 	return co.Dir, opts, "", nil
 }

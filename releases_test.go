@@ -443,4 +443,18 @@ func TestReleasesSeedHardlink(t *testing.T) {
 	assert.False(t, same("app.py"), "a changed file is a new file")
 	assert.Equal(t, "v1\n", read(t, filepath.Join(r1, "app.py")))
 	assert.True(t, same("gone.txt"), "an unchanged file is shared")
+
+	// A file whose mode alone changes is replaced too: a chmod through the
+	// link would change the live release's file.
+	require.NoError(t, os.Chmod(filepath.Join(f.local, "rel-app", "src", "gone.txt"), 0o600))
+	_, err = f.deploy(t, porter.Options{})
+	require.NoError(t, err)
+	r3 := filepath.Join(base, "releases", currentRelease(t, base))
+	st2, err := os.Stat(filepath.Join(r2, "gone.txt"))
+	require.NoError(t, err)
+	st3, err := os.Stat(filepath.Join(r3, "gone.txt"))
+	require.NoError(t, err)
+	assert.False(t, os.SameFile(st2, st3), "a file whose mode changed is a new file")
+	assert.Equal(t, os.FileMode(0o600), st3.Mode().Perm())
+	assert.Equal(t, os.FileMode(0o644), st2.Mode().Perm(), "the older release keeps its mode")
 }

@@ -236,6 +236,8 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 				candidates = append(candidates, l)
 			case r.mtime != l.mtime:
 				c.sendFile(l, "mtime", touched)
+			case r.mode != l.mode && c.opts.LinkedDst:
+				c.sendFile(l, "mode", touched)
 			case r.mode != l.mode:
 				c.attrs = append(c.attrs, attrFix{e: *l, mode: true})
 				c.add(OpAttrs, l.path, 0, "mode")
@@ -342,6 +344,10 @@ func (c *Changes) compareChecksums(ctx context.Context, cands []*entry, rt *remo
 			reason := "mtime"
 			if r.mode != l.mode {
 				reason = "mode"
+			}
+			if c.opts.LinkedDst {
+				c.sendFile(l, reason, touched)
+				continue
 			}
 			c.attrs = append(c.attrs, attrFix{e: *l, mode: r.mode != l.mode, mtime: r.mtime != l.mtime})
 			c.add(OpAttrs, l.path, 0, reason)

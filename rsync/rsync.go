@@ -63,6 +63,11 @@ type Options struct {
 	// a file cut short to its size and gives it its mtime): the caller
 	// discards it.
 	NotLive bool
+	// LinkedDst says dst's files may be hard links into another tree (a
+	// release seeded with cp -al): a file whose only change is its mode or
+	// mtime is then sent whole, which replaces its inode, rather than
+	// changed in place, which would change the other tree's file too.
+	LinkedDst bool
 
 	// MaxEntries bounds the entries a listing of dst on the host may hold
 	// (0 means 5,000,000): a host that lists more fails the sync, rather

@@ -464,6 +464,35 @@ func TestSyncLeavesAStaleStagingDirectoryItCannotRemove(t *testing.T) {
 	assert.NoDirExists(t, filepath.Join(dst, ".porter-tmp-0123"), "the next sync removes it")
 }
 
+// With LinkedDst a file whose mode alone changed is sent, replacing its
+// inode: the tree dst's file is hard-linked with keeps its mode. Without,
+// it is chmodded in place, through the link.
+func TestSyncLinkedDstReplacesAFileWhoseModeChanged(t *testing.T) {
+	for _, linked := range []bool{true, false} {
+		h := dialTest(t)
+		tmp := tempDir(t)
+		src, dst, other := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst"), filepath.Join(tmp, "other")
+		build(t, src, f("a", "same", 0o600))
+		build(t, other, f("a", "same", 0o644))
+		require.NoError(t, os.MkdirAll(dst, 0o755))
+		require.NoError(t, os.Link(filepath.Join(other, "a"), filepath.Join(dst, "a")))
+		st, err := Sync(context.Background(), h, src, dst, Options{LinkedDst: linked})
+		require.NoError(t, err)
+		fi, err := os.Stat(filepath.Join(dst, "a"))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		fo, err := os.Stat(filepath.Join(other, "a"))
+		require.NoError(t, err)
+		if linked {
+			assert.Equal(t, 1, st.Sent)
+			assert.Equal(t, os.FileMode(0o644), fo.Mode().Perm(), "the other tree keeps its mode")
+		} else {
+			assert.Equal(t, 1, st.AttrsSet)
+			assert.Equal(t, os.FileMode(0o600), fo.Mode().Perm(), "chmodded through the link")
+		}
+	}
+}
+
 func TestSyncErrors(t *testing.T) {
 	h := dialTest(t)
 	tmp := tempDir(t)
