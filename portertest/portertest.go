@@ -143,9 +143,6 @@ func Start(opts ...ServerOption) (*Server, error) {
 	s, err := start(dir, o)
 	if err != nil {
 		os.RemoveAll(dir)
-		if errors.Is(err, ErrNoSmallDisk) {
-			return nil, err
-		}
 		return nil, fmt.Errorf("portertest: %w", err)
 	}
 	if o.diskSize > 0 {

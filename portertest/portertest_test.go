@@ -2,6 +2,7 @@ package portertest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -262,6 +263,42 @@ func ExampleStart() {
 	// in /tmp
 	// ["echo hello" "cd /tmp && echo 'in /tmp'"]
 	// 1 connection
+}
+
+func ExampleWithSmallDisk() {
+	// A 1 MiB disk: as root a tmpfs mounted at srv.Disk(), otherwise a
+	// tmpfs in a namespace of the server's own (read it with srv.Local).
+	srv, err := portertest.Start(portertest.WithSmallDisk(1 << 20))
+	if err != nil {
+		log.Fatal(err) // ErrNoSmallDisk where neither works: NewServer skips the test
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	big := remote.Quote(filepath.Join(srv.Disk(), "big"))
+	_, err = h.Run(ctx, "head -c 2097152 /dev/zero > "+big)
+	var ee *remote.ExitError
+	if errors.As(err, &ee) {
+		fmt.Println("full:", strings.Contains(ee.Stderr, "No space left on device"))
+	}
+	if err := srv.ResizeDisk(4 << 20); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := h.Run(ctx, "head -c 2097152 /dev/zero > "+big); err != nil {
+		log.Fatal(err)
+	}
+	st, err := os.Stat(srv.Local(filepath.Join(srv.Disk(), "big")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after the resize:", st.Size(), "bytes")
+	// Output:
+	// full: true
+	// after the resize: 2097152 bytes
 }
 
 func TestWriteFiles(t *testing.T) {

@@ -145,13 +145,10 @@ func (a *applier) basisSteps() string {
 		return ""
 	}
 	rounds := make([][]string, len(a.basisDirs))
-	var paths []string
+	paths := a.basisPaths()
 	for i, e := range a.staged {
-		if c.basis[e.path] {
-			paths = append(paths, e.path)
-			if k := slices.Index(a.basisDirs, path.Dir(a.stagedAt[i])); k >= 0 {
-				rounds[k] = append(rounds[k], e.path)
-			}
+		if k := slices.Index(a.basisDirs, path.Dir(a.stagedAt[i])); k >= 0 && c.basis[e.path] {
+			rounds[k] = append(rounds[k], e.path)
 		}
 	}
 	qb := quote(c.opts.Basis)
@@ -181,6 +178,17 @@ func (a *applier) basisSteps() string {
 	}
 	b.WriteString(`; cd -P -- "$S"`)
 	return b.String()
+}
+
+// basisPaths returns the files copied from Basis, in the order staged.
+func (a *applier) basisPaths() []string {
+	var paths []string
+	for _, e := range a.staged {
+		if a.c.basis[e.path] {
+			paths = append(paths, e.path)
+		}
+	}
+	return paths
 }
 
 // basisArchive is where, in place, the copies from Basis are archived on
@@ -222,14 +230,8 @@ func (a *applier) inPlaceSteps() string {
 	}
 	b.WriteString(`; cd -P -- "${R:-/}"`)
 	if len(c.basis) > 0 {
-		var paths []string
-		for _, e := range a.staged {
-			if c.basis[e.path] {
-				paths = append(paths, e.path)
-			}
-		}
 		// An archive per maxArgs of names (BusyBox tar cannot append).
-		argSteps(&b, `( cd -P -- "$B" && exec tar -c -f `+basisArchive+" --", paths,
+		argSteps(&b, `( cd -P -- "$B" && exec tar -c -f `+basisArchive+" --", a.basisPaths(),
 			" ); ( exec tar -x -p --no-same-owner -f "+basisArchive+" ); rm -f -- "+basisArchive)
 	}
 	return b.String()
