@@ -152,6 +152,7 @@ func dialHop(ctx context.Context, c *config, t *target, via *ssh.Client, auth *a
 		}
 		return nil, fmt.Errorf("connect %s: %w", t.addr(), err)
 	}
+	conn = quickAck(conn)
 	// The handshake has no context: close the connection if ctx ends first.
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	if dl, ok := ctx.Deadline(); ok {

@@ -320,6 +320,8 @@ func (c *Changes) compareChecksums(ctx context.Context, cands []*entry, rt *remo
 	for i, e := range cands {
 		paths[i] = e.path
 	}
+	t0 := time.Now()
+	defer func() { c.log.Debug("sync checksums", "files", len(cands), "took", time.Since(t0)) }()
 	var localSums map[string]string
 	var localErr error
 	done := make(chan struct{})
