@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // dirSource is dir://PATH: a local directory, such as build output, shipped
@@ -63,11 +64,9 @@ func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error)
 	if err != nil {
 		return Checkout{}, fmt.Errorf("scm url %s: %w", s.url, err)
 	}
-	stamp, err := StatDir(ctx, root)
-	if err != nil {
-		return Checkout{}, fmt.Errorf("scm url %s: read %s: %w", s.url, root, err)
-	}
-	sum, err := HashDirCached(ctx, root, DefaultDirCache())
+	// The stamp comes from the hash's walk: each entry's lstat is taken
+	// before its content is read.
+	sum, stamp, _, err := hashDirCached(ctx, root, DefaultDirCache(), time.Now())
 	if err != nil {
 		return Checkout{}, fmt.Errorf("scm url %s: hash %s: %w", s.url, root, err)
 	}
@@ -96,13 +95,19 @@ func StatDir(ctx context.Context, root string) (string, error) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		fmt.Fprintf(h, "%d:%s %o %d %d %d\n", len(rel), rel, info.Mode(), info.Size(), info.ModTime().UnixNano(), inode(info))
+		stampEntry(h, rel, info)
 		return nil
 	})
 	if err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// stampEntry writes StatDir's line for one entry (rel: filepath.Rel of
+// root and the entry).
+func stampEntry(h hash.Hash, rel string, info fs.FileInfo) {
+	fmt.Fprintf(h, "%d:%s %o %d %d %d\n", len(rel), rel, info.Mode(), info.Size(), info.ModTime().UnixNano(), inode(info))
 }
 
 // entry is one node of a hashed tree.
@@ -122,15 +127,16 @@ type entry struct {
 // never followed. Regular files are read in parallel by a bounded number of
 // workers; HashDir stops when ctx ends.
 func HashDir(ctx context.Context, root string) (string, error) {
-	sum, _, err := hashDir(ctx, root, nil, nil)
+	sum, _, _, err := hashDir(ctx, root, nil, nil)
 	return sum, err
 }
 
 // hashDir is HashDir taking the sums of unchanged files from old and
-// putting every regular file's key and sum in fresh (either may be nil).
-func hashDir(ctx context.Context, root string, old, fresh *dirCache) (string, hashStats, error) {
-	var st hashStats
+// putting every regular file's key and sum in fresh (either may be nil);
+// it also returns the StatDir of root, from the same walk.
+func hashDir(ctx context.Context, root string, old, fresh *dirCache) (sum, stampSum string, st hashStats, _ error) {
 	var entries []entry
+	stamp := sha256.New()
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -149,6 +155,7 @@ func hashDir(ctx context.Context, root string, old, fresh *dirCache) (string, ha
 		if err != nil {
 			return err
 		}
+		stampEntry(stamp, rel, info)
 		e := entry{rel: filepath.ToSlash(rel), mode: info.Mode()}
 		switch {
 		case e.mode&fs.ModeSymlink != 0:
@@ -167,14 +174,14 @@ func hashDir(ctx context.Context, root string, old, fresh *dirCache) (string, ha
 		return nil
 	})
 	if err != nil {
-		return "", st, err
+		return "", "", st, err
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].rel < entries[j].rel })
 
 	read, err := hashFiles(ctx, root, entries)
 	st.Read = read
 	if err != nil {
-		return "", st, err
+		return "", "", st, err
 	}
 
 	h := sha256.New()
@@ -184,7 +191,7 @@ func hashDir(ctx context.Context, root string, old, fresh *dirCache) (string, ha
 			fresh.Files[e.rel] = cachedFile{Key: e.key, Sum: e.data}
 		}
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), st, nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), hex.EncodeToString(stamp.Sum(nil)), st, nil
 }
 
 // writeEntry writes one length-prefixed record, so that no two different

@@ -70,20 +70,23 @@ func DefaultDirCache() string {
 // the time to read the tree; so does a cache that cannot be written. An
 // empty cacheDir hashes without a cache.
 func HashDirCached(ctx context.Context, root, cacheDir string) (string, error) {
-	sum, _, err := hashDirCached(ctx, root, cacheDir, time.Now())
+	sum, _, _, err := hashDirCached(ctx, root, cacheDir, time.Now())
 	return sum, err
 }
 
-func hashDirCached(ctx context.Context, root, cacheDir string, now time.Time) (string, hashStats, error) {
+// hashDirCached is HashDirCached, also returning the StatDir of root
+// taken by the same walk (each entry's lstat before its content is read)
+// and what was read.
+func hashDirCached(ctx context.Context, root, cacheDir string, now time.Time) (sum, stamp string, _ hashStats, _ error) {
 	if cacheDir == "" {
 		return hashDir(ctx, root, nil, nil)
 	}
 	file := cacheFile(cacheDir, root)
 	old, found := readDirCache(file, root)
 	fresh := &dirCache{Format: dirCacheFormat, Root: root, Files: map[string]cachedFile{}}
-	sum, st, err := hashDir(ctx, root, old, fresh)
+	sum, stamp, st, err := hashDir(ctx, root, old, fresh)
 	if err != nil {
-		return "", st, err
+		return "", "", st, err
 	}
 	// Racy entries are left out: read again next time.
 	cutoff := now.Unix() - 1
@@ -95,7 +98,7 @@ func hashDirCached(ctx context.Context, root, cacheDir string, now time.Time) (s
 	if !found || !sameFiles(old.Files, fresh.Files) {
 		writeDirCache(file, fresh) // best effort: see HashDirCached
 	}
-	return sum, st, nil
+	return sum, stamp, st, nil
 }
 
 // cacheFile is root's cache file in dir: named by a hash of the path.

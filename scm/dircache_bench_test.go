@@ -38,11 +38,11 @@ func BenchmarkDirVersion(b *testing.B) {
 	})
 	b.Run("cached", func(b *testing.B) {
 		cache, later := b.TempDir(), time.Now().Add(time.Hour)
-		if _, _, err := hashDirCached(ctx, root, cache, later); err != nil {
+		if _, _, _, err := hashDirCached(ctx, root, cache, later); err != nil {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			sum, st, err := hashDirCached(ctx, root, cache, later)
+			sum, _, st, err := hashDirCached(ctx, root, cache, later)
 			if err != nil || sum != want || st.Read != 0 {
 				b.Fatal(sum, st, err)
 			}

@@ -25,7 +25,7 @@ func agedTree(t *testing.T) (root string, mtime time.Time) {
 
 func cachedHash(t *testing.T, root, cacheDir string, now time.Time) (string, hashStats) {
 	t.Helper()
-	sum, st, err := hashDirCached(context.Background(), root, cacheDir, now)
+	sum, _, st, err := hashDirCached(context.Background(), root, cacheDir, now)
 	require.NoError(t, err)
 	assert.Equal(t, hashOf(t, root), sum, "the cached hash is HashDir's")
 	return sum, st
@@ -163,4 +163,35 @@ func TestDirCheckoutCachesUnderUserCacheDir(t *testing.T) {
 	fi, err := os.Stat(cacheFile(filepath.Join(xdg, "porter", "dirhash"), resolved))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+}
+
+// TestCheckoutStampIsStatDir: the stamp a dir:// checkout takes from its
+// hash's walk is what StatDir says of the tree (a .git directory left out
+// by both), and it changes when a file is written, added or removed.
+func TestCheckoutStampIsStatDir(t *testing.T) {
+	root, _ := agedTree(t)
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "sub", ".git"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "sub", ".git", "HEAD"), []byte("x"), 0o644))
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	src, err := New("dir://"+root, "")
+	require.NoError(t, err)
+	stamps := map[string]bool{}
+	for i, change := range []func(){
+		func() {},
+		func() { require.NoError(t, os.WriteFile(filepath.Join(root, "index.html"), []byte("written"), 0o644)) },
+		func() { require.NoError(t, os.WriteFile(filepath.Join(root, "added"), nil, 0o644)) },
+		func() { require.NoError(t, os.Remove(filepath.Join(root, "added"))) },
+		func() {
+			require.NoError(t, os.WriteFile(filepath.Join(root, "sub", ".git", "HEAD"), []byte("yy"), 0o644))
+		}, // left out
+	} {
+		change()
+		co, err := src.Checkout(context.Background(), Release{})
+		require.NoError(t, err)
+		want, err := StatDir(context.Background(), root)
+		require.NoError(t, err)
+		assert.Equal(t, want, co.Stamp, "step %d", i)
+		stamps[co.Stamp] = true
+	}
+	assert.Len(t, stamps, 4, "write, add and remove each change the stamp; a write under .git does not")
 }
