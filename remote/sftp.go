@@ -162,7 +162,7 @@ func (h *Host) openSFTP() (*sftp.Client, error) {
 		pw.CloseWithError(errSFTPStalled)
 		s.Close()
 	}
-	c, err := sftp.NewClientPipe(pr, sessionCloser{w, s}, sftpOptions...)
+	c, err := sftp.NewClientPipe(pr, sessionCloser{newBatchWriter(w), s}, sftpOptions...)
 	if err != nil {
 		kill()
 		return nil, err

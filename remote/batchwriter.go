@@ -1,0 +1,92 @@
+package remote
+
+import (
+	"io"
+	"sync"
+)
+
+// batchLimit bounds the bytes a batchWriter holds: a writer that finds
+// that much pending waits until it is sent.
+const batchLimit = 1 << 20
+
+// batchWriter sends what concurrent callers write in as few writes to w
+// as it can: each Write only queues its bytes (whole, after those queued
+// before it), and one goroutine sends everything queued at once while
+// the callers go on. On an SSH channel every write is an SSH packet and a
+// system call of its own; an SFTP walk writes thousands of small requests
+// from many goroutines, which then go out hundreds to a packet.
+//
+// An error of w is returned by every later Write. Close sends what is
+// queued, then closes w, without waiting for either: a caller closing a
+// session that no longer answers must not hang.
+type batchWriter struct {
+	w io.WriteCloser
+
+	mu      sync.Mutex
+	cond    *sync.Cond // queue, sending, err or closed changed
+	queue   []byte
+	spare   []byte
+	sending bool
+	closed  bool
+	err     error
+}
+
+func newBatchWriter(w io.WriteCloser) *batchWriter {
+	b := &batchWriter{w: w}
+	b.cond = sync.NewCond(&b.mu)
+	go b.run()
+	return b
+}
+
+func (b *batchWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.err == nil && !b.closed && len(b.queue) > 0 && len(b.queue)+len(p) > batchLimit {
+		b.cond.Wait()
+	}
+	switch {
+	case b.err != nil:
+		return 0, b.err
+	case b.closed:
+		return 0, io.ErrClosedPipe
+	}
+	b.queue = append(b.queue, p...)
+	b.cond.Broadcast()
+	return len(p), nil
+}
+
+// run sends the queue until Close, then closes w.
+func (b *batchWriter) run() {
+	b.mu.Lock()
+	for {
+		for len(b.queue) == 0 && !b.closed && b.err == nil {
+			b.cond.Wait()
+		}
+		if len(b.queue) == 0 || b.err != nil {
+			break // closed, and all sent; or w failed
+		}
+		out := b.queue
+		b.queue, b.spare = b.spare[:0], nil
+		b.sending = true
+		b.mu.Unlock()
+		_, err := b.w.Write(out)
+		b.mu.Lock()
+		b.sending = false
+		b.spare = out
+		if err != nil {
+			b.err = err
+		}
+		b.cond.Broadcast()
+	}
+	b.mu.Unlock()
+	b.w.Close()
+}
+
+// Close stops new writes; what is queued is still sent, then w is closed.
+func (b *batchWriter) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	b.cond.Broadcast()
+	return nil
+}
