@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -79,35 +78,34 @@ func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error)
 // written since an earlier StatDir changes it. Directories named .git are
 // left out, as HashDir leaves them.
 func StatDir(ctx context.Context, root string) (string, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".git" && p != root {
-			return filepath.SkipDir
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		stampEntry(h, rel, info)
-		return nil
-	})
+	tree, err := walkTree(ctx, root)
 	if err != nil {
 		return "", err
+	}
+	h := sha256.New()
+	for _, w := range tree {
+		stampEntry(h, w.rel, w.info)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// stampEntry writes StatDir's line for one entry (rel: filepath.Rel of
-// root and the entry).
+// stampEntry writes StatDir's line for one entry (rel: relative to the
+// root, in the system's form; "." for the root).
 func stampEntry(h hash.Hash, rel string, info fs.FileInfo) {
-	fmt.Fprintf(h, "%d:%s %o %d %d %d\n", len(rel), rel, info.Mode(), info.Size(), info.ModTime().UnixNano(), inode(info))
+	var buf [160]byte
+	b := strconv.AppendInt(buf[:0], int64(len(rel)), 10)
+	b = append(b, ':')
+	b = append(b, rel...)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, uint64(info.Mode()), 8)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, info.Size(), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, info.ModTime().UnixNano(), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, inode(info), 10)
+	b = append(b, '\n')
+	h.Write(b)
 }
 
 // entry is one node of a hashed tree.
@@ -135,48 +133,30 @@ func HashDir(ctx context.Context, root string) (string, error) {
 // putting every regular file's key and sum in fresh (either may be nil);
 // it also returns the StatDir of root, from the same walk.
 func hashDir(ctx context.Context, root string, old, fresh *dirCache) (sum, stampSum string, st hashStats, _ error) {
-	var entries []entry
+	tree, err := walkTree(ctx, root)
+	if err != nil {
+		return "", "", st, err
+	}
+	entries := make([]entry, 0, len(tree))
 	stamp := sha256.New()
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() && d.Name() == ".git" && p != root {
-			return filepath.SkipDir
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		stampEntry(stamp, rel, info)
-		e := entry{rel: filepath.ToSlash(rel), mode: info.Mode()}
+	for _, w := range tree {
+		stampEntry(stamp, w.rel, w.info)
+		e := entry{rel: filepath.ToSlash(w.rel), mode: w.info.Mode()}
 		switch {
 		case e.mode&fs.ModeSymlink != 0:
-			if e.data, err = os.Readlink(p); err != nil {
-				return err
+			if e.data, err = os.Readlink(filepath.Join(root, w.rel)); err != nil {
+				return "", "", st, err
 			}
 		case e.mode.IsRegular() && fresh != nil:
 			var hit bool
-			e.key, e.data, hit = old.lookup(e.rel, info)
+			e.key, e.data, hit = old.lookup(e.rel, w.info)
 			e.hasKey = e.key != fileKey{}
 			if hit {
 				st.Cached++
 			}
 		}
 		entries = append(entries, e)
-		return nil
-	})
-	if err != nil {
-		return "", "", st, err
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].rel < entries[j].rel })
 
 	read, err := hashFiles(ctx, root, entries)
 	st.Read = read
