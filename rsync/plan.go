@@ -317,8 +317,9 @@ func (c *Changes) sendLink(l *entry, reason string, touched map[string]bool) {
 // sends, attribute fixes and unchanged files.
 func (c *Changes) compareChecksums(ctx context.Context, cands []*entry, rt *remoteTree, touched map[string]bool) error {
 	paths := make([]string, len(cands))
+	sizes := make([]int64, len(cands))
 	for i, e := range cands {
-		paths[i] = e.path
+		paths[i], sizes[i] = e.path, e.size
 	}
 	t0 := time.Now()
 	defer func() { c.log.Debug("sync checksums", "files", len(cands), "took", time.Since(t0)) }()
@@ -329,7 +330,7 @@ func (c *Changes) compareChecksums(ctx context.Context, cands []*entry, rt *remo
 		defer close(done)
 		localSums, localErr = hashLocal(ctx, c.src, cands, c.opts.concurrency())
 	}()
-	remoteSums, err := c.hashRemote(ctx, paths)
+	remoteSums, err := c.hashRemote(ctx, paths, sizes)
 	<-done
 	if localErr != nil {
 		return fmt.Errorf("sync %s: %w", c.src, localErr)

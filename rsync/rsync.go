@@ -96,6 +96,7 @@ type testHooks struct {
 	noShell  bool             // apply without a remote shell when the plan allows it
 	useShell bool             // always wait for the remote shell
 	shared   bool             // wait for an idle pooled shell and send the change set through it
+	late     bool             // no remote shell is up when the plan hashes (small sets are read over SFTP)
 	onBytes  func(sent int64) // called as file content is sent
 	onRename func(done int)   // called after each rename
 }

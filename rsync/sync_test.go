@@ -539,7 +539,16 @@ func TestSyncWithoutShell(t *testing.T) {
 // previous sync began at second T plus 0.7 s; files edited without a change
 // of size, their mtime put back, are content-checked (and sent) when their
 // mtime falls in second T or later, and trusted by size and mtime before it.
+//
+// The files are hashed on the host with sha256sum in its shell, or, when
+// no shell is up yet (late), read over SFTP: the outcome is the same.
 func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync(t *testing.T) {
+	t.Run("shell", func(t *testing.T) { testSyncRacyAfter(t, &testHooks{useShell: true}) })
+	t.Run("late", func(t *testing.T) { testSyncRacyAfter(t, &testHooks{late: true}) })
+}
+
+func testSyncRacyAfter(t *testing.T, hooks *testHooks) {
+	const overSFTP = "sync checksums: read over SFTP"
 	h := dialTest(t)
 	tmp := tempDir(t)
 	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
@@ -570,10 +579,16 @@ func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync(t *testing.T) {
 		writeFile(t, filepath.Join(src, name), "BBBB", mt)
 	}
 	writeFile(t, filepath.Join(src, "same-second-b"), "BBBB", T.Add(5*time.Second))
-	opts := Options{RacyAfter: start}
+	var logs strings.Builder
+	opts := Options{RacyAfter: start, hooks: hooks, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	c, err := Plan(context.Background(), h, src, dst, opts)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"send same-second-b (mtime)", "send later (checksum)", "send same-second-a (checksum)"}, changeStrings(c.List()))
+	if hooks.late {
+		assert.Contains(t, logs.String(), overSFTP+" (no remote shell up yet)\" files=2 bytes=8")
+	} else {
+		assert.NotContains(t, logs.String(), overSFTP)
+	}
 
 	st, err := Sync(context.Background(), h, src, dst, opts)
 	require.NoError(t, err)
