@@ -129,7 +129,8 @@ func TestDeployReportsWhereTheTimeWent(t *testing.T) {
 	h := rep.Hosts[0]
 	assert.Equal(t, []string{"connect", "lock", "unlock"}, phases(h.Timings))
 	assert.Equal(t, []string{"checkout", "version", "record", "deploy-start", "seed", "source-pre-send", "list", "send",
-		"source-post-send", "switch", "deploy-finish", "record-write", "prune"}, phases(h.Modules[0].Timings))
+		"source-check", "source-post-send", "switch", "deploy-finish", "record-write", "prune"}, phases(h.Modules[0].Timings),
+		"source-check: the dir:// source looked at again once sent")
 	var sum time.Duration
 	for _, x := range h.Modules[0].Timings {
 		assert.GreaterOrEqual(t, x.Duration, time.Duration(0), x.Phase)

@@ -55,6 +55,7 @@ type Module struct {
 	stats    rsync.Stats
 	skips    []Skip
 	timings  []Timing
+	srcCheck time.Duration // the dir:// source's check after the send (source-check)
 	checked  *HealthResult // what the health check found, once it ran
 }
 

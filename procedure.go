@@ -89,7 +89,14 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 	if err != nil {
 		return err
 	}
-	if err := m.checkSourceUnchanged(ctx, src); err != nil {
+	t := time.Now()
+	err = m.checkSourceUnchanged(ctx, src)
+	if co, cerr := m.Checkout(ctx); cerr == nil && co.Stamp != "" {
+		m.mu.Lock()
+		m.srcCheck = time.Since(t) // a timing after list and send (see signal)
+		m.mu.Unlock()
+	}
+	if err != nil {
 		return err
 	}
 	m.log.Info("source sent", "path", m.Path(), "files", stats.Sent, "bytes", stats.BytesSent, "deleted", stats.Deleted, "unchanged", stats.Unchanged)

@@ -202,6 +202,9 @@ func (m *Module) Signal(ctx context.Context, sig Signal, payload any) (err error
 		case sig == SigSourceSend && e.Sync.PlanTook > 0:
 			m.mu.Lock()
 			m.timings = append(m.timings, Timing{"list", e.Sync.PlanTook}, Timing{"send", e.Sync.ApplyTook})
+			if m.srcCheck > 0 {
+				m.timings = append(m.timings, Timing{"source-check", m.srcCheck})
+			}
 			m.mu.Unlock()
 		case sig != SigDeploy:
 			m.timed(string(sig), start) // SigDeploy's are the others

@@ -13,7 +13,8 @@ import (
 // it before it connects, outside [ModuleReport.Duration]), "version" (the
 // settings' hash), "record" (reading the host's record), then each signal
 // the procedure sends, by name (source-send split into "list", the walk,
-// the host's listing and the comparison, and "send"), with strategy =
+// the host's listing and the comparison, "send", and for a dir:// source
+// "source-check", its tree looked at again once sent), with strategy =
 // releases "seed" (the new release's directory) and "switch" (current),
 // then "health" (a module with a health check), "record-write" and "prune"
 // (old releases). A host's: "connect",
