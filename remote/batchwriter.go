@@ -9,6 +9,9 @@ import (
 // that much pending waits until it is sent.
 const batchLimit = 1 << 20
 
+// keepSpare is the largest buffer a batchWriter keeps for its next batch.
+const keepSpare = 64 << 10
+
 // batchWriter sends what concurrent callers write in as few writes to w
 // as it can: each Write only queues its bytes (whole, after those queued
 // before it), and one goroutine sends everything queued at once while
@@ -72,7 +75,9 @@ func (b *batchWriter) run() {
 		_, err := b.w.Write(out)
 		b.mu.Lock()
 		b.sending = false
-		b.spare = out
+		if cap(out) <= keepSpare {
+			b.spare = out // reused: a burst of big writes is not kept per host
+		}
 		if err != nil {
 			b.err = err
 		}
