@@ -58,6 +58,9 @@ func deployProcedure(ctx context.Context, m *Module, _ any) error {
 // [module] config, deleting what the source no longer has only when
 // [module] delete is true. [module] use_rsync = false skips it.
 func sendSource(ctx context.Context, m *Module, _ any) error {
+	m.mu.Lock()
+	m.srcCheck = 0 // set again once this send is checked
+	m.mu.Unlock()
 	src, opts, skip, err := m.sourceSync(ctx)
 	if err != nil {
 		return err

@@ -19,9 +19,11 @@ const keepSpare = 64 << 10
 // system call of its own; an SFTP walk writes thousands of small requests
 // from many goroutines, which then go out hundreds to a packet.
 //
-// An error of w is returned by every later Write. Close sends what is
-// queued, then closes w, without waiting for either: a caller closing a
-// session that no longer answers must not hang.
+// An error of w is returned by every later Write. Close returns at once,
+// without waiting for the queue to be sent nor for w to close (a caller
+// closing a session that no longer answers must not hang): the queue is
+// still sent, then w closed, unless the caller closes what is under w
+// first, as an SFTP client's Close does once no request awaits a reply.
 type batchWriter struct {
 	w io.WriteCloser
 
@@ -87,7 +89,7 @@ func (b *batchWriter) run() {
 	b.w.Close()
 }
 
-// Close stops new writes; what is queued is still sent, then w is closed.
+// Close stops new writes and returns nil; see batchWriter.
 func (b *batchWriter) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

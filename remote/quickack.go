@@ -5,9 +5,9 @@ import (
 	"syscall"
 )
 
-// quickAckReads is how many reads of a new connection acknowledge at once
-// (see quickAck): enough for the handshake, the authentication and the
-// first sessions.
+// quickAckReads is how many reads (of more than a byte) of a new
+// connection acknowledge at once (see quickAck): enough for the
+// handshake, the authentication and the first sessions.
 const quickAckReads = 64
 
 // quickAck wraps a TCP connection to the host so that its first reads
@@ -39,7 +39,9 @@ type quickAckConn struct {
 func (c *quickAckConn) Read(p []byte) (int, error) {
 	n, err := c.TCPConn.Read(p)
 	if c.left > 0 && n > 0 {
-		c.left--
+		if n > 1 {
+			c.left-- // the server's version line is read a byte at a time: not counted
+		}
 		setQuickAck(c.raw)
 	}
 	return n, err

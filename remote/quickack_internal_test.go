@@ -12,9 +12,11 @@ import (
 )
 
 // TestQuickAckRearmsTheFirstReads: a TCP connection to the host is
-// wrapped, its first quickAckReads reads re-arm TCP_QUICKACK (read back
-// from the socket after each), the later ones leave it alone, and the
-// bytes pass unchanged; a connection that is not TCP is not wrapped.
+// wrapped; reads of one byte (the server's version line is read so) re-arm
+// TCP_QUICKACK without counting, the first quickAckReads longer reads
+// re-arm it (read back from the socket after each), the later ones leave
+// it alone, and the bytes pass unchanged; a connection that is not TCP is
+// not wrapped.
 func TestQuickAckRearmsTheFirstReads(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("TCP_QUICKACK is Linux's")
@@ -22,15 +24,19 @@ func TestQuickAckRearmsTheFirstReads(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	const reads = quickAckReads + 5
+	const version, reads = 40, quickAckReads + 5
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		defer c.Close()
-		for i := range reads {
-			if _, err := c.Write([]byte{byte(i)}); err != nil {
+		for i := range version + reads {
+			msg := []byte{byte(i), byte(i)}
+			if i < version {
+				msg = msg[:1]
+			}
+			if _, err := c.Write(msg); err != nil {
 				return
 			}
 			var ack [1]byte
@@ -45,11 +51,20 @@ func TestQuickAckRearmsTheFirstReads(t *testing.T) {
 	defer conn.Close()
 	qc, ok := conn.(*quickAckConn)
 	require.True(t, ok, "a TCP connection is wrapped")
-	for i := range reads {
+	for i := range version {
 		var b [1]byte
 		_, err := io.ReadFull(conn, b[:])
 		require.NoError(t, err)
 		assert.Equal(t, byte(i), b[0])
+		assert.Equal(t, quickAckReads, qc.left, "a one-byte read %d is not counted", i)
+		_, err = conn.Write([]byte{1})
+		require.NoError(t, err)
+	}
+	for i := range reads {
+		var b [2]byte
+		_, err := io.ReadFull(conn, b[:])
+		require.NoError(t, err)
+		assert.Equal(t, byte(version+i), b[0])
 		assert.Equal(t, max(quickAckReads-i-1, 0), qc.left, "read %d", i)
 		if i < quickAckReads {
 			var v int

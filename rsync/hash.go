@@ -81,13 +81,11 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// hashRemote returns the SHA-256 of each file under dst on the host: with
-// one `sha256sum -z` when the host has it, else by reading over SFTP.
-// hashRemote hashes the files paths (of the listed sizes) of dst: with
-// sha256sum in the remote shell, or by reading them over SFTP when the
-// host has no sha256sum -z, or when no shell is up yet and they come to
-// no more than sftpHashBytes (reading them costs less than waiting for a
-// login shell).
+// hashRemote returns the SHA-256 of the files paths (of the listed sizes)
+// under dst on the host: with sha256sum -z in the remote shell, or by
+// reading them over SFTP when the host has no sha256sum -z, or when no
+// shell is up yet and they come to no more than sftpHashBytes (reading
+// them costs less than waiting for a login shell).
 func (c *Changes) hashRemote(ctx context.Context, paths []string, sizes []int64) (map[string]string, error) {
 	var total int64
 	for _, n := range sizes {
