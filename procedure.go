@@ -92,14 +92,7 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 	if err != nil {
 		return err
 	}
-	t := time.Now()
-	err = m.checkSourceUnchanged(ctx, src)
-	if co, cerr := m.Checkout(ctx); cerr == nil && co.Stamp != "" {
-		m.mu.Lock()
-		m.srcCheck = time.Since(t) // a timing after list and send (see signal)
-		m.mu.Unlock()
-	}
-	if err != nil {
+	if err := m.checkSourceUnchanged(ctx, src); err != nil {
 		return err
 	}
 	m.log.Info("source sent", "path", m.Path(), "files", stats.Sent, "bytes", stats.BytesSent, "deleted", stats.Deleted, "unchanged", stats.Unchanged)
@@ -109,12 +102,17 @@ func sendSource(ctx context.Context, m *Module, _ any) error {
 // checkSourceUnchanged fails the send when the source tree src changed
 // since it was checked out (a build writing into a dir:// source, a file
 // removed): what was sent would then not be the version the record names.
+// Its time is the source-check timing, after list and send (see signal).
 func (m *Module) checkSourceUnchanged(ctx context.Context, src string) error {
 	co, err := m.Checkout(ctx)
 	if err != nil || co.Stamp == "" {
 		return err
 	}
+	t := time.Now()
 	now, err := scm.StatDir(ctx, src)
+	m.mu.Lock()
+	m.srcCheck = time.Since(t)
+	m.mu.Unlock()
 	if err == nil && now == co.Stamp {
 		return nil
 	}

@@ -61,10 +61,7 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	}
 	var ag *agent
 	var err error
-	hooks := c.opts.hooks
-	if hooks == nil {
-		hooks = &testHooks{}
-	}
+	hooks := c.opts.testHooks()
 	if c.pa == nil && !hooks.noShell && !hooks.useShell && c.sharedOK() {
 		a.sharedAg = c.idleAgent(ctx, hooks.shared)
 	}

@@ -91,10 +91,7 @@ func (c *Changes) hashRemote(ctx context.Context, paths []string, sizes []int64)
 	for _, n := range sizes {
 		total += n
 	}
-	hooks := c.opts.hooks
-	if hooks == nil {
-		hooks = &testHooks{}
-	}
+	hooks := c.opts.testHooks()
 	if total <= sftpHashBytes && (hooks.late || !hooks.useShell && (c.pa == nil || !c.pa.ready())) {
 		c.log.Debug("sync checksums: read over SFTP (no remote shell up yet)", "files", len(paths), "bytes", total)
 		return c.hashRemoteSFTP(ctx, paths, sizes)

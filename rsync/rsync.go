@@ -101,6 +101,14 @@ type testHooks struct {
 	onRename func(done int)   // called after each rename
 }
 
+// testHooks returns the test hooks, none set outside tests.
+func (o *Options) testHooks() *testHooks {
+	if o.hooks == nil {
+		return &testHooks{}
+	}
+	return o.hooks
+}
+
 // racy reports whether a file with this mtime (Unix seconds) may have
 // changed after the previous sync read it.
 func (o *Options) racy(mtime int64) bool {

@@ -30,8 +30,7 @@ func walkTree(ctx context.Context, root string) ([]walked, error) {
 	w := &treeWalker{ctx: ctx, root: root, sem: make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))}
 	w.out = append(w.out, walked{rel: ".", info: info})
 	if info.IsDir() {
-		w.wg.Add(1)
-		go w.dir("")
+		w.dir("")
 		w.wg.Wait()
 	}
 	if w.err != nil {
@@ -48,7 +47,7 @@ func walkTree(ctx context.Context, root string) ([]walked, error) {
 type treeWalker struct {
 	ctx  context.Context
 	root string
-	sem  chan struct{} // bounds the directories read at once
+	sem  chan struct{} // bounds the goroutines reading directories
 	wg   sync.WaitGroup
 
 	mu  sync.Mutex
@@ -56,13 +55,11 @@ type treeWalker struct {
 	err error
 }
 
-// dir reads the directory rel ("" for the root) and starts a walk of each
-// of its subdirectories.
+// dir reads the directory rel ("" for the root), then walks each of its
+// subdirectories in a goroutine of its own while one of sem's slots is
+// free, else at once: at most cap(sem) goroutines read at a time.
 func (w *treeWalker) dir(rel string) {
-	defer w.wg.Done()
-	w.sem <- struct{}{}
 	subs, err := w.read(rel)
-	<-w.sem
 	if err != nil {
 		w.mu.Lock()
 		if w.err == nil {
@@ -72,8 +69,16 @@ func (w *treeWalker) dir(rel string) {
 		return
 	}
 	for _, s := range subs {
-		w.wg.Add(1)
-		go w.dir(s)
+		select {
+		case w.sem <- struct{}{}:
+			w.wg.Add(1)
+			go func() {
+				defer func() { <-w.sem; w.wg.Done() }()
+				w.dir(s)
+			}()
+		default:
+			w.dir(s)
+		}
 	}
 }
 
