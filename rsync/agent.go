@@ -79,19 +79,21 @@ func listScript(dst string, list bool) string {
 const findFormat = `%y\0%m\0%s\0%T@\0%l\0%P\0`
 
 // startAgent takes a shell of h's pool for dst (started if none is idle)
-// and sends it the listing program. Until a.stop is called, ctx ending
-// kills the shell (which unblocks any read).
-func startAgent(ctx context.Context, h *remote.Host, dst string, list bool) (*agent, error) {
+// and sends it the listing program, with a find of dst if list (asked
+// once the shell is up; nil: no) says so; listed reports which. Until
+// a.stop is called, ctx ending kills the shell (which unblocks any read).
+func startAgent(ctx context.Context, h *remote.Host, dst string, list func() bool) (_ *agent, listed bool, _ error) {
 	sh, err := h.Shell(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	a := newAgent(ctx, sh, dst)
-	if err := a.send(listScript(dst, list)); err != nil {
+	listed = list != nil && list()
+	if err := a.send(listScript(dst, listed)); err != nil {
 		a.abort()
-		return nil, err
+		return nil, listed, err
 	}
-	return a, nil
+	return a, listed, nil
 }
 
 // newAgent makes an agent of a shell already taken.

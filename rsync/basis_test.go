@@ -242,6 +242,26 @@ func TestSyncBasisRelativeToTheLoginDirectory(t *testing.T) {
 	}
 }
 
+// A shell that comes up after the SFTP walk has listed dst lists nothing
+// (its find would only be waited for): it probes the host's tools, and the
+// copies from Basis are made with the walk's listing.
+func TestSyncBasisShellAfterTheWalkDoesNotList(t *testing.T) {
+	for _, notLive := range []bool{false, true} {
+		opts := Options{NotLive: notLive, hooks: &testHooks{walkFirst: true}}
+		src, old, live := basisTrees(t, opts)
+		opts.Basis = live
+		var logs strings.Builder
+		opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		st, err := Sync(context.Background(), dialTest(t), src, old, opts)
+		require.NoError(t, err)
+		assert.Equal(t, 2, st.Copied)
+		assert.Equal(t, snapshot(t, src), snapshot(t, old))
+		assert.Contains(t, logs.String(), "the SFTP walk had won when the shell came up: no find")
+		assert.Contains(t, logs.String(), "the SFTP walk won")
+		assert.NotContains(t, logs.String(), "the find won")
+	}
+}
+
 // TestSyncListingStartsTheShellAtOnceWhenItIsNeededOrUp: a near host's
 // small tree is listed with an SFTP walk, and its login shell is not
 // started for the listing; the find in the remote shell starts with the

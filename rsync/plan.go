@@ -62,7 +62,7 @@ func Plan(ctx context.Context, h *remote.Host, src, dst string, opts Options) (*
 // agent returns the remote shell, started now if the listing did without.
 func (c *Changes) agent(ctx context.Context) (*agent, error) {
 	if c.pa == nil {
-		c.pa = startPending(ctx, c.h, c.dst, false, c.opts.maxEntries())
+		c.pa = startPending(ctx, c.h, c.dst, nil, c.opts.maxEntries())
 	}
 	return c.pa.wait(ctx)
 }

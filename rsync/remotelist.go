@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -45,10 +46,15 @@ type pendingAgent struct {
 	raw    []entry
 	exists bool
 	findOK bool
+	listed bool // the find ran (else the shell was only probed: raw and exists say nothing)
 	err    error
 }
 
-func startPending(ctx context.Context, h *remote.Host, dst string, list bool, maxEntries int) *pendingAgent {
+// startPending starts the agent for dst. list, asked once the shell is up
+// (nil: no), says whether it lists dst with find or only probes the
+// host's tools: a listing that was won already by the SFTP walk is not
+// worth waiting for.
+func startPending(ctx context.Context, h *remote.Host, dst string, list func() bool, maxEntries int) *pendingAgent {
 	actx, cancel := context.WithCancel(ctx)
 	p := &pendingAgent{done: make(chan struct{}), cancel: cancel}
 	go func() {
@@ -59,7 +65,8 @@ func startPending(ctx context.Context, h *remote.Host, dst string, list bool, ma
 				p.ag, p.err = nil, fmt.Errorf("%s: %w: internal error on host data: %v", what, remote.ErrShellBroken, r)
 			}
 		}()
-		ag, err := startAgent(actx, h, dst, list)
+		ag, listed, err := startAgent(actx, h, dst, list)
+		p.listed = listed
 		if err != nil {
 			p.err = fmt.Errorf("%s: %w", what, err)
 			if actx.Err() != nil {
@@ -80,7 +87,7 @@ func startPending(ctx context.Context, h *remote.Host, dst string, list bool, ma
 			return
 		}
 		p.ag = ag
-		if list {
+		if listed {
 			rememberCaps(h, p.caps)
 		}
 	}()
@@ -142,8 +149,11 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	forceSFTP := opts.hooks != nil && opts.hooks.listSFTP
 	forceFind := opts.hooks != nil && opts.hooks.listFind
 	slowWalk := opts.hooks != nil && opts.hooks.slowWalk
+	walkFirst := opts.hooks != nil && opts.hooks.walkFirst
 	listStart := time.Now()
 	var pa *pendingAgent
+	var walkWon atomic.Bool // the walk listed dst: an agent started later only probes
+	walkEnded := make(chan struct{})
 	var once sync.Once
 	started := make(chan struct{})
 	log := opts.logger()
@@ -151,7 +161,16 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 		return func() {
 			once.Do(func() {
 				log.Debug("sync listing: a find in the remote shell races the SFTP walk", "dst", dst, "why", why)
-				pa = startPending(ctx, h, dst, true, opts.maxEntries())
+				pa = startPending(ctx, h, dst, func() bool {
+					if walkFirst {
+						<-walkEnded
+					}
+					if walkWon.Load() {
+						log.Debug("sync listing: the SFTP walk had won when the shell came up: no find", "dst", dst)
+						return false
+					}
+					return true
+				}, opts.maxEntries())
 				close(started)
 			})
 		}
@@ -183,6 +202,9 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	wctx, cancelWalk := context.WithCancel(ctx)
 	walkc := make(chan walked, 1)
 	go func() {
+		if forceFind || slowWalk {
+			close(walkEnded)
+		}
 		if forceFind {
 			walkc <- walked{err: errors.New("test: no SFTP listing")}
 			return
@@ -197,6 +219,8 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 				far()
 			}
 		})
+		walkWon.Store(err == nil)
+		close(walkEnded)
 		walkc <- walked{raw, exists, err}
 	}()
 	stopWalk := func() {
@@ -241,7 +265,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			case pa.err != nil:
 				stopWalk()
 				return fail(pa.err)
-			case pa.findOK && !forceSFTP:
+			case pa.listed && pa.findOK && !forceSFTP:
 				stopWalk()
 				raw, exists = pa.raw, pa.exists
 				log.Debug("sync listing: the find won", "dst", dst, "took", time.Since(listStart))
@@ -262,7 +286,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 			if _, err := p.wait(ctx); err != nil {
 				return fail(err)
 			}
-			if !p.findOK {
+			if !p.listed || !p.findOK {
 				return fail(w.err)
 			}
 			raw, exists = p.raw, p.exists

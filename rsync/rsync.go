@@ -90,15 +90,16 @@ type Options struct {
 }
 
 type testHooks struct {
-	listSFTP bool             // list the remote tree by an SFTP walk
-	listFind bool             // list the remote tree by the agent's find (the walk fails)
-	slowWalk bool             // the agent's find wins the race against the walk
-	noShell  bool             // apply without a remote shell when the plan allows it
-	useShell bool             // always wait for the remote shell
-	shared   bool             // wait for an idle pooled shell and send the change set through it
-	late     bool             // no remote shell is up when the plan hashes (small sets are read over SFTP)
-	onBytes  func(sent int64) // called as file content is sent
-	onRename func(done int)   // called after each rename
+	listSFTP  bool             // list the remote tree by an SFTP walk
+	listFind  bool             // list the remote tree by the agent's find (the walk fails)
+	slowWalk  bool             // the agent's find wins the race against the walk
+	walkFirst bool             // the agent's shell comes up only once the walk has ended
+	noShell   bool             // apply without a remote shell when the plan allows it
+	useShell  bool             // always wait for the remote shell
+	shared    bool             // wait for an idle pooled shell and send the change set through it
+	late      bool             // no remote shell is up when the plan hashes (small sets are read over SFTP)
+	onBytes   func(sent int64) // called as file content is sent
+	onRename  func(done int)   // called after each rename
 }
 
 // testHooks returns the test hooks, none set outside tests.

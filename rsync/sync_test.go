@@ -617,7 +617,7 @@ func TestSyncCompressed(t *testing.T) {
 
 	// Without gzip on the host, Compress sends a plain stream and this test
 	// would prove nothing.
-	ag, err := startAgent(context.Background(), h, dst, false)
+	ag, _, err := startAgent(context.Background(), h, dst, nil)
 	require.NoError(t, err)
 	caps, _, _, _, err := ag.readListing("caps", 0)
 	ag.release()
