@@ -191,16 +191,17 @@ func (a *applier) basisPaths() []string {
 	return paths
 }
 
-// basisArchive is where, in place, the copies from Basis are archived on
-// the host before they are extracted in dst (in the staging directory).
-const basisArchive = `"$S"/basis.tar`
+// basisFailed is where, in place, the tar that archives the copies from
+// Basis (the first half of a pipe: its exit status is lost) leaves its
+// status when it fails, in the staging directory.
+const basisFailed = `"$S"/basis.failed`
 
 // inPlaceSteps is the part of the prepare script (run in the staging
 // directory) that, in place, enters and checks each directory of dst the
 // archive writes in or sets (as enterDir does: no component may be a
 // symlink swapped in since the listing, since tar follows one), then
 // copies the files from Basis (whose directories basisSteps checked) with
-// a tar out of Basis and one in dst, and ends in dst. tar removes a file before it writes its new version: a file
+// a tar out of Basis piped into one in dst, and ends in dst. tar removes a file before it writes its new version: a file
 // hard-linked from another tree is replaced, not written through.
 func (a *applier) inPlaceSteps() string {
 	if !a.inPlace {
@@ -230,9 +231,15 @@ func (a *applier) inPlaceSteps() string {
 	}
 	b.WriteString(`; cd -P -- "${R:-/}"`)
 	if len(c.basis) > 0 {
-		// An archive per maxArgs of names (BusyBox tar cannot append).
-		argSteps(&b, `( cd -P -- "$B" && exec tar -c -f `+basisArchive+" --", a.basisPaths(),
-			" ); ( exec tar -x -p --no-same-owner -f "+basisArchive+" ); rm -f -- "+basisArchive)
+		// A pipe per maxArgs of names: the archive is read as it is
+		// written (on another core), never stored. A failure of the tar
+		// that reads Basis (a file gone or unreadable) stops the program
+		// as the extracting tar's would (set -e), with its status.
+		if c.opts.testHooks().basisLost { // a file of Basis removed after the checks
+			b.WriteString(`; rm -f -- "$B"/` + quote(a.basisPaths()[0]))
+		}
+		argSteps(&b, `{ ( cd -P -- "$B" && exec tar -c -f - --`, a.basisPaths(),
+			` ) || echo "$?" > `+basisFailed+`; } | ( exec tar -x -p --no-same-owner -f - ); if [ -e `+basisFailed+` ]; then read st < `+basisFailed+`; exit "$st"; fi`)
 	}
 	return b.String()
 }

@@ -206,6 +206,21 @@ func TestSyncBasisNotLiveCopiesIntoPlace(t *testing.T) {
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
 
+// With NotLive, a file of Basis removed after it was checked and before
+// it is copied: the tar that reads Basis fails, and so does the sync (its
+// status is not lost in the pipe into the extracting tar).
+func TestSyncBasisNotLiveFileGoneBeforeTheCopy(t *testing.T) {
+	opts := Options{hooks: &testHooks{useShell: true}}
+	src, old, live := basisTrees(t, opts)
+	opts.Basis, opts.NotLive = live, true
+	opts.hooks.basisLost = true
+	_, err := Sync(context.Background(), dialTest(t), src, old, opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "status 2")
+	assert.Contains(t, err.Error(), "b: Cannot stat: No such file or directory")
+	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}
+
 // With NotLive, a directory of dst swapped for a symlink between the plan
 // and the copy: refused, nothing is written through the link.
 func TestSyncBasisNotLiveSwappedDstDirectory(t *testing.T) {

@@ -94,6 +94,7 @@ type testHooks struct {
 	listFind  bool             // list the remote tree by the agent's find (the walk fails)
 	slowWalk  bool             // the agent's find wins the race against the walk
 	walkFirst bool             // the agent's shell comes up only once the walk has ended
+	basisLost bool             // in place, a file of Basis is removed between its check and its copy
 	noShell   bool             // apply without a remote shell when the plan allows it
 	useShell  bool             // always wait for the remote shell
 	shared    bool             // wait for an idle pooled shell and send the change set through it
