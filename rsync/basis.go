@@ -191,9 +191,9 @@ func (a *applier) basisPaths() []string {
 	return paths
 }
 
-// basisFailed is where, in place, the tar that archives the copies from
-// Basis (the first half of a pipe: its exit status is lost) leaves its
-// status when it fails, in the staging directory.
+// basisFailed is, in place, the marker in the staging directory that the
+// tar archiving the copies from Basis (the first half of a pipe: its exit
+// status is lost) removes when it succeeds, else writes its status in.
 const basisFailed = `"$S"/basis.failed`
 
 // inPlaceSteps is the part of the prepare script (run in the staging
@@ -234,12 +234,15 @@ func (a *applier) inPlaceSteps() string {
 		// A pipe per maxArgs of names: the archive is read as it is
 		// written (on another core), never stored. A failure of the tar
 		// that reads Basis (a file gone or unreadable) stops the program
-		// as the extracting tar's would (set -e), with its status.
+		// as the extracting tar's would (set -e), with its status. The
+		// marker is there until that tar succeeded: should its status not
+		// be written (a full disk), the program still stops (status 1).
 		if c.opts.testHooks().basisLost { // a file of Basis removed after the checks
 			b.WriteString(`; rm -f -- "$B"/` + quote(a.basisPaths()[0]))
 		}
-		argSteps(&b, `{ ( cd -P -- "$B" && exec tar -c -f - --`, a.basisPaths(),
-			` ) || echo "$?" > `+basisFailed+`; } | ( exec tar -x -p --no-same-owner -f - ); if [ -e `+basisFailed+` ]; then read st < `+basisFailed+`; exit "$st"; fi`)
+		argSteps(&b, `: > `+basisFailed+`; { ( cd -P -- "$B" && exec tar -c -f - --`, a.basisPaths(),
+			` ) && rm -f -- `+basisFailed+` || echo "$?" > `+basisFailed+`; } | ( exec tar -x -p --no-same-owner -f - ); `+
+				`if [ -e `+basisFailed+` ]; then read st < `+basisFailed+` || :; exit "${st:-1}"; fi`)
 	}
 	return b.String()
 }

@@ -262,9 +262,8 @@ func TestSyncBasisRelativeToTheLoginDirectory(t *testing.T) {
 // copies from Basis are made with the walk's listing.
 func TestSyncBasisShellAfterTheWalkDoesNotList(t *testing.T) {
 	for _, notLive := range []bool{false, true} {
-		opts := Options{NotLive: notLive, hooks: &testHooks{walkFirst: true}}
-		src, old, live := basisTrees(t, opts)
-		opts.Basis = live
+		src, old, live := basisTrees(t, Options{NotLive: notLive})
+		opts := Options{NotLive: notLive, Basis: live, hooks: &testHooks{walkFirst: true}}
 		var logs strings.Builder
 		opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		st, err := Sync(context.Background(), dialTest(t), src, old, opts)

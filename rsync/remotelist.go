@@ -87,9 +87,7 @@ func startPending(ctx context.Context, h *remote.Host, dst string, list func() b
 			return
 		}
 		p.ag = ag
-		if listed {
-			rememberCaps(h, p.caps)
-		}
+		rememberCaps(h, p.caps) // a probe's header is the listing's
 	}()
 	return p
 }
@@ -221,6 +219,10 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 		})
 		walkWon.Store(err == nil)
 		close(walkEnded)
+		if walkFirst { // and the agent ends first: its probe must not be taken for a listing
+			<-started
+			<-pa.done
+		}
 		walkc <- walked{raw, exists, err}
 	}()
 	stopWalk := func() {

@@ -93,7 +93,7 @@ type testHooks struct {
 	listSFTP  bool             // list the remote tree by an SFTP walk
 	listFind  bool             // list the remote tree by the agent's find (the walk fails)
 	slowWalk  bool             // the agent's find wins the race against the walk
-	walkFirst bool             // the agent's shell comes up only once the walk has ended
+	walkFirst bool             // a sync from Basis: the agent's shell comes up once the walk has ended, and the agent ends first
 	basisLost bool             // in place, a file of Basis is removed between its check and its copy
 	noShell   bool             // apply without a remote shell when the plan allows it
 	useShell  bool             // always wait for the remote shell
