@@ -201,8 +201,9 @@ const basisFailed = `"$S"/basis.failed`
 // archive writes in or sets (as enterDir does: no component may be a
 // symlink swapped in since the listing, since tar follows one), then
 // copies the files from Basis (whose directories basisSteps checked) with
-// a tar out of Basis piped into one in dst, and ends in dst. tar removes a file before it writes its new version: a file
-// hard-linked from another tree is replaced, not written through.
+// a tar out of Basis piped into one in dst, and ends in dst. tar removes a
+// file before it writes its new version: a file hard-linked from another
+// tree is replaced, not written through.
 func (a *applier) inPlaceSteps() string {
 	if !a.inPlace {
 		return ""
