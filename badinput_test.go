@@ -4,6 +4,7 @@ import (
 	"context"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -147,12 +148,19 @@ var projectCases = []badCase{
 	{"release without version, none", mod(appHead + "[scm]\nurl = none://\n[release:stable]\n"), args{}, `deploy app to test: checkout: release "stable" of none://: set version in [release:stable]`},
 }
 
+// foundInTheCheckout names the cases of projectCases whose error only the
+// checkout finds (in the tree it fetched), while the deploy dials its
+// hosts: a connection may have been made then, and closed unused (no
+// command, no SFTP write). Every other bad input stops the deploy before
+// the dial.
+var foundInTheCheckout = map[string]bool{"config through a symlink of the source": true}
+
 func TestBadInputCorpus(t *testing.T) {
 	srv := portertest.NewServer(t)
 	for _, tc := range projectCases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeBadProject(t, srv, tc.files)
-			before, conns := homeTree(t, srv.Home()), srv.Connections()
+			before, conns, execs := homeTree(t, srv.Home()), srv.Connections(), len(srv.Execs())
 			err := loadAndDeploy(srv, dir, tc.opts)
 			want := strings.NewReplacer("$DIR", dir, "$HOME", srv.Home()).Replace(tc.want)
 			require.Error(t, err)
@@ -161,10 +169,43 @@ func TestBadInputCorpus(t *testing.T) {
 			} else {
 				assert.Equal(t, want, err.Error())
 			}
-			assert.Equal(t, conns, srv.Connections(), "no SSH connection was made")
+			if foundInTheCheckout[tc.name] {
+				assert.LessOrEqual(t, srv.Connections(), conns+1, "at most the deploy's one connection, closed unused")
+			} else {
+				assert.Equal(t, conns, srv.Connections(), "no SSH connection was made")
+			}
+			assert.Len(t, srv.Execs(), execs, "no command ran on the host")
 			assert.Equal(t, before, homeTree(t, srv.Home()), "nothing was written to the host")
 		})
 	}
+}
+
+// TestCheckoutFailureWhileDialling: a git release that the repository
+// does not have is found by the fetch, while the host is dialled; the
+// deploy stops with the checkout's error, and the connection is closed
+// unused.
+func TestCheckoutFailureWhileDialling(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed: apt-get install git (the CI script installs it)")
+	}
+	srv := portertest.NewServer(t)
+	repo := t.TempDir()
+	for _, args := range [][]string{{"init", "-q"}, {"commit", "-q", "--allow-empty", "-m", "one"}} {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"}, args...)...)
+		cmd.Dir = repo
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	dir := writeBadProject(t, srv, set("app/app.ini", appHead+"[scm]\nurl = git://"+repo+"\n[release:stable]\nbranch = nosuch\n"))
+	before := homeTree(t, srv.Home())
+
+	err := loadAndDeploy(srv, dir, args{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `deploy app to test: checkout: release "stable" of git://`+repo)
+	assert.Contains(t, err.Error(), "nosuch")
+	assert.LessOrEqual(t, srv.Connections(), 1)
+	assert.Empty(t, srv.Execs(), "no command ran on the host")
+	assert.Equal(t, before, homeTree(t, srv.Home()), "nothing was written to the host")
 }
 
 // writeBadProject writes goodProject with files over it.
@@ -330,7 +371,8 @@ func TestBadInputSourceUnreadable(t *testing.T) {
 	err := loadAndDeploy(srv, dir, args{})
 	src := filepath.Join(dir, "app/src")
 	assert.EqualError(t, err, "deploy app to test: checkout: scm url dir://src: hash "+src+": open "+src+"/secret: permission denied")
-	assert.Zero(t, srv.Connections(), "no SSH connection was made")
+	assert.LessOrEqual(t, srv.Connections(), 1, "the hash fails while the host is dialled: at most that connection, closed unused")
+	assert.Empty(t, srv.Execs(), "no command ran on the host")
 }
 
 func TestSourceSymlinkOutsideIsSentAsALink(t *testing.T) {

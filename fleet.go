@@ -15,8 +15,10 @@ import (
 // returns what it did. The Report is never nil.
 //
 // Before anything connects it loads each host's modules (its own Modules
-// and plugin instances) and checks every module's source out once, shared
-// read-only by all hosts. It then connects to every host, and takes every
+// and plugin instances) and makes the checks of every source that need no
+// fetch (its [scm] url and release). It then checks every module's source
+// out once, shared read-only by all hosts, while it dials every host (a
+// checkout that fails closes those connections unused), and takes every
 // host's module locks in one global order (address, then module path), all
 // or nothing: a lock another deploy holds stops the deploy before any host
 // changes and names the holder (with KeepGoing, that host is skipped), so
@@ -49,11 +51,19 @@ func Deploy(ctx context.Context, p *Project, opts Options) (_ *Report, err error
 			m.releaseAt = start
 		}
 	}
-	if err := fl.checkout(ctx); err != nil {
+	if err := fl.checkSources(); err != nil {
 		return rep, err
 	}
 	defer fl.close()
-	fl.connect(ctx)
+	// The hosts are dialled while the sources are checked out: a checkout
+	// that fails closes the connections unused (no session, nothing
+	// written), bad input having stopped the deploy before the dial.
+	connected := fl.startConnect(ctx)
+	if err := fl.checkout(ctx); err != nil {
+		connected(false)
+		return rep, err
+	}
+	connected(true)
 	if fl.lockAll(ctx) {
 		fl.rollout(ctx)
 	}
@@ -110,7 +120,25 @@ func newFleet(p *Project, opts Options, rep *Report) (*fleet, error) {
 	return fl, nil
 }
 
-// checkout gets every module's source before anything connects: a source
+// checkSources makes the checks of every module's checkout that need
+// neither the network nor a read of the tree: a bad [scm] url or release
+// stops the deploy before anything connects.
+func (fl *fleet) checkSources() error {
+	for _, fh := range fl.hosts {
+		for _, m := range fh.mods {
+			err := m.checkSource()
+			if err == nil && m.sources != nil {
+				_, err = m.sources.claim(m)
+			}
+			if err != nil {
+				return fmt.Errorf("deploy %s to %s: %w", m.Name(), fh.th.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkout gets every module's source before any host is locked: a source
 // that cannot be fetched stops the deploy before any host changes.
 func (fl *fleet) checkout(ctx context.Context) error {
 	for _, fh := range fl.hosts {
@@ -129,31 +157,61 @@ func (fl *fleet) checkout(ctx context.Context) error {
 
 // connect dials every host, Parallel at once; a host that cannot be
 // reached fails (and counts towards MaxFailures).
-func (fl *fleet) connect(ctx context.Context) {
+func (fl *fleet) connect(ctx context.Context) { fl.startConnect(ctx)(true) }
+
+// startConnect dials every host in the background, Parallel at once, and
+// returns the call that waits for the dials. Given true, a host that could
+// not be reached fails (and counts towards MaxFailures) and the others are
+// the fleet's connections, each reported as its dial ends; given false
+// (the checkout made meanwhile failed), the dials still running are
+// stopped and every connection made is closed unused.
+func (fl *fleet) startConnect(ctx context.Context) func(keep bool) {
+	dctx, cancel := context.WithCancel(ctx)
+	gate := make(chan struct{}) // closed once keep is known
+	var keep bool
 	sem := make(chan struct{}, fl.opts.Target.parallel(len(fl.hosts)))
 	var wg sync.WaitGroup
-	for _, fh := range fl.hosts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
-			t := time.Now()
-			conn, err := dial(ctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
-			fh.rep.Timings = append(fh.rep.Timings, Timing{"connect", time.Since(t)})
-			if err != nil {
-				fl.fail(fh, fmt.Errorf("%s %s: %w", fl.what("", "to"), fh.th.Name, err))
-				fl.hostEnd(fh)
-				return
-			}
-			fh.conn = conn
-			for _, m := range fh.mods {
-				m.host = conn
-			}
-			fl.ev.emit(Event{Type: EventHostConnected, Host: fh.th.Name, Address: fh.th.Address})
-		}()
+	wg.Add(len(fl.hosts))
+	go func() {
+		for _, fh := range fl.hosts {
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
+				t := time.Now()
+				conn, err := dial(dctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
+				took := time.Since(t)
+				<-sem
+				<-gate
+				if !keep {
+					if conn != nil {
+						conn.Close()
+					}
+					return
+				}
+				fh.rep.Timings = append(fh.rep.Timings, Timing{"connect", took})
+				if err != nil {
+					fl.fail(fh, fmt.Errorf("%s %s: %w", fl.what("", "to"), fh.th.Name, err))
+					fl.hostEnd(fh)
+					return
+				}
+				fh.conn = conn
+				for _, m := range fh.mods {
+					m.host = conn
+				}
+				fl.ev.emit(Event{Type: EventHostConnected, Host: fh.th.Name, Address: fh.th.Address})
+			}()
+		}
+	}()
+	return func(k bool) {
+		keep = k
+		if !keep {
+			cancel()
+		}
+		close(gate)
+		wg.Wait()
+		cancel()
 	}
-	wg.Wait()
 }
 
 func (fl *fleet) fail(fh *fleetHost, err error) {

@@ -292,29 +292,53 @@ func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 }
 
 func (m *Module) fetchSource(ctx context.Context) (scm.Checkout, error) {
+	src, rel, err := m.source()
+	if src == nil || err != nil {
+		return scm.Checkout{Ref: "no [scm] url: nothing to ship"}, err
+	}
+	co, err := src.Checkout(ctx, rel)
+	if err != nil {
+		return scm.Checkout{}, fmt.Errorf("checkout: %w", err)
+	}
+	return co, nil
+}
+
+// checkSource makes the checks of the module's checkout that need neither
+// the network nor a read of the tree (see scm.Source.Check), with
+// Checkout's errors: Deploy makes them before it dials, then checks out
+// while it dials.
+func (m *Module) checkSource() error {
+	src, rel, err := m.source()
+	if src == nil || err != nil {
+		return err
+	}
+	if err := src.Check(rel); err != nil {
+		return fmt.Errorf("checkout: %w", err)
+	}
+	return nil
+}
+
+// source returns the module's scm source and release (nil: no [scm] url).
+func (m *Module) source() (scm.Source, scm.Release, error) {
 	url, ok := m.Section("scm").Lookup("url")
 	if !ok || url == "" {
-		return scm.Checkout{Ref: "no [scm] url: nothing to ship"}, nil
+		return nil, scm.Release{}, nil
 	}
 	src, err := scm.New(url, m.Dir())
 	if err != nil {
-		return scm.Checkout{}, fmt.Errorf("%s [scm] url: %w", m.def.ini, err)
+		return nil, scm.Release{}, fmt.Errorf("%s [scm] url: %w", m.def.ini, err)
 	}
 	rel := m.Release()
 	if !rel.Exists() && src.Scheme() == "git" {
-		return scm.Checkout{}, fmt.Errorf("%s: no [release:%s] section: add one with branch = NAME (or tag, commit)", m.def.ini, m.release)
+		return nil, scm.Release{}, fmt.Errorf("%s: no [release:%s] section: add one with branch = NAME (or tag, commit)", m.def.ini, m.release)
 	}
-	co, err := src.Checkout(ctx, scm.Release{
+	return src, scm.Release{
 		Name:    m.release,
 		Branch:  rel.String("branch", ""),
 		Tag:     rel.String("tag", ""),
 		Commit:  rel.String("commit", ""),
 		Version: rel.String("version", ""),
-	})
-	if err != nil {
-		return scm.Checkout{}, fmt.Errorf("checkout: %w", err)
-	}
-	return co, nil
+	}, nil
 }
 
 // SentStats returns what the source sync sent for this module so far.

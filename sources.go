@@ -36,6 +36,17 @@ func (m *Module) sourceKey() string {
 }
 
 func (c *sourceCache) get(ctx context.Context, m *Module) (scm.Checkout, error) {
+	s, err := c.claim(m)
+	if err != nil {
+		return scm.Checkout{}, err
+	}
+	s.once.Do(func() { s.co, s.err = m.fetchSource(ctx) })
+	return s.co, s.err
+}
+
+// claim returns m's shared source, or the error of a host that wants
+// another source of the same module.
+func (c *sourceCache) claim(m *Module) (*sharedSource, error) {
 	key := m.sourceKey()
 	c.mu.Lock()
 	s, ok := c.mods[m.Name()]
@@ -45,9 +56,8 @@ func (c *sourceCache) get(ctx context.Context, m *Module) (scm.Checkout, error) 
 	}
 	c.mu.Unlock()
 	if s.key != key {
-		return scm.Checkout{}, fmt.Errorf("%s: hosts %s and %s want different sources of %s (an [scm] or [release] override), and a module has one working copy: deploy them separately",
+		return nil, fmt.Errorf("%s: hosts %s and %s want different sources of %s (an [scm] or [release] override), and a module has one working copy: deploy them separately",
 			m.def.ini, s.host, m.hostName, m.Name())
 	}
-	s.once.Do(func() { s.co, s.err = m.fetchSource(ctx) })
-	return s.co, s.err
+	return s, nil
 }

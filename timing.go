@@ -10,7 +10,7 @@ import (
 //
 // A module's phases, in the order they run: "checkout" (getting the source
 // and naming its version: a git fetch, a dir:// tree's hash; a deploy does
-// it before it connects, outside [ModuleReport.Duration]), "version" (the
+// it while it dials the hosts, outside [ModuleReport.Duration]), "version" (the
 // settings' hash), "record" (reading the host's record), then each signal
 // the procedure sends, by name (source-send split into "list", the walk,
 // the host's listing and the comparison, "send", and for a dir:// source

@@ -43,21 +43,29 @@ func (s *dirSource) Scheme() string { return "dir" }
 // String returns the url.
 func (s *dirSource) String() string { return s.url }
 
+// Check reports whether the directory exists and is one.
+func (s *dirSource) Check(Release) error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("scm url %s: directory %s does not exist: build it first or fix [scm] url: %w", s.url, s.path, err)
+		}
+		return fmt.Errorf("scm url %s: %w", s.url, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("scm url %s: %s is not a directory: dir:// names a directory to ship", s.url, s.path)
+	}
+	return nil
+}
+
 // Checkout checks that the directory exists and hashes its tree, reading
 // only the files that changed since the last hash ([HashDirCached] with
 // [DefaultDirCache]; see the package documentation). Dir is the
 // directory with symbolic links resolved, so that a walker that does not
 // follow links (as rsync does not) still sees its content.
 func (s *dirSource) Checkout(ctx context.Context, rel Release) (Checkout, error) {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return Checkout{}, fmt.Errorf("scm url %s: directory %s does not exist: build it first or fix [scm] url: %w", s.url, s.path, err)
-		}
-		return Checkout{}, fmt.Errorf("scm url %s: %w", s.url, err)
-	}
-	if !fi.IsDir() {
-		return Checkout{}, fmt.Errorf("scm url %s: %s is not a directory: dir:// names a directory to ship", s.url, s.path)
+	if err := s.Check(rel); err != nil {
+		return Checkout{}, err
 	}
 	root, err := filepath.EvalSymlinks(s.path)
 	if err != nil {

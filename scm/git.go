@@ -141,6 +141,14 @@ func (s *gitSource) Checkout(ctx context.Context, rel Release) (Checkout, error)
 
 var hexRE = regexp.MustCompile(`^[0-9a-fA-F]{4,64}$`)
 
+// Check reports whether the release names a commit, tag or branch (one
+// that looks like one: whether the repository has it, only the fetch of
+// Checkout knows).
+func (s *gitSource) Check(rel Release) error {
+	_, _, _, err := s.pick(rel)
+	return err
+}
+
 // pick chooses what to check out: commit, else tag, else branch.
 func (s *gitSource) pick(rel Release) (what, kind, name string, err error) {
 	what = fmt.Sprintf("%s of %s", releaseName(rel), s.url)

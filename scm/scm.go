@@ -98,6 +98,11 @@ type Checkout struct {
 type Source interface {
 	// Scheme returns the url scheme of the source: "dir", "git" or "none".
 	Scheme() string
+	// Check makes the checks of Checkout that need neither the network nor
+	// a read of the tree (a release that names nothing to check out, a
+	// dir:// directory that is missing), with Checkout's errors: a deploy
+	// makes them before it dials its hosts, and checks out while it dials.
+	Check(rel Release) error
 	// Checkout brings the source of rel onto the local disk and names its
 	// version. It stops when ctx ends.
 	Checkout(ctx context.Context, rel Release) (Checkout, error)

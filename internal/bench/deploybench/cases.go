@@ -174,7 +174,7 @@ func printTable(out io.Writer, cases []*kase) {
 			c.Ratio("porter", "rsync"), c.Target, c.PeakRSS("porter"), c.Checked())
 	}
 	w.Flush()
-	fmt.Fprintln(out, "\nWhere porter's median run went (the deploy program's -v timings lines; rest: start, project load, SSH config, report):")
+	fmt.Fprintln(out, "\nWhere porter's median run went (the deploy program's -v timings lines; rest: start, project load, SSH config, report;\nthe checkout and the connect run at the same time, so the rest counts only the longer of them):")
 	w = tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	for _, c := range cases {
 		i := benchkit.MedianIndex(c.Results["porter"])
@@ -189,10 +189,11 @@ func printTable(out io.Writer, cases []*kase) {
 
 // phases sums up the "timings" lines of a -v log: each phase with its
 // duration in the order logged (the module's, then the host's; those under
-// half a millisecond left out), and the rest of took.
+// half a millisecond left out), and the rest of took (the checkout and the
+// connect, made at the same time, counted once: the longer).
 func phases(log string, took time.Duration) string {
 	var parts []string
-	var sum time.Duration
+	var sum, checkout, connect time.Duration
 	for _, l := range strings.Split(log, "\n") {
 		_, attrs, ok := strings.Cut(l, " timings ")
 		if !ok {
@@ -205,6 +206,12 @@ func phases(log string, took time.Duration) string {
 				continue
 			}
 			sum += d
+			switch k {
+			case "checkout":
+				checkout += d
+			case "connect":
+				connect += d
+			}
 			if d >= time.Millisecond/2 {
 				parts = append(parts, fmt.Sprintf("%s %s", k, ms(d)))
 			}
@@ -213,6 +220,7 @@ func phases(log string, took time.Duration) string {
 	if sum == 0 {
 		return "(no timings in the log)"
 	}
+	sum -= min(checkout, connect)
 	return strings.Join(append(parts, "rest "+ms(took-sum)), ", ")
 }
 
