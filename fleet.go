@@ -18,7 +18,8 @@ import (
 // and plugin instances) and makes the checks of every source that need no
 // fetch (its [scm] url and release). It then checks every module's source
 // out once, shared read-only by all hosts, while it dials every host (a
-// checkout that fails closes those connections unused), and takes every
+// checkout that fails closes those connections unused: the hosts saw a
+// login, no command; see SECURITY.md), and takes every
 // host's module locks in one global order (address, then module path), all
 // or nothing: a lock another deploy holds stops the deploy before any host
 // changes and names the holder (with KeepGoing, that host is skipped), so
@@ -59,8 +60,8 @@ func Deploy(ctx context.Context, p *Project, opts Options) (_ *Report, err error
 	// that fails closes the connections unused (no session, nothing
 	// written), bad input having stopped the deploy before the dial.
 	connected := fl.startConnect(ctx)
+	defer connected(false) // a checkout that failed, or panicked
 	if err := fl.checkout(ctx); err != nil {
-		connected(false)
 		return rep, err
 	}
 	connected(true)
@@ -162,9 +163,11 @@ func (fl *fleet) connect(ctx context.Context) { fl.startConnect(ctx)(true) }
 // startConnect dials every host in the background, Parallel at once, and
 // returns the call that waits for the dials. Given true, a host that could
 // not be reached fails (and counts towards MaxFailures) and the others are
-// the fleet's connections, each reported as its dial ends; given false
-// (the checkout made meanwhile failed), the dials still running are
-// stopped and every connection made is closed unused.
+// the fleet's connections: each is reported (its EventHostConnected, or
+// its failure) once the call is made and its dial has ended. Given false
+// (the checkout made meanwhile failed), no dial starts any more, those
+// still running are stopped and every connection made is closed unused.
+// Only the first call counts.
 func (fl *fleet) startConnect(ctx context.Context) func(keep bool) {
 	dctx, cancel := context.WithCancel(ctx)
 	gate := make(chan struct{}) // closed once keep is known
@@ -177,10 +180,15 @@ func (fl *fleet) startConnect(ctx context.Context) func(keep bool) {
 			sem <- struct{}{}
 			go func() {
 				defer wg.Done()
-				fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
-				t := time.Now()
-				conn, err := dial(dctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
-				took := time.Since(t)
+				var conn *remote.Host
+				var took time.Duration
+				err := dctx.Err() // stopped: no dial starts
+				if err == nil {
+					fl.opts.Logger.Info("connecting", "host", fh.th.Name, "address", fh.th.Address)
+					t := time.Now()
+					conn, err = dial(dctx, fh.th.Address, fl.opts.Logger, fl.opts.Dial)
+					took = time.Since(t)
+				}
 				<-sem
 				<-gate
 				if !keep {
@@ -203,14 +211,17 @@ func (fl *fleet) startConnect(ctx context.Context) func(keep bool) {
 			}()
 		}
 	}()
+	var once sync.Once
 	return func(k bool) {
-		keep = k
-		if !keep {
+		once.Do(func() {
+			keep = k
+			if !keep {
+				cancel()
+			}
+			close(gate)
+			wg.Wait()
 			cancel()
-		}
-		close(gate)
-		wg.Wait()
-		cancel()
+		})
 	}
 }
 
