@@ -293,8 +293,11 @@ func (m *Module) Checkout(ctx context.Context) (scm.Checkout, error) {
 
 func (m *Module) fetchSource(ctx context.Context) (scm.Checkout, error) {
 	src, rel, err := m.source()
-	if src == nil || err != nil {
-		return scm.Checkout{Ref: "no [scm] url: nothing to ship"}, err
+	if err != nil {
+		return scm.Checkout{}, err
+	}
+	if src == nil {
+		return scm.Checkout{Ref: "no [scm] url: nothing to ship"}, nil
 	}
 	co, err := src.Checkout(ctx, rel)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -49,4 +50,29 @@ func Example() {
 	// none: version 1.4.2, dir ""
 	// dir: dir build, version sha256:...
 	// true
+}
+
+// Check finds what Checkout would refuse without fetching or reading
+// anything: a deploy makes it before it dials its hosts.
+func ExampleSource_Check() {
+	moduleDir, _ := os.MkdirTemp("", "module")
+	defer os.RemoveAll(moduleDir)
+
+	src, err := scm.New("dir://build", moduleDir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = src.Check(scm.Release{Name: "stable"})
+	fmt.Println(errors.Is(err, fs.ErrNotExist))
+
+	src, err = scm.New("none://", moduleDir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(src.Check(scm.Release{Name: "stable"}))
+	fmt.Println(src.Check(scm.Release{Name: "stable", Version: "1.4.2"}))
+	// Output:
+	// true
+	// release "stable" of none://: set version in [release:stable]
+	// <nil>
 }
