@@ -293,6 +293,31 @@ func TestDeployOfManyModulesUsesOneSSHConnection(t *testing.T) {
 	assert.Equal(t, 3, f.srv.Connections(), "status reads every module over one connection")
 }
 
+// TestDeployRunningNoCommandStartsNoShell: a module with no handler of
+// its own (no plugin, no hook), deployed in place, runs no command, and its
+// small change set goes with SFTP requests: the deploy starts no remote
+// shell, whose login would only cost the host's CPU and run its rc files.
+func TestDeployRunningNoCommandStartsNoShell(t *testing.T) {
+	f := newFixture(t, map[string]string{
+		"project.ini":              "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		"app/app.ini":              "[module]\npath = $REMOTE/app\n[scm]\nurl = dir://src\n",
+		"app/src/f":                "one",
+		"app/src/d/g":              "two",
+		"app/config/testing/.keep": "",
+	})
+	for _, force := range []bool{false, true} {
+		opts := porter.Options{}
+		if force {
+			opts.Force = porter.ForceAll()
+		}
+		rep, err := f.deploy(t, opts)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]porter.Outcome{"app": porter.Deployed}, outcomes(rep))
+		assert.Equal(t, map[string]string{"f": "one", "d/g": "two"}, readTree(t, f.remote+"/app"))
+		assert.Empty(t, f.srv.Execs(), "no remote shell was started")
+	}
+}
+
 func TestUndoHandlersGetAContextThatACancelledDeployDidNotEnd(t *testing.T) {
 	f := newFixture(t, map[string]string{
 		"project.ini":           "[project]\ndepends = e2e-undo, later\n[hosts]\ntest = x@y\n",

@@ -361,6 +361,7 @@ func (fl *fleet) deployHost(ctx context.Context, fh *fleetHost) {
 	}
 	fh.rep.Timings = append(fh.rep.Timings, Timing{"lock", fh.lockTook})
 	for i, m := range fh.mods {
+		m.lastOnHost = i == len(fh.mods)-1
 		if err = deployModule(ctx, m, fl.opts, &fh.rep.Modules[i]); err != nil {
 			break
 		}

@@ -49,6 +49,9 @@ type Module struct {
 	releaseAt time.Time    // names the release (one id on every host of a deploy); zero = now
 	sources   *sourceCache // the deploy's checkouts, shared by its hosts; nil = the module's own
 	events    *events      // the deploy's Options.Events; nil = none
+	// lastOnHost: no module of the deploy follows on this host, so no
+	// later sync will want a remote shell this one starts.
+	lastOnHost bool
 
 	mu       sync.Mutex
 	checkout *scm.Checkout

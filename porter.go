@@ -188,9 +188,11 @@ func deployModule(ctx context.Context, m *Module, opts Options, mr *ModuleReport
 		return nil
 	}
 	m.previous, m.who = rec, opts.Who
-	if m.host != nil {
-		// The sync's listing, its copies and the handlers' commands take
-		// a remote shell: its login starts now, while the procedure starts.
+	if m.host != nil && m.mayRunCommands() {
+		// The handlers' commands and a release's seed take a remote
+		// shell: its login starts now, while the procedure starts. A
+		// module that runs none starts no login shell for nothing (the
+		// sync starts one when its change set needs it).
 		m.host.PrewarmShell()
 	}
 	m.log.Info("deploying", "path", m.Path(), "release", m.ReleaseName(), "config", m.ConfigName(), "strategy", m.Strategy())

@@ -165,8 +165,9 @@ func (m *Module) sourceSync(ctx context.Context) (src string, opts rsync.Options
 		return "", opts, "the source has no files to send", nil
 	}
 	opts = rsync.Options{
-		Exclude: append(append([]string{".git*"}, s.List("exclude")...), configs...),
-		Delete:  del,
+		Exclude:  append(append([]string{".git*"}, s.List("exclude")...), configs...),
+		Delete:   del,
+		LastSync: m.lastOnHost,
 	}
 	if m.build != nil {
 		// A release is exactly the source: what the seed copied from the

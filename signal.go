@@ -160,6 +160,24 @@ func (m *Module) ReplaceSignalHandler(sig Signal, h Handler, opts ...HandlerOpti
 	m.PushSignalHandler(sig, h, opts...)
 }
 
+// mayRunCommands reports whether the deploy may run a command on the host
+// besides what the sync needs: a handler that is not porter's own (a
+// plugin's, the module hook's), a release to seed and switch, or a
+// health_command.
+func (m *Module) mayRunCommands() bool {
+	if m.Strategy() == StrategyReleases || m.health != nil && m.health.kind == healthCommand {
+		return true
+	}
+	for _, hs := range m.handlers {
+		for _, e := range hs {
+			if e.owner != OwnerPorter {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // SignalHandlers returns how many handlers sig has.
 func (m *Module) SignalHandlers(sig Signal) int { return len(m.handlers[sig]) }
 

@@ -696,3 +696,23 @@ func TestSyncThroughPooledShell(t *testing.T) {
 	require.NoError(t, h.Close())
 	assert.Nil(t, h.IdleShell(), "the pool ends with its host")
 }
+
+// TestLastSyncStartsNoShell: a small change set goes with SFTP requests
+// alone; the sync then starts a pooled shell in the background for the
+// host's next syncs, unless Options.LastSync says none follows.
+func TestLastSyncStartsNoShell(t *testing.T) {
+	for _, last := range []bool{false, true} {
+		t.Run(fmt.Sprint("LastSync=", last), func(t *testing.T) {
+			h := dialTest(t)
+			tmp := tempDir(t)
+			src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
+			build(t, src, f("a/b", "x", 0o644), f("top", "z", 0o755))
+			opts := Options{LastSync: last, hooks: &testHooks{listSFTP: true}}
+			st, err := Sync(context.Background(), h, src, dst, opts)
+			require.NoError(t, err)
+			assert.Equal(t, 2, st.Sent)
+			assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+			assert.Equal(t, !last, h.ShellWarm(), "a pooled shell idle or starting")
+		})
+	}
+}
