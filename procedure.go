@@ -165,9 +165,11 @@ func (m *Module) sourceSync(ctx context.Context) (src string, opts rsync.Options
 		return "", opts, "the source has no files to send", nil
 	}
 	opts = rsync.Options{
-		Exclude:  append(append([]string{".git*"}, s.List("exclude")...), configs...),
-		Delete:   del,
-		LastSync: m.lastOnHost,
+		Exclude: append(append([]string{".git*"}, s.List("exclude")...), configs...),
+		Delete:  del,
+		// The host's last module that runs no command wants no shell
+		// once it is sent.
+		NoShellAfter: m.lastOnHost && !m.mayRunCommands(),
 	}
 	if m.build != nil {
 		// A release is exactly the source: what the seed copied from the

@@ -71,7 +71,7 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 		c.dropAgent()
 	case a.noShell:
 		c.dropAgent() // not worth waiting for the host's login shell
-		if !hooks.noShell && !c.opts.LastSync && c.sharedOK() {
+		if !hooks.noShell && !c.opts.NoShellAfter && c.sharedOK() {
 			c.h.PrewarmShell() // for the next syncs to this host
 		}
 	default:

@@ -69,12 +69,13 @@ type Options struct {
 	// changed in place, which would change the other tree's file too.
 	LinkedDst bool
 
-	// LastSync says no other sync to this host follows soon (the last
-	// module of a deploy): a sync that needs no remote shell then starts
-	// none in the background for the next ones. A login shell costs the
-	// host CPU while the sync still runs, and its rc files run for
-	// nothing.
-	LastSync bool
+	// NoShellAfter says nothing will want a remote shell of this host
+	// soon after the sync: no other sync follows (the last module of a
+	// deploy) and the caller runs no command. A sync that needs no shell
+	// then starts none in the background for what follows: a login shell
+	// costs the host CPU while the sync still runs, and its rc files run
+	// for nothing.
+	NoShellAfter bool
 
 	// MaxEntries bounds the entries a listing of dst on the host may hold
 	// (0 means 5,000,000): a host that lists more fails the sync, rather

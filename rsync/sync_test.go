@@ -534,7 +534,7 @@ func TestSyncWithoutShell(t *testing.T) {
 	assert.Empty(t, findTemps(t, tmp))
 }
 
-// TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync sets every
+// TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheNoShellAfter sets every
 // mtime with os.Chtimes, so that nothing depends on when the test runs: the
 // previous sync began at second T plus 0.7 s; files edited without a change
 // of size, their mtime put back, are content-checked (and sent) when their
@@ -542,7 +542,7 @@ func TestSyncWithoutShell(t *testing.T) {
 //
 // The files are hashed on the host with sha256sum in its shell, or, when
 // no shell is up yet (late), read over SFTP: the outcome is the same.
-func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheLastSync(t *testing.T) {
+func TestSyncRacyAfterCatchesAChangeWithinTheSecondOfTheNoShellAfter(t *testing.T) {
 	t.Run("shell", func(t *testing.T) { testSyncRacyAfter(t, &testHooks{useShell: true}) })
 	t.Run("late", func(t *testing.T) { testSyncRacyAfter(t, &testHooks{late: true}) })
 }
@@ -697,17 +697,18 @@ func TestSyncThroughPooledShell(t *testing.T) {
 	assert.Nil(t, h.IdleShell(), "the pool ends with its host")
 }
 
-// TestLastSyncStartsNoShell: a small change set goes with SFTP requests
+// TestNoShellAfterStartsNoShell: a small change set goes with SFTP requests
 // alone; the sync then starts a pooled shell in the background for the
-// host's next syncs, unless Options.LastSync says none follows.
-func TestLastSyncStartsNoShell(t *testing.T) {
+// host's next syncs and commands, unless Options.NoShellAfter says none
+// follows.
+func TestNoShellAfterStartsNoShell(t *testing.T) {
 	for _, last := range []bool{false, true} {
-		t.Run(fmt.Sprint("LastSync=", last), func(t *testing.T) {
+		t.Run(fmt.Sprint("NoShellAfter=", last), func(t *testing.T) {
 			h := dialTest(t)
 			tmp := tempDir(t)
 			src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
 			build(t, src, f("a/b", "x", 0o644), f("top", "z", 0o755))
-			opts := Options{LastSync: last, hooks: &testHooks{listSFTP: true}}
+			opts := Options{NoShellAfter: last, hooks: &testHooks{listSFTP: true}}
 			st, err := Sync(context.Background(), h, src, dst, opts)
 			require.NoError(t, err)
 			assert.Equal(t, 2, st.Sent)
