@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
@@ -108,4 +110,53 @@ func ExampleHost_SFTP() {
 func ExampleQuote() {
 	fmt.Println("rm -rf -- " + remote.Quote("/srv/it's here"))
 	// Output: rm -rf -- '/srv/it'\''s here'
+}
+
+func ExampleHost_CopyFiles() {
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+
+	// The test server's files are this machine's.
+	dir, err := os.MkdirTemp("", "porter-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	from := filepath.Join(dir, "app.conf")
+	if err := os.WriteFile(from, []byte("listen 8080\n"), 0o640); err != nil {
+		log.Fatal(err)
+	}
+	fi, err := os.Lstat(from)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The copy is made only if app.conf is still what was looked up.
+	to := filepath.Join(dir, "app.conf.new")
+	err = h.CopyFiles(ctx, dir, dir, []remote.FileCopy{{From: "app.conf", To: "app.conf.new", Size: fi.Size(), Mtime: fi.ModTime(), Mode: fi.Mode()}})
+	if errors.Is(err, remote.ErrNoServerCopy) {
+		// OpenSSH before 9.0, and this test server: copy another way.
+		fmt.Println("the SFTP server cannot copy: cp on the host")
+		_, err = h.Run(ctx, "cp -p -- "+remote.Quote(from)+" "+remote.Quote(to))
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, err := os.ReadFile(to)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(string(b))
+	// Output:
+	// the SFTP server cannot copy: cp on the host
+	// listen 8080
 }

@@ -158,7 +158,8 @@ type applier struct {
 	subRoot  map[string]bool
 	renames  []renameItem
 
-	noShell bool // everything over SFTP: no remote shell at all
+	noShell  bool // everything over SFTP: no remote shell at all
+	copySFTP bool // the copies from Basis made by the SFTP server (copy-data), in noShell
 
 	sharedAg *agent // an idle pooled shell, for sendTarShared
 
@@ -238,8 +239,12 @@ func (a *applier) layout() {
 			a.renames[rootIdx[parent]].n++
 			continue
 		}
+		if c.basis[e.path] && a.copySFTP && c.opts.NotLive {
+			a.stagedAt[i] = e.path // copied into place (copyBasisSFTP)
+			continue
+		}
 		at := fmt.Sprintf("%s/%x", a.stage, len(a.renames))
-		if c.basis[e.path] {
+		if c.basis[e.path] && !a.copySFTP {
 			at = a.basisAt(e.path)
 		}
 		a.stagedAt[i] = at
@@ -308,7 +313,8 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 	}
 	a.caps = caps
 	useTar := c.needsStage() && caps.tar && !c.opts.SFTPOnly
-	if !useTar {
+	a.copySFTP = !useTar && a.noShell && len(c.basis) > 0 && c.copyData
+	if !useTar && !a.copySFTP {
 		c.dropBasis() // before the layout: no file is staged for a copy
 	}
 	a.inPlace = useTar && c.opts.NotLive
@@ -326,6 +332,8 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 		c.log.Debug("sync transport: tar archive into the host's shared shell", "dst", c.dst)
 	case useTar:
 		c.log.Debug("sync transport: tar stream into the remote shell", "dst", c.dst)
+	case a.noShell && a.copySFTP:
+		c.log.Debug("sync transport: SFTP requests only (small change set, no remote shell), the SFTP server copying from Basis", "dst", c.dst, "copies", len(c.basis))
 	case a.noShell:
 		c.log.Debug("sync transport: SFTP requests only (small change set, no remote shell)", "dst", c.dst)
 	default:
@@ -359,7 +367,7 @@ func (a *applier) run(ctx context.Context, ag *agent) error {
 			if err := a.sftp(ctx); err != nil {
 				return err
 			}
-			if err := a.sendSFTP(ctx); err != nil {
+			if err := a.sendAndCopySFTP(ctx); err != nil {
 				return err
 			}
 		}
@@ -438,9 +446,10 @@ const (
 // shellFreeOK reports whether the plan can be applied with SFTP requests
 // only: no links to make (SFTP servers do not all store a target as
 // given), no directory trees or stale staging directories to remove, no
-// files to copy from Basis (a copy on the host beats sending them).
+// files to copy from Basis unless the SFTP server copies them itself (a
+// copy on the host beats sending them).
 func (c *Changes) shellFreeOK() bool {
-	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0 && len(c.basis) == 0
+	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0 && (len(c.basis) == 0 || c.copyData)
 }
 
 // small reports whether the change set is cheaper to write over SFTP than

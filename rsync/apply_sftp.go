@@ -253,6 +253,9 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 			a.wrote(1) // made by the prepare script
 			return nil
 		}
+		if a.copySFTP && c.basis[e.path] {
+			return nil // copyBasisSFTP's
+		}
 		from := c.localPath(e.path)
 		f, fi, err := openListed(from, e)
 		if err != nil {

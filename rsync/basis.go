@@ -11,6 +11,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/porter-deploy/porter/remote"
 )
 
 // maxBasisLookups bounds the files looked up in Basis: a plan that sends
@@ -71,6 +76,7 @@ func (c *Changes) matchBasis(ctx context.Context) error {
 		return nil
 	}
 	c.basis = same
+	_, c.copyData = sc.HasExtension("copy-data")
 	for i := range c.list {
 		if ch := &c.list[i]; ch.Op == OpSend && same[ch.Path] {
 			ch.Op = OpCopy
@@ -246,4 +252,49 @@ func (a *applier) inPlaceSteps() string {
 				`if [ -e `+basisFailed+` ]; then read st < `+basisFailed+` || :; exit "${st:-1}"; fi`)
 	}
 	return b.String()
+}
+
+// sendAndCopySFTP writes the staged files with SFTP while, with copySFTP,
+// the host's SFTP server copies the ones marked for a copy from Basis (on
+// a session of its own, a second server process).
+func (a *applier) sendAndCopySFTP(ctx context.Context) error {
+	if !a.copySFTP {
+		return a.sendSFTP(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.sendSFTP(gctx) })
+	g.Go(func() error { return a.copyBasisSFTP(gctx) })
+	return g.Wait()
+}
+
+// copyBasisSFTP has the host's SFTP server copy the files marked for a
+// copy from Basis into their places: in the staging directory, or with
+// NotLive at their final names (see layout). As basisSteps does,
+// remote.Host.CopyFiles checks each directory of Basis and dst on the way
+// to be a directory, not a symlink, and each file of Basis to be the
+// regular file looked up.
+func (a *applier) copyBasisSFTP(ctx context.Context) error {
+	c := a.c
+	inPlace := c.opts.NotLive
+	var files []remote.FileCopy
+	for i, e := range a.staged {
+		if c.basis[e.path] {
+			files = append(files, remote.FileCopy{From: e.path, To: a.stagedAt[i],
+				Size: e.size, Mtime: time.Unix(e.mtime, 0), Mode: fileMode(e.mode), Replace: inPlace})
+		}
+	}
+	if err := c.h.CopyFiles(ctx, c.opts.Basis, c.dst, files); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, remote.ErrCopyRefused) {
+			return fmt.Errorf("%w (%w)", err, ErrChanged)
+		}
+		return err
+	}
+	a.wrote(len(files))
+	if inPlace {
+		a.renamed.Add(int64(len(files))) // in place already
+	}
+	return nil
 }

@@ -30,9 +30,12 @@ type Changes struct {
 	dirs   []attrFix       // directories whose mode and/or mtime to set, at the end
 	stale  []string        // staging directories of an earlier killed sync, to remove
 	basis  map[string]bool // files of send copied on the host from opts.Basis
-	stats  Stats
-	list   []Change
-	pa     *pendingAgent // the remote shell, kept for Apply (Sync only)
+	// copyData: the host's SFTP server copies files itself (copy-data), so
+	// the copies from opts.Basis need no remote shell (see copyBasisSFTP).
+	copyData bool
+	stats    Stats
+	list     []Change
+	pa       *pendingAgent // the remote shell, kept for Apply (Sync only)
 
 	applied atomic.Bool
 }

@@ -48,8 +48,12 @@ type Options struct {
 	// new one: a file to send that Basis holds with the same size, mtime
 	// and mode is copied there on the host instead (Stats.Copied), so that
 	// only changes travel. BasisRacyAfter is to Basis what RacyAfter is to
-	// dst: a file whose mtime is at or after it is sent. Copies need the
-	// remote shell and tar; a sync without them sends every file.
+	// dst: a file whose mtime is at or after it is sent. The copies are
+	// made by the host's remote shell (with tar), or, when no shell is up
+	// and the change set is small, by the host's SFTP server itself where
+	// it can (OpenSSH's copy-data, from OpenSSH 9.0: see
+	// remote.Host.CopyFiles), so a sync need not wait for a login shell to
+	// copy; without either, every file is sent.
 	Basis          string
 	BasisRacyAfter time.Time
 	// NotLive says nothing uses dst while the sync runs, as with a release

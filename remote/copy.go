@@ -1,0 +1,308 @@
+// Copies made by the host's SFTP server itself (OpenSSH's copy-data
+// extension, which pkg/sftp does not send): no byte crosses the network
+// and no remote shell is needed.
+
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrNoServerCopy is returned by [Host.CopyFiles] when the host's SFTP
+// server does not copy files itself.
+var ErrNoServerCopy = errors.New("the SFTP server does not copy files itself (no copy-data extension: OpenSSH has it from 9.0)")
+
+// ErrCopyRefused is wrapped by the error of [Host.CopyFiles] when what a
+// copy goes through is not what the caller said: a file to copy that is
+// not the regular file of the size, mtime and mode given (before or after
+// it was opened), or a directory on the way that is a symlink or not a
+// directory. Nothing is copied through it.
+var ErrCopyRefused = errors.New("refused: not what was looked up")
+
+// FileCopy is one copy for [Host.CopyFiles] to make on the host.
+type FileCopy struct {
+	// From and To are relative to the call's fromDir and toDir:
+	// slash-separated, without ".." or a leading "/".
+	From, To string
+
+	// What From must be: a regular file (not a symlink) of this size,
+	// modification time (whole seconds) and permission bits. To gets the
+	// same mode and mtime.
+	Size  int64
+	Mtime time.Time
+	Mode  fs.FileMode
+
+	// Replace removes what To names first (a file, or a symlink: never
+	// what it points to; not a directory), in the same round of requests
+	// as the create, which an SFTP server processes in order. A server
+	// that did not would fail the create (To exists), never write through
+	// what To was.
+	Replace bool
+}
+
+// CanCopyFiles reports whether the host's SFTP server copies files itself,
+// so that [Host.CopyFiles] works. It asks the shared SFTP client (see
+// [Host.SFTP]) what its server announced.
+func (h *Host) CanCopyFiles(ctx context.Context) (bool, error) {
+	c, err := h.SFTP(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, ok := c.HasExtension("copy-data")
+	return ok, nil
+}
+
+// copyConcurrency is how many files CopyFiles copies at once.
+const copyConcurrency = 64
+
+// CopyFiles has the host's SFTP server copy each From (below fromDir) to
+// its To (below toDir), on an SFTP session of its own that is closed
+// before it returns. fromDir and toDir are paths on the host (relative ones
+// to the login directory); they may be symlinks, but nothing below them
+// is followed: each directory on the way to a From or a To is checked
+// once per call, with an lstat, to be a directory and not a symlink,
+// before a file in it is opened. Each To is created (unless Replace, it
+// must not exist: a name taken, even by a symlink, fails it), so a copy
+// never writes through a link; each From is checked to be a regular file
+// with the given size, mtime and mode, with an lstat before it is opened
+// and again, on the open file, before its bytes are copied (a symlink
+// swapped in between fails the second check unless it points to a file of
+// the same size, mtime and mode). What is renamed or swapped between a
+// check and the request that follows it is not seen: that window is the
+// same as a shell's between its test and its cp. On error, some To may
+// exist, whole or not (a To made for a From that failed its first check
+// is removed): copy into a directory the caller removes on failure.
+//
+// A server without the copy-data extension is [ErrNoServerCopy] (see
+// [Host.CanCopyFiles]); what is not as described wraps [ErrCopyRefused].
+// When ctx ends, the session is closed at once.
+func (h *Host) CopyFiles(ctx context.Context, fromDir, toDir string, files []FileCopy) error {
+	if len(files) == 0 {
+		return nil
+	}
+	for _, f := range files {
+		for _, p := range []string{f.From, f.To} {
+			if !fs.ValidPath(p) || p == "." {
+				return fmt.Errorf("copy on %s: %q is not a path relative to the directory copied from or to (no \"..\", no leading \"/\")", h.name, p)
+			}
+		}
+	}
+	c, err := h.openRawSFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("copy on %s: %w", h.name, err)
+	}
+	defer c.close()
+	if _, ok := c.exts["copy-data"]; !ok {
+		return fmt.Errorf("copy on %s: %w", h.name, ErrNoServerCopy)
+	}
+	dirs := &dirChecks{c: c, seen: map[string]*dirCheck{}}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(copyConcurrency)
+	for i := range files {
+		if gctx.Err() != nil {
+			break
+		}
+		f := files[i]
+		from, to := joinDir(fromDir, f.From), joinDir(toDir, f.To)
+		g.Go(func() error {
+			err := errors.Join(dirs.below(gctx, fromDir, path.Dir(f.From)), dirs.below(gctx, toDir, path.Dir(f.To)))
+			if err == nil {
+				f.From, f.To = from, to
+				err = c.copyFile(gctx, &f)
+			}
+			if err != nil {
+				return fmt.Errorf("copy %s to %s on %s: %w", from, to, h.name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// joinDir is rel below dir, both paths on the host.
+func joinDir(dir, rel string) string {
+	if dir == "" {
+		return rel
+	}
+	return strings.TrimSuffix(dir, "/") + "/" + rel
+}
+
+// dirChecks lstats each directory once per CopyFiles call.
+type dirChecks struct {
+	c    *rawSFTP
+	mu   sync.Mutex
+	seen map[string]*dirCheck
+}
+
+type dirCheck struct {
+	done chan struct{}
+	err  error
+}
+
+// below checks each directory from root/rel up to root (exclusive): all
+// at once, each once.
+func (d *dirChecks) below(ctx context.Context, root, rel string) error {
+	var waits []*dirCheck
+	for ; rel != "." && rel != ""; rel = path.Dir(rel) {
+		p := joinDir(root, rel)
+		d.mu.Lock()
+		dc := d.seen[p]
+		if dc == nil {
+			dc = &dirCheck{done: make(chan struct{})}
+			d.seen[p] = dc
+			ch := d.c.send(sftpLstat, func(b []byte) []byte { return appendString(b, p) })
+			go func() {
+				a, err := d.c.attrsReply(ctx, ch)
+				if err == nil {
+					err = checkDir(a, p)
+				}
+				dc.err = err
+				close(dc.done)
+			}()
+		}
+		d.mu.Unlock()
+		waits = append(waits, dc)
+	}
+	var errs []error
+	for _, dc := range waits {
+		select {
+		case <-dc.done:
+			errs = append(errs, dc.err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkDir fails unless a are a directory's attributes.
+func checkDir(a attrs, p string) error {
+	switch {
+	case a.flags&attrPerms == 0:
+		return fmt.Errorf("%s: the server did not say its type: %w", p, ErrCopyRefused)
+	case a.perms&typeMask == typeLink:
+		return fmt.Errorf("%s is a symlink, not a directory: %w", p, ErrCopyRefused)
+	case a.perms&typeMask != typeDir:
+		return fmt.Errorf("%s is not a directory: %w", p, ErrCopyRefused)
+	}
+	return nil
+}
+
+// The file types of an SFTP permissions field (as stat's st_mode).
+const typeMask, typeReg, typeDir, typeLink = 0o170000, 0o100000, 0o040000, 0o120000
+
+// copyFile copies one file in two rounds of requests: the lstat of From
+// and both opens; then the fstat of From, the copy, To's mode and mtime
+// and both closes (a server processes the requests on a handle in order).
+func (c *rawSFTP) copyFile(ctx context.Context, f *FileCopy) error {
+	lst := c.send(sftpLstat, func(b []byte) []byte { return appendString(b, f.From) })
+	var rm <-chan rawReply
+	if f.Replace {
+		rm = c.send(sftpRemove, func(b []byte) []byte { return appendString(b, f.To) })
+	}
+	src := c.send(sftpOpen, func(b []byte) []byte {
+		return appendAttrs(appendU32(appendString(b, f.From), sftpRead), attrs{})
+	})
+	dst := c.send(sftpOpen, func(b []byte) []byte {
+		b = appendU32(appendString(b, f.To), sftpWrite|sftpCreate|sftpExcl)
+		return appendAttrs(b, attrs{flags: attrPerms, perms: 0o600})
+	})
+	la, lerr := c.attrsReply(ctx, lst)
+	if rm != nil {
+		if err := c.statusReply(ctx, rm); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			lerr = errors.Join(lerr, fmt.Errorf("remove %s: %w", f.To, err))
+		}
+	}
+	sh, serr := c.handleReply(ctx, src)
+	dh, derr := c.handleReply(ctx, dst)
+	err := errors.Join(lerr, serr, derr)
+	if err == nil {
+		err = checkCopySource(la, f, "")
+	}
+	if err != nil {
+		c.closeHandles(ctx, sh, dh)
+		if dh != "" { // made here, exclusively: nothing else's
+			_ = c.statusReply(ctx, c.send(sftpRemove, func(b []byte) []byte { return appendString(b, f.To) }))
+		}
+		return err
+	}
+	fst := c.send(sftpFstat, func(b []byte) []byte { return appendString(b, sh) })
+	cp := c.send(sftpExtended, func(b []byte) []byte {
+		b = appendString(appendString(b, "copy-data"), sh)
+		b = appendU64(appendU64(b, 0), 0) // from offset 0, to EOF
+		return appendU64(appendString(b, dh), 0)
+	})
+	mt := uint32(f.Mtime.Unix())
+	set := c.send(sftpFsetstat, func(b []byte) []byte {
+		return appendAttrs(appendString(b, dh), attrs{flags: attrPerms | attrTimes, perms: unixMode(f.Mode), atime: mt, mtime: mt})
+	})
+	cls := c.send(sftpClose, func(b []byte) []byte { return appendString(b, sh) })
+	cld := c.send(sftpClose, func(b []byte) []byte { return appendString(b, dh) })
+	fa, ferr := c.attrsReply(ctx, fst)
+	if ferr == nil {
+		ferr = checkCopySource(fa, f, " once open")
+	}
+	cerr := c.statusReply(ctx, cp)
+	if cerr != nil {
+		cerr = fmt.Errorf("copy-data: %w", cerr)
+	}
+	return errors.Join(ferr, cerr, c.statusReply(ctx, set), c.statusReply(ctx, cls), c.statusReply(ctx, cld))
+}
+
+// closeHandles closes the handles that were opened ("" = not).
+func (c *rawSFTP) closeHandles(ctx context.Context, hs ...string) {
+	var waits []<-chan rawReply
+	for _, h := range hs {
+		if h != "" {
+			waits = append(waits, c.send(sftpClose, func(b []byte) []byte { return appendString(b, h) }))
+		}
+	}
+	for _, w := range waits {
+		_ = c.statusReply(ctx, w)
+	}
+}
+
+// checkCopySource fails unless a are the attributes f says From has.
+func checkCopySource(a attrs, f *FileCopy, when string) error {
+	want := fmt.Sprintf("a regular file of %d bytes, mode %04o, mtime %s", f.Size, unixMode(f.Mode), f.Mtime.UTC().Format(time.RFC3339))
+	switch {
+	case a.flags&attrPerms == 0 || a.flags&attrSize == 0 || a.flags&attrTimes == 0:
+		return fmt.Errorf("%s: %w: the server did not say its type, size and mtime", f.From, ErrCopyRefused)
+	case a.perms&typeMask == typeLink:
+		return fmt.Errorf("%s%s is a symlink, not %s: %w", f.From, when, want, ErrCopyRefused)
+	case a.perms&typeMask != typeReg:
+		return fmt.Errorf("%s%s is not a regular file (mode %06o), not %s: %w", f.From, when, a.perms, want, ErrCopyRefused)
+	case int64(a.size) != f.Size || a.mtime != uint32(f.Mtime.Unix()) || a.perms&0o7777 != unixMode(f.Mode):
+		got := fmt.Sprintf("%d bytes, mode %04o, mtime %s", a.size, a.perms&0o7777, time.Unix(int64(a.mtime), 0).UTC().Format(time.RFC3339))
+		return fmt.Errorf("%s%s has %s, not %s: %w", f.From, when, got, want, ErrCopyRefused)
+	}
+	return nil
+}
+
+// unixMode is m's permission bits as the host's stat gives them, with
+// setuid, setgid and sticky.
+func unixMode(m fs.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}

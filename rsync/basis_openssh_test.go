@@ -1,0 +1,101 @@
+package rsync
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/porter-deploy/porter/internal/sshdtest"
+	"github.com/porter-deploy/porter/remote"
+)
+
+// copyDataHost dials an OpenSSH whose SFTP server copies files itself
+// (copy-data, OpenSSH 9.0 and later), or skips the test.
+func copyDataHost(t *testing.T, opts ...sshdtest.Option) *remote.Host {
+	t.Helper()
+	h := sshdtest.Start(t, opts...).Dial(t)
+	if ok, err := h.CanCopyFiles(context.Background()); err != nil || !ok {
+		t.Skip("this OpenSSH's SFTP server has no copy-data (OpenSSH 9.0 or later has it)", err)
+	}
+	return h
+}
+
+// A small change set whose files Basis holds, to a host whose SFTP server
+// copies files itself: the server copies them, the rest is sent with SFTP
+// writes, and no remote shell is started at all (as a deploy of a release
+// sets the options: an SFTP walk, nothing after the sync): the host runs
+// every session as its SFTP server (ForceCommand internal-sftp, as an
+// SFTP-only account has it), so a remote shell would fail the sync.
+func TestSyncBasisCopiedByTheSFTPServer(t *testing.T) {
+	notLive(t, func(t *testing.T, notLive bool) {
+		h := copyDataHost(t, sshdtest.WithConfig("ForceCommand internal-sftp"))
+		src, old, live := basisTrees(t, Options{})
+		liveBefore := snapshot(t, live)
+		opts := Options{Basis: live, Delete: true, NotLive: notLive, NoShellAfter: true, hooks: &testHooks{listSFTP: true}}
+		st, err := Sync(context.Background(), h, src, old, opts)
+		require.NoError(t, err)
+		assert.Equal(t, snapshot(t, src), snapshot(t, old))
+		assert.Equal(t, liveBefore, snapshot(t, live), "the basis is only read")
+		assert.Empty(t, findTemps(t, filepath.Dir(src)))
+		assert.Equal(t, 2, st.Copied)
+		assert.Equal(t, 4, st.Sent)
+		assert.Equal(t, int64(len("e, second version")+len("d")), st.BytesSent, "b and sub/c did not cross the network")
+		fi, err := os.Stat(filepath.Join(old, "sub/c"))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "a copy keeps the mode")
+		assert.False(t, h.ShellWarm(), "no remote shell was started")
+	})
+}
+
+// Between the plan and the copy, what Basis held is swapped: a directory
+// for a symlink to a tree outside it, a file for a symlink to a file of
+// the same size, mode and mtime, a file for one of another size. Each is
+// refused: nothing is copied from outside Basis, dst keeps what it had,
+// the staging directory is gone.
+func TestSyncBasisSFTPCopyRefusesWhatWasSwapped(t *testing.T) {
+	cases := map[string]func(t *testing.T, live, outside string){
+		"a directory for a symlink": func(t *testing.T, live, outside string) {
+			build(t, outside, f("c", "c, second version", 0o600))
+			cp := filepath.Join(live, "sub/c")
+			fi, err := os.Stat(cp)
+			require.NoError(t, err)
+			require.NoError(t, os.Chtimes(filepath.Join(outside, "c"), fi.ModTime(), fi.ModTime()))
+			require.NoError(t, os.Rename(filepath.Join(live, "sub"), filepath.Join(live, "sub.moved")))
+			require.NoError(t, os.Symlink(outside, filepath.Join(live, "sub")))
+		},
+		"a file for a symlink": func(t *testing.T, live, outside string) {
+			build(t, outside, f("b", "b, other version", 0o644)) // the same size
+			fi, err := os.Stat(filepath.Join(live, "b"))
+			require.NoError(t, err)
+			require.NoError(t, os.Chtimes(filepath.Join(outside, "b"), fi.ModTime(), fi.ModTime()))
+			require.NoError(t, os.Remove(filepath.Join(live, "b")))
+			require.NoError(t, os.Symlink(filepath.Join(outside, "b"), filepath.Join(live, "b")))
+		},
+		"a file for another": func(t *testing.T, live, outside string) {
+			require.NoError(t, os.WriteFile(filepath.Join(live, "b"), []byte("longer than it was"), 0o644))
+		},
+	}
+	for name, swap := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := copyDataHost(t)
+			src, old, live := basisTrees(t, Options{})
+			oldBefore := snapshot(t, old)
+			delete(oldBefore, ".") // the staging directory came and went: dst's mtime moved
+			opts := Options{Basis: live, NoShellAfter: true, hooks: &testHooks{listSFTP: true}}
+			c, err := plan(context.Background(), h, src, old, opts)
+			require.NoError(t, err)
+			require.Equal(t, 2, c.Stats().Copied)
+			swap(t, live, filepath.Join(filepath.Dir(src), "outside"))
+			_, err = c.Apply(context.Background())
+			require.ErrorIs(t, err, ErrChanged)
+			after := snapshot(t, old)
+			delete(after, ".")
+			assert.Equal(t, oldBefore, after)
+			assert.Empty(t, findTemps(t, filepath.Dir(src)))
+		})
+	}
+}
