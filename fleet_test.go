@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/testenv"
 	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/portertest"
 )
@@ -501,7 +502,7 @@ func TestFleetChecksOutEachSourceOnce(t *testing.T) {
 	realGit, err := exec.LookPath("git")
 	require.NoError(t, err)
 	bin, calls := t.TempDir(), filepath.Join(t.TempDir(), "calls")
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "git"), []byte("#!/bin/sh\necho \"$*\" >> "+calls+"\nexec "+realGit+" \"$@\"\n"), 0o755))
+	testenv.WriteExecutable(t, filepath.Join(bin, "git"), "#!/bin/sh\necho \"$*\" >> "+calls+"\nexec "+realGit+" \"$@\"\n")
 	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 
 	repo := t.TempDir()

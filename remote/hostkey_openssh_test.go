@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/porter-deploy/porter/internal/testenv"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -373,7 +374,7 @@ func fakeSSH(t *testing.T, script string) string {
 		t.Skip("no sh")
 	}
 	p := filepath.Join(t.TempDir(), "ssh")
-	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\n"+script+"\n"), 0o755))
+	testenv.WriteExecutable(t, p, "#!/bin/sh\n"+script+"\n")
 	return p
 }
 

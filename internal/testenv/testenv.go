@@ -5,6 +5,8 @@ package testenv
 import (
 	"fmt"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -27,4 +29,18 @@ func Run(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// WriteExecutable writes an executable file (mode 0755) for a test to run,
+// through a child process, so that no write descriptor of it is ever open
+// in the test's own process: a child that another test forks meanwhile
+// would inherit it until its exec, and running the file in that moment
+// fails with "text file busy" (ETXTBSY, golang.org/issue/22315).
+func WriteExecutable(tb testing.TB, path, content string) {
+	tb.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `cat > "$1" && chmod 0755 "$1"`, "sh", path)
+	cmd.Stdin = strings.NewReader(content)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("write the executable %s: %v: %s", path, err, out)
+	}
 }

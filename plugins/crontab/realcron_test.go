@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/porter-deploy/porter/internal/testenv"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -99,7 +100,7 @@ func TestRealCrontabOfAThrowawayUser(t *testing.T) {
 
 	bin := t.TempDir()
 	script := "#!/bin/sh\nexec " + remote.Quote(real) + " -u " + remote.Quote(name) + " \"$@\"\n"
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "crontab"), []byte(script), 0o755))
+	testenv.WriteExecutable(t, filepath.Join(bin, "crontab"), script)
 	onPath := portertest.WithEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))
 	requireServerCrontab(t, filepath.Join(bin, "crontab"), onPath) // never root's crontab
 

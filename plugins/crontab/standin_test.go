@@ -80,7 +80,7 @@ func fakeCrontab(t *testing.T) *standin {
 	script := "#!/bin/sh\nGORACE=\"${GORACE:+$GORACE }atexit_sleep_ms=0\" " + standinEnv + "=" + remote.Quote(s.file) +
 		" exec " + remote.Quote(exe) + " \"$@\"\n"
 	require.NoError(t, os.Mkdir(bin, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "crontab"), []byte(script), 0o755))
+	testenv.WriteExecutable(t, filepath.Join(bin, "crontab"), script)
 	s.opts = []portertest.ServerOption{portertest.WithEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))}
 
 	requireServerCrontab(t, filepath.Join(bin, "crontab"), s.opts...)

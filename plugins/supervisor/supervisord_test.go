@@ -71,7 +71,7 @@ files = DIR/conf.d/*.conf
 	// supervisord has exited), and stops supervisord when its stdin ends.
 	out, logw, err := os.Pipe()
 	require.NoError(t, err)
-	cmd := exec.Command("/bin/sh", "-c", supervisordScript, "sh", s.cfg, filepath.Join(dir, "supervisord.pid"), quickTick(t, dir))
+	cmd := exec.Command("/bin/sh", append([]string{"-c", supervisordScript, "sh", s.cfg, filepath.Join(dir, "supervisord.pid")}, quickTick(t, dir)...)...)
 	cmd.ExtraFiles = []*os.File{logw}
 	deadman, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -143,7 +143,12 @@ files = DIR/conf.d/*.conf
 // supervisord's; only the loop turns faster. When supervisord is not a
 // Python script (a packaging this wrapper does not know), it is run as it
 // is.
-func quickTick(t *testing.T, dir string) string {
+//
+// The wrapper is given to its Python as an argument, not executed: a file
+// this process just wrote may still be open for writing in a child that
+// another test forked meanwhile (until that child's exec closes it), and
+// executing it then fails with "text file busy" (ETXTBSY).
+func quickTick(t *testing.T, dir string) []string {
 	t.Helper()
 	path, err := exec.LookPath("supervisord")
 	require.NoError(t, err)
@@ -152,11 +157,11 @@ func quickTick(t *testing.T, dir string) string {
 	first, _, _ := strings.Cut(string(b), "\n")
 	python, ok := strings.CutPrefix(first, "#!")
 	if !ok || !strings.Contains(python, "python") || strings.ContainsAny(strings.TrimSpace(python), " \t") {
-		return path
+		return []string{path}
 	}
-	wrapper := filepath.Join(dir, "supervisord")
-	require.NoError(t, os.WriteFile(wrapper, []byte("#!"+strings.TrimSpace(python)+"\n"+quickTickPy), 0o755))
-	return wrapper
+	wrapper := filepath.Join(dir, "quicktick.py")
+	require.NoError(t, os.WriteFile(wrapper, []byte(quickTickPy), 0o644))
+	return []string{strings.TrimSpace(python), wrapper}
 }
 
 // quickTickPy is the Python of quickTick's wrapper.
@@ -171,16 +176,18 @@ sys.exit(main())
 `
 
 // supervisordScript is the sh of startSupervisord: sh -c SCRIPT sh CONFIG
-// PIDFILE SUPERVISORD. The relay loop ignores a failed write, and SIGPIPE is ignored:
+// PIDFILE COMMAND... (quickTick's). The relay loop ignores a failed write, and SIGPIPE is ignored:
 // when the test process dies, supervisord can still log, and so stop its
 // programs before it exits, instead of dying of a broken pipe.
 const supervisordScript = `trap '' PIPE
-"$3" -c "$1" 2>&1 3>&- | while IFS= read -r line; do printf '%s\n' "$line" >&3 2>/dev/null; done &
+cfg=$1 pid=$2
+shift 2
+"$@" -c "$cfg" 2>&1 3>&- | while IFS= read -r line; do printf '%s\n' "$line" >&3 2>/dev/null; done &
 relay=$!
 exec 3>&-
 read -r _
 while kill -0 "$relay" 2>/dev/null; do
-	kill -TERM "$(cat "$2" 2>/dev/null)" 2>/dev/null && break
+	kill -TERM "$(cat "$pid" 2>/dev/null)" 2>/dev/null && break
 	sleep 1
 done
 wait

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/porter-deploy/porter/internal/testenv"
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -92,7 +93,7 @@ func newFake(t *testing.T, script map[string]unit) *fake {
 		// second as it exits, for every call of the fake.
 		sh := "#!/bin/sh\nGORACE=\"atexit_sleep_ms=0${GORACE:+ $GORACE}\" " + fakeEnv + "=" + remote.Quote(f.dir) + " " + progEnv + "=" + prog +
 			" exec " + remote.Quote(exe) + " \"$@\"\n"
-		require.NoError(t, os.WriteFile(filepath.Join(bin, prog), []byte(sh), 0o755))
+		testenv.WriteExecutable(t, filepath.Join(bin, prog), sh)
 	}
 	f.opts = []portertest.ServerOption{portertest.WithEnv("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))}
 	requireServerRuns(t, bin, f.opts...)
