@@ -68,23 +68,27 @@ const copyConcurrency = 64
 // its To (below toDir), on an SFTP session of its own that is closed
 // before it returns. fromDir and toDir are paths on the host (relative ones
 // to the login directory); they may be symlinks, but nothing below them
-// is followed: each directory on the way to a From or a To is checked
-// once per call, with an lstat, to be a directory and not a symlink,
-// before a file in it is opened. Each To is created (unless Replace, it
-// must not exist: a name taken, even by a symlink, fails it), so a copy
-// never writes through a link; each From is checked to be a regular file
-// with the given size, mtime and mode, with an lstat before it is opened
-// and again, on the open file, before its bytes are copied (a symlink
-// swapped in between fails the second check unless it points to a file of
-// the same size, mtime and mode). What is renamed or swapped between a
-// check and the request that follows it is not seen: that window is the
-// same as a shell's between its test and its cp. On error, some To may
-// exist, whole or not (a To made for a From that failed its first check
-// is removed): copy into a directory the caller removes on failure.
+// is followed.
+//
+// Everything is checked before anything is written: each directory on the
+// way to a From or a To, once per call, with an lstat (a directory, not a
+// symlink), and each From (a regular file of the given size, mtime and
+// mode, not a symlink). A refusal then leaves toDir as it was. Each copy
+// then opens From and checks it again, on the open file, before a byte is
+// copied (a symlink swapped in since fails it, unless it points to a file
+// of the same size, mtime and mode); To is created exclusively (with
+// Replace, after what it named is unlinked), so a copy never writes
+// through a link, and gets From's mode and mtime. A To made for a copy
+// that fails is removed while the session serves. What is renamed or
+// swapped between a check and the request that follows it is not seen:
+// that window is the same as a shell's between its test and its cp. A
+// call that fails (ctx ending, the connection lost) may leave a To cut
+// short: copy into a directory the caller removes on failure.
 //
 // A server without the copy-data extension is [ErrNoServerCopy] (see
-// [Host.CanCopyFiles]); what is not as described wraps [ErrCopyRefused].
-// When ctx ends, the session is closed at once.
+// [Host.CanCopyFiles]); what is not as described, or gone, wraps
+// [ErrCopyRefused]. When ctx ends, the session is closed at once and the
+// error wraps ctx.Err().
 func (h *Host) CopyFiles(ctx context.Context, fromDir, toDir string, files []FileCopy) error {
 	if len(files) == 0 {
 		return nil
@@ -105,30 +109,50 @@ func (h *Host) CopyFiles(ctx context.Context, fromDir, toDir string, files []Fil
 		return fmt.Errorf("copy on %s: %w", h.name, ErrNoServerCopy)
 	}
 	dirs := &dirChecks{c: c, seen: map[string]*dirCheck{}}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(copyConcurrency)
-	for i := range files {
-		if gctx.Err() != nil {
-			break
+	// Everything is checked before anything is written: a refusal leaves
+	// toDir as it was.
+	err = eachFile(ctx, len(files), 4*copyConcurrency, func(ctx context.Context, i int) error {
+		f := &files[i]
+		if err := c.checkFile(ctx, dirs, fromDir, toDir, f); err != nil {
+			return fmt.Errorf("copy %s to %s on %s: %w", joinDir(fromDir, f.From), joinDir(toDir, f.To), h.name, err)
 		}
-		f := files[i]
-		from, to := joinDir(fromDir, f.From), joinDir(toDir, f.To)
-		g.Go(func() error {
-			err := errors.Join(dirs.below(gctx, fromDir, path.Dir(f.From)), dirs.below(gctx, toDir, path.Dir(f.To)))
-			if err == nil {
-				f.From, f.To = from, to
-				err = c.copyFile(gctx, &f)
-			}
-			if err != nil {
-				return fmt.Errorf("copy %s to %s on %s: %w", from, to, h.name, err)
+		return nil
+	})
+	if err == nil {
+		if hook, ok := ctx.Value(copyHookKey{}).(func()); ok {
+			hook() // tests: between the checks and the copies
+		}
+		err = eachFile(ctx, len(files), copyConcurrency, func(ctx context.Context, i int) error {
+			f := files[i]
+			f.From, f.To = joinDir(fromDir, f.From), joinDir(toDir, f.To)
+			if err := c.copyFile(ctx, &f); err != nil {
+				return fmt.Errorf("copy %s to %s on %s: %w", f.From, f.To, h.name, err)
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
+	if cerr := ctx.Err(); cerr != nil && (err == nil || !errors.Is(err, cerr)) {
+		if err == nil {
+			return cerr
+		}
+		return fmt.Errorf("%w (%w)", cerr, err)
 	}
-	return ctx.Err()
+	return err
+}
+
+// copyHookKey is the context key of a test's hook run between
+// CopyFiles's checks and its copies (see export_test.go).
+type copyHookKey struct{}
+
+// eachFile runs fn for each of n files, limit at a time, until the first
+// error.
+func eachFile(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i := 0; i < n && gctx.Err() == nil; i++ {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
 }
 
 // joinDir is rel below dir, both paths on the host.
@@ -203,11 +227,29 @@ func checkDir(a attrs, p string) error {
 // The file types of an SFTP permissions field (as stat's st_mode).
 const typeMask, typeReg, typeDir, typeLink = 0o170000, 0o100000, 0o040000, 0o120000
 
-// copyFile copies one file in two rounds of requests: the lstat of From
-// and both opens; then the fstat of From, the copy, To's mode and mtime
+// checkFile checks, before anything is written, the directories on the
+// way to f's From and To and From itself (an lstat).
+func (c *rawSFTP) checkFile(ctx context.Context, dirs *dirChecks, fromDir, toDir string, f *FileCopy) error {
+	err := errors.Join(dirs.below(ctx, fromDir, path.Dir(f.From)), dirs.below(ctx, toDir, path.Dir(f.To)))
+	if err != nil {
+		return err
+	}
+	a, err := c.attrsReply(ctx, c.send(sftpLstat, func(b []byte) []byte { return appendString(b, joinDir(fromDir, f.From)) }))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s is gone: %w: %w", joinDir(fromDir, f.From), ErrCopyRefused, err)
+	}
+	if err != nil {
+		return err
+	}
+	return checkCopySource(a, joinDir(fromDir, f.From), f, "")
+}
+
+// copyFile copies one file, whose paths are the host's, in three rounds of
+// requests: both opens (and To's removal, with Replace); the fstat of From,
+// checked before anything is copied; then the copy, To's mode and mtime
 // and both closes (a server processes the requests on a handle in order).
+// A To made here is removed when the copy fails.
 func (c *rawSFTP) copyFile(ctx context.Context, f *FileCopy) error {
-	lst := c.send(sftpLstat, func(b []byte) []byte { return appendString(b, f.From) })
 	var rm <-chan rawReply
 	if f.Replace {
 		rm = c.send(sftpRemove, func(b []byte) []byte { return appendString(b, f.To) })
@@ -219,26 +261,28 @@ func (c *rawSFTP) copyFile(ctx context.Context, f *FileCopy) error {
 		b = appendU32(appendString(b, f.To), sftpWrite|sftpCreate|sftpExcl)
 		return appendAttrs(b, attrs{flags: attrPerms, perms: 0o600})
 	})
-	la, lerr := c.attrsReply(ctx, lst)
+	var err error
 	if rm != nil {
-		if err := c.statusReply(ctx, rm); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			lerr = errors.Join(lerr, fmt.Errorf("remove %s: %w", f.To, err))
+		if rerr := c.statusReply(ctx, rm); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = fmt.Errorf("remove %s: %w", f.To, rerr)
 		}
 	}
 	sh, serr := c.handleReply(ctx, src)
+	if errors.Is(serr, fs.ErrNotExist) {
+		serr = fmt.Errorf("%s is gone: %w: %w", f.From, ErrCopyRefused, serr)
+	}
 	dh, derr := c.handleReply(ctx, dst)
-	err := errors.Join(lerr, serr, derr)
-	if err == nil {
-		err = checkCopySource(la, f, "")
+	if err = errors.Join(err, serr, derr); err == nil {
+		var a attrs
+		if a, err = c.attrsReply(ctx, c.send(sftpFstat, func(b []byte) []byte { return appendString(b, sh) })); err == nil {
+			err = checkCopySource(a, f.From, f, " once open")
+		}
 	}
 	if err != nil {
 		c.closeHandles(ctx, sh, dh)
-		if dh != "" { // made here, exclusively: nothing else's
-			_ = c.statusReply(ctx, c.send(sftpRemove, func(b []byte) []byte { return appendString(b, f.To) }))
-		}
+		c.removeMade(ctx, dh, f.To)
 		return err
 	}
-	fst := c.send(sftpFstat, func(b []byte) []byte { return appendString(b, sh) })
 	cp := c.send(sftpExtended, func(b []byte) []byte {
 		b = appendString(appendString(b, "copy-data"), sh)
 		b = appendU64(appendU64(b, 0), 0) // from offset 0, to EOF
@@ -250,15 +294,22 @@ func (c *rawSFTP) copyFile(ctx context.Context, f *FileCopy) error {
 	})
 	cls := c.send(sftpClose, func(b []byte) []byte { return appendString(b, sh) })
 	cld := c.send(sftpClose, func(b []byte) []byte { return appendString(b, dh) })
-	fa, ferr := c.attrsReply(ctx, fst)
-	if ferr == nil {
-		ferr = checkCopySource(fa, f, " once open")
-	}
 	cerr := c.statusReply(ctx, cp)
 	if cerr != nil {
 		cerr = fmt.Errorf("copy-data: %w", cerr)
 	}
-	return errors.Join(ferr, cerr, c.statusReply(ctx, set), c.statusReply(ctx, cls), c.statusReply(ctx, cld))
+	if err = errors.Join(cerr, c.statusReply(ctx, set), c.statusReply(ctx, cls), c.statusReply(ctx, cld)); err != nil {
+		c.removeMade(ctx, dh, f.To)
+	}
+	return err
+}
+
+// removeMade removes To when copyFile made it (dh is its handle), while
+// the session still serves: it was created exclusively, nothing else's.
+func (c *rawSFTP) removeMade(ctx context.Context, dh, to string) {
+	if dh != "" && ctx.Err() == nil {
+		_ = c.statusReply(ctx, c.send(sftpRemove, func(b []byte) []byte { return appendString(b, to) }))
+	}
 }
 
 // closeHandles closes the handles that were opened ("" = not).
@@ -274,19 +325,20 @@ func (c *rawSFTP) closeHandles(ctx context.Context, hs ...string) {
 	}
 }
 
-// checkCopySource fails unless a are the attributes f says From has.
-func checkCopySource(a attrs, f *FileCopy, when string) error {
+// checkCopySource fails unless a are the attributes f says its From (the
+// host's path from) has.
+func checkCopySource(a attrs, from string, f *FileCopy, when string) error {
 	want := fmt.Sprintf("a regular file of %d bytes, mode %04o, mtime %s", f.Size, unixMode(f.Mode), f.Mtime.UTC().Format(time.RFC3339))
 	switch {
 	case a.flags&attrPerms == 0 || a.flags&attrSize == 0 || a.flags&attrTimes == 0:
-		return fmt.Errorf("%s: %w: the server did not say its type, size and mtime", f.From, ErrCopyRefused)
+		return fmt.Errorf("%s: %w: the server did not say its type, size and mtime", from, ErrCopyRefused)
 	case a.perms&typeMask == typeLink:
-		return fmt.Errorf("%s%s is a symlink, not %s: %w", f.From, when, want, ErrCopyRefused)
+		return fmt.Errorf("%s%s is a symlink, not %s: %w", from, when, want, ErrCopyRefused)
 	case a.perms&typeMask != typeReg:
-		return fmt.Errorf("%s%s is not a regular file (mode %06o), not %s: %w", f.From, when, a.perms, want, ErrCopyRefused)
+		return fmt.Errorf("%s%s is not a regular file (mode %06o), not %s: %w", from, when, a.perms, want, ErrCopyRefused)
 	case int64(a.size) != f.Size || a.mtime != uint32(f.Mtime.Unix()) || a.perms&0o7777 != unixMode(f.Mode):
 		got := fmt.Sprintf("%d bytes, mode %04o, mtime %s", a.size, a.perms&0o7777, time.Unix(int64(a.mtime), 0).UTC().Format(time.RFC3339))
-		return fmt.Errorf("%s%s has %s, not %s: %w", f.From, when, got, want, ErrCopyRefused)
+		return fmt.Errorf("%s%s has %s, not %s: %w", from, when, got, want, ErrCopyRefused)
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ func TestCopyFilesRefusesOpenSSH(t *testing.T) {
 		require.ErrorIs(t, err, remote.ErrCopyRefused)
 		assert.Contains(t, err.Error(), filepath.Join(from, "b")+" is a symlink, not a regular file of 7 bytes, mode 0600")
 		_, serr := os.Lstat(filepath.Join(to, f.To))
-		assert.ErrorIs(t, serr, fs.ErrNotExist, "the To made for it is removed")
+		assert.ErrorIs(t, serr, fs.ErrNotExist, "nothing is made for it")
 	})
 	t.Run("a directory of From that is a symlink", func(t *testing.T) {
 		f := copySource(t, outside, "secret", "secret\n", 0o600, mtime)
@@ -152,12 +152,42 @@ func TestCopyFilesRefusesOpenSSH(t *testing.T) {
 		require.ErrorIs(t, err, remote.ErrCopyRefused)
 		assert.Contains(t, err.Error(), filepath.Join(from, "e")+" has 8 bytes, mode 0644, mtime 2024-05-06T07:08:09Z, not a regular file of 3 bytes, mode 0644")
 	})
+	t.Run("a From changed after the checks, before it is opened", func(t *testing.T) {
+		f := copySource(t, from, "g", "first\n", 0o644, mtime)
+		f.To = "g.copy"
+		other := copySource(t, from, "h", "first\n", 0o644, mtime) // the same size and mode
+		other.To = "h.copy"
+		swapped := remote.WithCopyHook(ctx, func() {
+			require.NoError(t, os.WriteFile(filepath.Join(from, "g"), []byte("other\n"), 0o644)) // the same size, a new mtime
+		})
+		err := h.CopyFiles(swapped, from, to, []remote.FileCopy{f, other})
+		require.ErrorIs(t, err, remote.ErrCopyRefused)
+		assert.Contains(t, err.Error(), filepath.Join(from, "g")+" once open has 6 bytes, mode 0644, mtime ")
+		_, serr := os.Lstat(filepath.Join(to, f.To))
+		assert.ErrorIs(t, serr, fs.ErrNotExist, "nothing of it is copied: the To made for it is removed")
+	})
+	t.Run("a refusal writes nothing", func(t *testing.T) {
+		good := copySource(t, from, "i", "i\n", 0o644, mtime)
+		good.To, good.Replace = "i", true
+		require.NoError(t, os.WriteFile(filepath.Join(to, "i"), []byte("kept\n"), 0o644))
+		bad := copySource(t, from, "j", "j\n", 0o644, mtime)
+		bad.To, bad.Size = "j", 5
+		err := h.CopyFiles(ctx, from, to, []remote.FileCopy{good, bad})
+		require.ErrorIs(t, err, remote.ErrCopyRefused)
+		got, rerr := os.ReadFile(filepath.Join(to, "i"))
+		require.NoError(t, rerr)
+		assert.Equal(t, "kept\n", string(got), "the file to replace is still there: every check comes first")
+		_, serr := os.Lstat(filepath.Join(to, "j"))
+		assert.ErrorIs(t, serr, fs.ErrNotExist)
+	})
 	t.Run("a missing From", func(t *testing.T) {
 		f := remote.FileCopy{From: "missing", To: "missing.copy", Mtime: mtime, Mode: 0o644}
 		err := h.CopyFiles(ctx, from, to, []remote.FileCopy{f})
 		require.ErrorIs(t, err, fs.ErrNotExist)
+		require.ErrorIs(t, err, remote.ErrCopyRefused)
+		assert.Contains(t, err.Error(), filepath.Join(from, "missing")+" is gone")
 		_, serr := os.Lstat(filepath.Join(to, f.To))
-		assert.ErrorIs(t, serr, fs.ErrNotExist, "the To made for it is removed")
+		assert.ErrorIs(t, serr, fs.ErrNotExist, "nothing is made for it")
 	})
 	t.Run("a path that climbs out", func(t *testing.T) {
 		f := remote.FileCopy{From: "../outside/secret", To: "x", Mtime: mtime, Mode: 0o600, Size: 7}

@@ -1,5 +1,7 @@
 package remote
 
+import "context"
+
 // Test hooks for the remote shell.
 
 // SetMaxShells sets how many pooled shells h may start (before its first Run).
@@ -18,3 +20,9 @@ func ShellDirs(h *Host) []string {
 
 // ShellLoop is the first frame every shell is sent.
 const ShellLoop = shellLoop
+
+// WithCopyHook returns ctx with fn, which CopyFiles runs between its
+// checks and its copies.
+func WithCopyHook(ctx context.Context, fn func()) context.Context {
+	return context.WithValue(ctx, copyHookKey{}, fn)
+}

@@ -202,6 +202,9 @@ func (c *rawSFTP) reply(ctx context.Context, ch <-chan rawReply) (rawReply, erro
 	case <-c.done:
 		select {
 		case r := <-ch: // answered just before the end
+			if r.typ == 0 {
+				return r, fmt.Errorf("send an sftp request: %s", r.data)
+			}
 			return r, nil
 		default:
 		}

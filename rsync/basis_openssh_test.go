@@ -53,9 +53,10 @@ func TestSyncBasisCopiedByTheSFTPServer(t *testing.T) {
 
 // Between the plan and the copy, what Basis held is swapped: a directory
 // for a symlink to a tree outside it, a file for a symlink to a file of
-// the same size, mode and mtime, a file for one of another size. Each is
-// refused: nothing is copied from outside Basis, dst keeps what it had,
-// the staging directory is gone.
+// the same size, mode and mtime, a file for one of another size, a file
+// removed. Each is refused (ErrChanged): nothing is copied from outside
+// Basis, dst keeps what it had (with NotLive too: every check comes before
+// any write), the staging directory is gone.
 func TestSyncBasisSFTPCopyRefusesWhatWasSwapped(t *testing.T) {
 	cases := map[string]func(t *testing.T, live, outside string){
 		"a directory for a symlink": func(t *testing.T, live, outside string) {
@@ -78,24 +79,31 @@ func TestSyncBasisSFTPCopyRefusesWhatWasSwapped(t *testing.T) {
 		"a file for another": func(t *testing.T, live, outside string) {
 			require.NoError(t, os.WriteFile(filepath.Join(live, "b"), []byte("longer than it was"), 0o644))
 		},
+		"a file removed": func(t *testing.T, live, outside string) {
+			require.NoError(t, os.Remove(filepath.Join(live, "sub/c")))
+		},
 	}
 	for name, swap := range cases {
 		t.Run(name, func(t *testing.T) {
-			h := copyDataHost(t)
-			src, old, live := basisTrees(t, Options{})
-			oldBefore := snapshot(t, old)
-			delete(oldBefore, ".") // the staging directory came and went: dst's mtime moved
-			opts := Options{Basis: live, NoShellAfter: true, hooks: &testHooks{listSFTP: true}}
-			c, err := plan(context.Background(), h, src, old, opts)
-			require.NoError(t, err)
-			require.Equal(t, 2, c.Stats().Copied)
-			swap(t, live, filepath.Join(filepath.Dir(src), "outside"))
-			_, err = c.Apply(context.Background())
-			require.ErrorIs(t, err, ErrChanged)
-			after := snapshot(t, old)
-			delete(after, ".")
-			assert.Equal(t, oldBefore, after)
-			assert.Empty(t, findTemps(t, filepath.Dir(src)))
+			notLive(t, func(t *testing.T, notLive bool) { testSFTPCopyRefuses(t, swap, notLive) })
 		})
 	}
+}
+
+func testSFTPCopyRefuses(t *testing.T, swap func(t *testing.T, live, outside string), notLive bool) {
+	h := copyDataHost(t)
+	src, old, live := basisTrees(t, Options{})
+	oldBefore := snapshot(t, old)
+	delete(oldBefore, ".") // the staging directory came and went: dst's mtime moved
+	opts := Options{Basis: live, NotLive: notLive, NoShellAfter: true, hooks: &testHooks{listSFTP: true}}
+	c, err := plan(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	require.Equal(t, 2, c.Stats().Copied)
+	swap(t, live, filepath.Join(filepath.Dir(src), "outside"))
+	_, err = c.Apply(context.Background())
+	require.ErrorIs(t, err, ErrChanged)
+	after := snapshot(t, old)
+	delete(after, ".")
+	assert.Equal(t, oldBefore, after, "nothing is written when a check fails, not even with NotLive")
+	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
