@@ -70,7 +70,7 @@ func (h *Host) OpenLister(ctx context.Context, n int) (*Lister, error) {
 }
 
 // session returns the session for the next call, in turn.
-func (l *Lister) session() *rawSFTP { return l.cs[int(l.next.Add(1))%len(l.cs)] }
+func (l *Lister) session() *rawSFTP { return l.cs[l.next.Add(1)%uint32(len(l.cs))] }
 
 // ReadDir reads directory dir whole, at most maxNames entries ("." and
 // ".." left out), in the order the server sends them.
@@ -136,6 +136,7 @@ func (c *rawSFTP) readDir(ctx context.Context, p string, max int) ([]rawName, er
 		return nil, err
 	}
 	var out []rawName
+	got := 0 // names received, "." and ".." too: a server that sends names without end is stopped
 	for err == nil {
 		var r rawReply
 		r, err = c.reply(ctx, c.send(sftpReaddir, func(b []byte) []byte { return appendString(b, h) }))
@@ -146,9 +147,13 @@ func (c *rawSFTP) readDir(ctx context.Context, p string, max int) ([]rawName, er
 		case sftpName:
 			d := decoder{b: r.data}
 			n := d.u32()
-			if int(n) > len(d.b)/13 { // a name, a longname and attrs: 4+4+4 bytes and more
+			switch {
+			case n == 0: // a reply without names and without an end
+				d.err = errors.New("the SFTP server answered a readdir with no names and no end of directory")
+			case int(n) > len(d.b)/13: // a name, a longname and attrs: 4+4+4 bytes and more
 				d.err = fmt.Errorf("the SFTP server sent %d names in a packet of %d bytes", n, len(r.data))
 			}
+			got += int(n)
 			for ; n > 0 && d.err == nil; n-- {
 				name := d.str()
 				d.str() // longname
@@ -158,7 +163,7 @@ func (c *rawSFTP) readDir(ctx context.Context, p string, max int) ([]rawName, er
 				}
 			}
 			err = d.err
-			if err == nil && len(out) > max {
+			if err == nil && (len(out) > max || got > max+2) {
 				err = fmt.Errorf("%s: more than %d entries", p, max)
 			}
 		case sftpStatus:

@@ -12,8 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"sync"
-
-	"golang.org/x/crypto/ssh"
 )
 
 // SFTP packet types and flags (draft-ietf-secsh-filexfer-02).
@@ -49,7 +47,7 @@ const maxRawPacket = 256 << 10
 
 // rawSFTP is one SFTP session.
 type rawSFTP struct {
-	s    *ssh.Session
+	s    io.Closer      // the SSH session
 	w    io.WriteCloser // a batchWriter: each packet is written whole
 	exts map[string]string
 

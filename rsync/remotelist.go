@@ -380,17 +380,19 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 	// reads.
 	var own atomic.Pointer[dirReader]
 	opened := make(chan struct{})
+	octx, cancelOpen := context.WithCancel(ctx) // an open still under way when the walk ends stops
 	go func() {
 		defer close(opened)
 		if !oneRequestAtATime(h) {
 			return
 		}
-		if l, err := h.OpenLister(ctx, listSessions); err == nil {
+		if l, err := h.OpenLister(octx, listSessions); err == nil {
 			rd := listerReader(l, maxEntries)
 			own.Store(&rd)
 		}
 	}()
 	defer func() {
+		cancelOpen()
 		go func() { // without waiting for an open still under way
 			<-opened
 			if rd := own.Load(); rd != nil {
