@@ -12,6 +12,8 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // SFTP packet types and flags (draft-ietf-secsh-filexfer-02).
@@ -47,7 +49,7 @@ const maxRawPacket = 256 << 10
 
 // rawSFTP is one SFTP session.
 type rawSFTP struct {
-	s    io.Closer      // the SSH session
+	s    *ssh.Session
 	w    io.WriteCloser // a batchWriter: each packet is written whole
 	exts map[string]string
 

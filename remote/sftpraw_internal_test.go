@@ -2,9 +2,7 @@ package remote
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"io"
 	"io/fs"
 	"testing"
 
@@ -54,55 +52,4 @@ func FuzzRawSFTPDecoder(f *testing.F) {
 			t.Fatal("the decoder read past its packet")
 		}
 	})
-}
-
-// A server that answers every readdir with names but never with the end
-// of the directory is stopped by the bound on names, and one that answers
-// with no names at all, at once.
-func TestRawSFTPReadDirWithoutEnd(t *testing.T) {
-	for name, reply := range map[string][]byte{
-		"dot names without end": appendAttrs(appendString(appendString(appendAttrs(appendString(appendString(appendU32(nil, 2), "."), ""), attrs{}), ".."), ""), attrs{}),
-		"no names":              appendU32(nil, 0),
-	} {
-		t.Run(name, func(t *testing.T) {
-			c := fakeServer(t, func(typ byte) (byte, []byte) {
-				switch typ {
-				case sftpOpendir:
-					return sftpHandle, appendString(nil, "h")
-				case sftpReaddir:
-					return sftpName, reply
-				}
-				return sftpStatus, appendString(appendString(appendU32(nil, 0), ""), "")
-			})
-			_, err := c.readDir(context.Background(), "/d", 10)
-			require.Error(t, err)
-		})
-	}
-}
-
-// fakeServer is a rawSFTP whose requests answer is called for, in order,
-// with the request's type (the reply gets the request's id).
-func fakeServer(t *testing.T, answer func(typ byte) (byte, []byte)) *rawSFTP {
-	t.Helper()
-	reqR, reqW := io.Pipe()
-	repR, repW := io.Pipe()
-	c := &rawSFTP{s: repR, w: reqW, wait: map[uint32]chan rawReply{}, done: make(chan struct{})}
-	go func() {
-		for {
-			p, err := readRawPacket(reqR)
-			if err != nil {
-				repW.CloseWithError(err)
-				return
-			}
-			typ, body := answer(p[0])
-			b := append(appendU32([]byte{0, 0, 0, 0, typ}, binary.BigEndian.Uint32(p[1:5])), body...)
-			binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-			if _, err := repW.Write(b); err != nil {
-				return
-			}
-		}
-	}()
-	go c.read(repR)
-	t.Cleanup(func() { reqW.Close(); repR.Close() })
-	return c
 }

@@ -107,32 +107,3 @@ func testSFTPCopyRefuses(t *testing.T, swap func(t *testing.T, live, outside str
 	assert.Equal(t, oldBefore, after, "nothing is written when a check fails, not even with NotLive")
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
-
-// A host that refuses the walk's own SFTP sessions (sshd's MaxSessions
-// reached) is listed with the shared client: the plan is the same.
-func TestWalkWithoutSessionsOfItsOwn(t *testing.T) {
-	tmp := tempDir(t)
-	src, dst := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst")
-	build(t, src, sample(tmp)...)
-	_, err := Sync(context.Background(), sshdtest.Start(t).Dial(t), src, dst, Options{})
-	require.NoError(t, err)
-	var stats []Stats
-	for _, sessions := range []string{"MaxSessions 1", "MaxSessions 64"} {
-		t.Run(sessions, func(t *testing.T) {
-			h := sshdtest.Start(t, sshdtest.WithConfig(sessions)).Dial(t)
-			c, err := Plan(context.Background(), h, src, dst, Options{hooks: &testHooks{listSFTP: true}})
-			require.NoError(t, err)
-			assert.True(t, c.Empty(), "%v", c.List())
-			if sessions == "MaxSessions 1" { // the shared client holds the one session
-				_, err := h.OpenLister(context.Background(), 1)
-				require.Error(t, err, "the host refuses another session")
-			}
-			st := c.Stats()
-			st.PlanTook = 0
-			stats = append(stats, st)
-		})
-	}
-	require.Len(t, stats, 2)
-	assert.Equal(t, stats[0], stats[1])
-	assert.NotZero(t, stats[0].Unchanged)
-}

@@ -336,76 +336,12 @@ func parseRecord(f [6][]byte) (entry, error) {
 	return e, nil
 }
 
-// listSessions is how many SFTP sessions of its own a walk reads
-// directories on (remote.Lister): each is an SFTP server process on the
-// host, which serves one request at a time. The walk of the 5,005-file
-// tree (1,051 directories) on loopback OpenSSH, medians of 20: the shared
-// client 134-145 ms, one session of its own 121-139 ms, two 103-109 ms,
-// three 94-99 ms. Two leave room under sshd's default MaxSessions (10)
-// for the shared client, the pooled shells and a copy session.
-const listSessions = 2
-
-// oneRequestAtATime reports whether the host's SFTP server is known to
-// serve one request at a time per session, so that the walk's own
-// sessions spread it over more processes: OpenSSH's (sftp-server or
-// internal-sftp) and Dropbear's (which runs OpenSSH's sftp-server). A
-// server that serves a session's requests concurrently (pkg/sftp's, as
-// portertest's) gains nothing from them: the engine's benchmarks on
-// portertest measured the no-op sync 66-81 ms with the shared client alone
-// and 79-112 ms with two sessions of its own.
-func oneRequestAtATime(h *remote.Host) bool {
-	v := strings.ToLower(string(h.Client().ServerVersion()))
-	return strings.Contains(v, "openssh") || strings.Contains(v, "dropbear")
-}
-
-// dirReader is how walkSFTP reads a directory and a link: a Lister's
-// sessions, or the shared client where they cannot be opened.
-type dirReader struct {
-	readDir  func(ctx context.Context, dir string) ([]entry, error) // entries named by their name alone
-	readLink func(ctx context.Context, p string) (string, error)
-	close    func()
-}
-
 // walkSFTP lists dst with SFTP: one directory level at a time, the
-// directories of a level read concurrently, on listSessions sessions of
-// the walk's own once they are open (the shared client reads until then,
-// and where they cannot be opened).
+// directories of a level read concurrently.
 func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries int, firstRTT func(time.Duration)) ([]entry, bool, error) {
 	c, err := h.SFTP(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("list %s on %s: open sftp: %w", dst, h.Name(), err)
-	}
-	// The walk's own sessions open meanwhile; until they are up (two
-	// round trips and a process started on the host), the shared client
-	// reads.
-	var own atomic.Pointer[dirReader]
-	opened := make(chan struct{})
-	octx, cancelOpen := context.WithCancel(ctx) // an open still under way when the walk ends stops
-	go func() {
-		defer close(opened)
-		if !oneRequestAtATime(h) {
-			return
-		}
-		if l, err := h.OpenLister(octx, listSessions); err == nil {
-			rd := listerReader(l, maxEntries)
-			own.Store(&rd)
-		}
-	}()
-	defer func() {
-		cancelOpen()
-		go func() { // without waiting for an open still under way
-			<-opened
-			if rd := own.Load(); rd != nil {
-				rd.close()
-			}
-		}()
-	}()
-	shared := sharedReader(c, maxEntries)
-	reader := func() *dirReader {
-		if rd := own.Load(); rd != nil {
-			return rd
-		}
-		return &shared
 	}
 	t0 := time.Now()
 	fi, err := c.Stat(dst)
@@ -434,24 +370,23 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 					return err
 				}
 				full := joinRemote(dst, dir)
-				rd := reader()
-				read, err := rd.readDir(gctx, full)
+				infos, err := c.ReadDirContext(gctx, full)
 				if err != nil {
 					return fmt.Errorf("list %s on %s: %w", full, h.Name(), err)
 				}
 				var es []entry
 				var subs []string
-				for _, e := range read {
-					if err := checkListedName(e.path); err != nil {
+				for _, fi := range infos {
+					if err := checkListedName(fi.Name()); err != nil {
 						return fmt.Errorf("list %s on %s: %w", full, h.Name(), err)
 					}
-					rel := path.Join(dir, e.path)
+					rel := path.Join(dir, fi.Name())
 					if rel == stateDir {
 						continue
 					}
-					e.path = rel
+					e := sftpEntry(rel, fi)
 					if e.typ == typeSymlink {
-						if e.link, err = rd.readLink(gctx, joinRemote(dst, rel)); err != nil {
+						if e.link, err = c.ReadLink(joinRemote(dst, rel)); err != nil {
 							return fmt.Errorf("read link %s on %s: %w", joinRemote(dst, rel), h.Name(), err)
 						}
 					}
@@ -476,63 +411,6 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 		level = next
 	}
 	return out, true, nil
-}
-
-// sharedReader reads with the host's shared SFTP client.
-func sharedReader(c *sftp.Client, maxEntries int) dirReader {
-	return dirReader{
-		readDir: func(ctx context.Context, dir string) ([]entry, error) {
-			infos, err := c.ReadDirContext(ctx, dir)
-			if err != nil {
-				return nil, err
-			}
-			if len(infos) > maxEntries {
-				return nil, fmt.Errorf("more than %d entries (rsync.Options.MaxEntries)", maxEntries)
-			}
-			es := make([]entry, len(infos))
-			for i, fi := range infos {
-				es[i] = sftpEntry(fi.Name(), fi)
-			}
-			return es, nil
-		},
-		readLink: func(_ context.Context, p string) (string, error) { return c.ReadLink(p) },
-		close:    func() {},
-	}
-}
-
-// listerReader reads with the walk's own sessions.
-func listerReader(l *remote.Lister, maxEntries int) dirReader {
-	return dirReader{
-		readDir: func(ctx context.Context, dir string) ([]entry, error) {
-			des, err := l.ReadDir(ctx, dir, maxEntries)
-			if err != nil {
-				return nil, err
-			}
-			es := make([]entry, len(des))
-			for i, d := range des {
-				es[i] = listedEntry(d)
-			}
-			return es, nil
-		},
-		readLink: l.ReadLink,
-		close:    func() { l.Close() },
-	}
-}
-
-// listedEntry is the entry of what a Lister read (named by its name).
-func listedEntry(d remote.DirEntry) entry {
-	e := entry{path: d.Name, mode: d.Mode & 0o7777, mtime: d.Mtime}
-	switch d.Mode & remote.ModeTypeMask {
-	case remote.ModeRegular:
-		e.typ, e.size = typeFile, d.Size
-	case remote.ModeDir:
-		e.typ = typeDir
-	case remote.ModeSymlink:
-		e.typ = typeSymlink
-	default:
-		e.typ = typeOther
-	}
-	return e
 }
 
 func sftpEntry(rel string, fi os.FileInfo) entry {
