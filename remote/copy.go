@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/porter-deploy/porter/internal/localfs"
 )
 
 // ErrNoServerCopy is returned by [Host.CopyFiles] when the host's SFTP
@@ -290,7 +292,7 @@ func (c *rawSFTP) copyFile(ctx context.Context, f *FileCopy) error {
 	})
 	mt := uint32(f.Mtime.Unix())
 	set := c.send(sftpFsetstat, func(b []byte) []byte {
-		return appendAttrs(appendString(b, dh), attrs{flags: attrPerms | attrTimes, perms: unixMode(f.Mode), atime: mt, mtime: mt})
+		return appendAttrs(appendString(b, dh), attrs{flags: attrPerms | attrTimes, perms: localfs.UnixPerm(f.Mode), atime: mt, mtime: mt})
 	})
 	cls := c.send(sftpClose, func(b []byte) []byte { return appendString(b, sh) })
 	cld := c.send(sftpClose, func(b []byte) []byte { return appendString(b, dh) })
@@ -328,7 +330,7 @@ func (c *rawSFTP) closeHandles(ctx context.Context, hs ...string) {
 // checkCopySource fails unless a are the attributes f says its From (the
 // host's path from) has.
 func checkCopySource(a attrs, from string, f *FileCopy, when string) error {
-	want := fmt.Sprintf("a regular file of %d bytes, mode %04o, mtime %s", f.Size, unixMode(f.Mode), f.Mtime.UTC().Format(time.RFC3339))
+	want := fmt.Sprintf("a regular file of %d bytes, mode %04o, mtime %s", f.Size, localfs.UnixPerm(f.Mode), f.Mtime.UTC().Format(time.RFC3339))
 	switch {
 	case a.flags&attrPerms == 0 || a.flags&attrSize == 0 || a.flags&attrTimes == 0:
 		return fmt.Errorf("%s: %w: the server did not say its type, size and mtime", from, ErrCopyRefused)
@@ -336,25 +338,9 @@ func checkCopySource(a attrs, from string, f *FileCopy, when string) error {
 		return fmt.Errorf("%s%s is a symlink, not %s: %w", from, when, want, ErrCopyRefused)
 	case a.perms&typeMask != typeReg:
 		return fmt.Errorf("%s%s is not a regular file (mode %06o), not %s: %w", from, when, a.perms, want, ErrCopyRefused)
-	case int64(a.size) != f.Size || a.mtime != uint32(f.Mtime.Unix()) || a.perms&0o7777 != unixMode(f.Mode):
+	case int64(a.size) != f.Size || a.mtime != uint32(f.Mtime.Unix()) || a.perms&0o7777 != localfs.UnixPerm(f.Mode):
 		got := fmt.Sprintf("%d bytes, mode %04o, mtime %s", a.size, a.perms&0o7777, time.Unix(int64(a.mtime), 0).UTC().Format(time.RFC3339))
 		return fmt.Errorf("%s%s has %s, not %s: %w", from, when, got, want, ErrCopyRefused)
 	}
 	return nil
-}
-
-// unixMode is m's permission bits as the host's stat gives them, with
-// setuid, setgid and sticky.
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/porter-deploy/porter/internal/localfs"
 )
 
 // prepareSFTP is the prepare script done with SFTP requests.
@@ -266,7 +268,7 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("send %s: create %s: %w", from, to, err)
 		}
-		err = rf.Chmod(fileMode(unixPerm(fi.Mode())))
+		err = rf.Chmod(fileMode(localfs.UnixPerm(fi.Mode())))
 		if err == nil {
 			_, err = rf.ReadFromWithConcurrency(&countingReader{ctx: ctx, r: f, a: a}, conc)
 		}

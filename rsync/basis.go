@@ -76,7 +76,7 @@ func (c *Changes) matchBasis(ctx context.Context) error {
 		return nil
 	}
 	c.basis = same
-	_, c.copyData = sc.HasExtension("copy-data")
+	c.copyData, _ = c.h.CanCopyFiles(ctx) // the shared client's: no request
 	for i := range c.list {
 		if ch := &c.list[i]; ch.Op == OpSend && same[ch.Path] {
 			ch.Op = OpCopy

@@ -44,21 +44,6 @@ type entry struct {
 	id    localfs.ID // local files: device and inode the walk saw (zero for remote entries)
 }
 
-// unixPerm converts a FileMode's permission bits to Unix mode bits.
-func unixPerm(m fs.FileMode) uint32 {
-	p := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		p |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		p |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		p |= 0o1000
-	}
-	return p
-}
-
 // fileMode converts Unix mode bits back to a FileMode.
 func fileMode(p uint32) fs.FileMode {
 	m := fs.FileMode(p & 0o777)
@@ -75,7 +60,7 @@ func fileMode(p uint32) fs.FileMode {
 }
 
 func entryFromInfo(rel string, fi fs.FileInfo) entry {
-	e := entry{path: rel, mode: unixPerm(fi.Mode()), mtime: fi.ModTime().Unix(), id: localfs.IDOf(fi)}
+	e := entry{path: rel, mode: localfs.UnixPerm(fi.Mode()), mtime: fi.ModTime().Unix(), id: localfs.IDOf(fi)}
 	switch {
 	case fi.Mode().IsRegular():
 		e.typ = typeFile

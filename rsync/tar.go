@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/porter-deploy/porter/internal/localfs"
 )
 
 // sendTar runs the prepare script followed by a remote `tar -x` through
@@ -229,7 +231,7 @@ func (a *applier) tarFile(ctx context.Context, tw *tar.Writer, name string, e *e
 		Typeflag: tar.TypeReg,
 		Name:     name,
 		Size:     size,
-		Mode:     int64(unixPerm(fi.Mode())),
+		Mode:     int64(localfs.UnixPerm(fi.Mode())),
 		ModTime:  time.Unix(fi.ModTime().Unix(), 0),
 	}
 	if err := tw.WriteHeader(hdr); err != nil {

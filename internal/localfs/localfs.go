@@ -76,3 +76,19 @@ func walk(path, rel string, fn WalkFunc, depth int, above map[string]bool) error
 	}
 	return nil
 }
+
+// UnixPerm converts a FileMode's permission bits to Unix mode bits (07777:
+// with setuid, setgid and sticky), as stat and SFTP give them.
+func UnixPerm(m fs.FileMode) uint32 {
+	p := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		p |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		p |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		p |= 0o1000
+	}
+	return p
+}
