@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -18,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter"
+	"github.com/porter-deploy/porter/internal/sshdtest"
 	"github.com/porter-deploy/porter/ledger"
+	"github.com/porter-deploy/porter/portertest"
 )
 
 // relSeen records, per deploy path, what the rel-app hook saw: m.Path()
@@ -457,4 +460,66 @@ func TestReleasesSeedHardlink(t *testing.T) {
 	assert.False(t, os.SameFile(st2, st3), "a file whose mode changed is a new file")
 	assert.Equal(t, os.FileMode(0o600), st3.Mode().Perm())
 	assert.Equal(t, os.FileMode(0o644), st2.Mode().Perm(), "the older release keeps its mode")
+}
+
+// A release recycled from the oldest one takes SFTP requests only, on a
+// host whose SFTP server copies files itself (OpenSSH 9.0 and later): no
+// login shell starts (one costs 100 ms and more with rbenv, pyenv or nvm
+// in .bashrc), and what changed since it was live comes from the current
+// release on the host. (With shared names, or a hook's command, a shell
+// starts at once.)
+func TestReleasesRecycledStartsNoShell(t *testing.T) {
+	if !sshdtest.Available() {
+		t.Skip("needs OpenSSH's sshd")
+	}
+	srv := sshdtest.Start(t)
+	if ok, err := srv.Dial(t).CanCopyFiles(context.Background()); err != nil || !ok {
+		t.Skip("this OpenSSH's SFTP server has no copy-data", err)
+	}
+	local, remoteDir := t.TempDir(), t.TempDir()
+	portertest.WriteFiles(t, local, map[string]string{
+		"project.ini":    "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+		"app/app.ini":    "[module]\npath = " + filepath.Join(remoteDir, "app") + "\nstrategy = releases\nkeep_releases = 2\n[scm]\nurl = dir://src\n",
+		"app/src/a.txt":  "a1\n",
+		"app/src/b.txt":  "b1\n",
+		"app/config/t/x": "x\n",
+	})
+	src := filepath.Join(local, "app", "src")
+	var logs bytes.Buffer
+	deploy := func(change string, log bool) *porter.Report {
+		t.Helper()
+		if change != "" {
+			require.NoError(t, os.WriteFile(filepath.Join(src, change), []byte(change+" changed "+time.Now().String()), 0o644))
+			old := time.Now().Add(-time.Hour) // not within the second a deploy read it
+			require.NoError(t, os.Chtimes(filepath.Join(src, change), old, old))
+		}
+		p, err := porter.LoadProject(local)
+		require.NoError(t, err)
+		opts := porter.Options{Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "t", Logger: discard}
+		if log {
+			logs.Reset()
+			opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+		rep, err := porter.Deploy(context.Background(), p, opts)
+		require.NoError(t, err)
+		return rep
+	}
+	deploy("", false)
+	deploy("a.txt", false) // seeded with a copy of the first: the shell's cp
+	rep := deploy("b.txt", true)
+	assert.Contains(t, logs.String(), "recycled, brought up to date from")
+	var shellLines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "shell") {
+			shellLines = append(shellLines, l)
+		}
+	}
+	assert.NotContains(t, logs.String(), "ssh: starting a shell", "no remote shell: %s", strings.Join(shellLines, "\n"))
+	st := rep.Hosts[0].Modules[0].Sync
+	assert.Equal(t, 1, st.Copied, "a.txt, from the current release: %s", st)
+	base := filepath.Join(remoteDir, "app")
+	cur := filepath.Join(base, "releases", currentRelease(t, base))
+	for _, n := range []string{"a.txt", "b.txt"} {
+		assert.Equal(t, read(t, filepath.Join(src, n)), read(t, filepath.Join(cur, n)), n)
+	}
 }

@@ -162,10 +162,13 @@ func (m *Module) ReplaceSignalHandler(sig Signal, h Handler, opts ...HandlerOpti
 
 // mayRunCommands reports whether the deploy may run a command on the host
 // besides what the sync needs: a handler that is not porter's own (a
-// plugin's, the module hook's), a release to seed and switch, or a
-// health_command.
+// plugin's, the module hook's), shared names to link into a release, or a
+// health_command. A release recycled from the oldest one and switched to
+// takes SFTP requests only; one seeded with a copy of the current release,
+// or an earlier deploy's leftovers to remove, start the shell when they
+// come to it.
 func (m *Module) mayRunCommands() bool {
-	if m.Strategy() == StrategyReleases || m.health != nil && m.health.kind == healthCommand {
+	if m.Strategy() == StrategyReleases && len(m.rel.shared) > 0 || m.health != nil && m.health.kind == healthCommand {
 		return true
 	}
 	for _, hs := range m.handlers {

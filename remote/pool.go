@@ -110,6 +110,7 @@ func (p *shellPool) prewarm() {
 	p.live++
 	p.starting++
 	p.starts.Add(1)
+	p.h.log.Debug("ssh: starting a shell", "host", p.h.name, "why", "prewarm")
 	go p.start()
 }
 
@@ -142,6 +143,7 @@ func (p *shellPool) get(ctx context.Context) (*Shell, error) {
 			p.live++
 			p.starting++
 			p.starts.Add(1)
+			p.h.log.Debug("ssh: starting a shell", "host", p.h.name, "why", "needed")
 			go p.start()
 		}
 		wake := p.wake

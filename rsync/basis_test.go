@@ -206,6 +206,93 @@ func TestSyncBasisNotLiveCopiesIntoPlace(t *testing.T) {
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
 
+// A file of dst that is racy (its mtime at or after RacyAfter: it may
+// have changed within that second after dst was synced) but not in Basis,
+// synced later, is copied from Basis on the host: it is neither hashed on
+// both sides nor sent. Here it did change within that second: dst gets
+// the source's content, which Basis holds.
+func TestSyncBasisRacyFileCopiedFromBasis(t *testing.T) {
+	h := dialTest(t)
+	tmp := tempDir(t)
+	src, old, live := filepath.Join(tmp, "src"), filepath.Join(tmp, "old"), filepath.Join(tmp, "live")
+	T := time.Date(2024, 6, 7, 8, 9, 10, 0, time.UTC)
+	build(t, src, f("keep", "kkkk", 0o644))
+	writeFile(t, filepath.Join(src, "r"), "aaaa", T.Add(100*time.Millisecond))
+	_, err := Sync(context.Background(), h, src, old, Options{})
+	require.NoError(t, err)
+	oldSynced := T.Add(500 * time.Millisecond)
+	writeFile(t, filepath.Join(src, "r"), "BBBB", T.Add(100*time.Millisecond)) // the same second
+	_, err = Sync(context.Background(), h, src, live, Options{RacyAfter: oldSynced})
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(live, "r"))
+	require.NoError(t, err)
+	require.Equal(t, "BBBB", string(b), "live was synced after the change")
+
+	var logs strings.Builder
+	opts := Options{RacyAfter: oldSynced, Basis: live, BasisRacyAfter: T.Add(time.Hour),
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	st, err := Sync(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	assert.Equal(t, 1, st.Copied, "r, from Basis")
+	assert.Equal(t, int64(0), st.BytesSent)
+	assert.NotContains(t, logs.String(), "sync checksums", "nothing hashed")
+	assert.Contains(t, logs.String(), "path=r reason=racy")
+}
+
+// With NotLive and SFTP requests only, a file sent goes straight to its
+// final name, from a directory checked to be the listed one: one of dst
+// hard-linked from elsewhere is replaced, not written through; a
+// directory of dst swapped for a symlink since the plan is refused, and
+// nothing is written through it.
+func TestSyncNotLiveSFTPWritesInPlace(t *testing.T) {
+	h := dialTest(t)
+	tmp := tempDir(t)
+	src, dst, outside := filepath.Join(tmp, "src"), filepath.Join(tmp, "dst"), filepath.Join(tmp, "outside")
+	build(t, src, f("top", "1", 0o644), f("sub/x", "1", 0o600))
+	var renames int
+	var mu sync.Mutex
+	opts := Options{NotLive: true, hooks: &testHooks{noShell: true, onRename: func(int) { mu.Lock(); renames++; mu.Unlock() }}}
+	_, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	build(t, outside)
+	require.NoError(t, os.Link(filepath.Join(dst, "top"), filepath.Join(outside, "top")))
+	renames = 0
+
+	writeFile(t, filepath.Join(src, "top"), "second version", base.Add(time.Hour))
+	st, err := Sync(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Sent)
+	assert.Equal(t, snapshot(t, src), snapshot(t, dst))
+	assert.Equal(t, 0, renames, "written at its final name")
+	b, err := os.ReadFile(filepath.Join(outside, "top"))
+	require.NoError(t, err)
+	assert.Equal(t, "1", string(b), "the hard link's other name keeps the old content")
+	assert.Empty(t, findTemps(t, tmp))
+
+	writeFile(t, filepath.Join(src, "sub/x"), "second version", base.Add(2*time.Hour))
+	c, err := plan(context.Background(), h, src, dst, opts)
+	require.NoError(t, err)
+	applyWithSubSwapped(t, c, dst, "x")
+	assert.Empty(t, findTemps(t, tmp))
+}
+
+// applyWithSubSwapped swaps dst/sub for a symlink to a directory outside
+// dst that holds a file name, then applies c: refused (ErrChanged), and
+// nothing is written through the link.
+func applyWithSubSwapped(t *testing.T, c *Changes, dst, name string) {
+	t.Helper()
+	elsewhere := filepath.Join(filepath.Dir(dst), "elsewhere")
+	build(t, elsewhere, f(name, "not dst's", 0o600))
+	elsewhereBefore := snapshot(t, elsewhere)
+	require.NoError(t, os.Rename(filepath.Join(dst, "sub"), filepath.Join(dst, "sub.moved")))
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(dst, "sub")))
+	_, err := c.Apply(context.Background())
+	require.ErrorIs(t, err, ErrChanged)
+	assert.Contains(t, err.Error(), filepath.Join(dst, "sub"))
+	assert.Equal(t, elsewhereBefore, snapshot(t, elsewhere), "nothing written through the link")
+}
+
 // With NotLive, a file of Basis removed after it was checked and before
 // it is copied: the tar that reads Basis fails, and so does the sync (its
 // status is not lost in the pipe into the extracting tar).
@@ -230,15 +317,7 @@ func TestSyncBasisNotLiveSwappedDstDirectory(t *testing.T) {
 	h := dialTest(t)
 	c, err := plan(context.Background(), h, src, old, opts)
 	require.NoError(t, err)
-	elsewhere := filepath.Join(filepath.Dir(src), "elsewhere")
-	build(t, elsewhere, f("c", "not the release's", 0o600))
-	elsewhereBefore := snapshot(t, elsewhere)
-	require.NoError(t, os.Rename(filepath.Join(old, "sub"), filepath.Join(old, "sub.moved")))
-	require.NoError(t, os.Symlink(elsewhere, filepath.Join(old, "sub")))
-	_, err = c.Apply(context.Background())
-	require.ErrorIs(t, err, ErrChanged)
-	assert.Contains(t, err.Error(), filepath.Join(old, "sub"))
-	assert.Equal(t, elsewhereBefore, snapshot(t, elsewhere), "nothing written through the link")
+	applyWithSubSwapped(t, c, old, "c")
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
 }
 

@@ -233,6 +233,11 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 				c.sendFile(l, "type", touched)
 			case r.size != l.size:
 				c.sendFile(l, "size", touched)
+			case !c.opts.Checksum && r.mtime == l.mtime && c.opts.racy(l.mtime) && c.opts.Basis != "" && !c.racyBasis(l.mtime):
+				// Racy here but not in Basis, which holds it as the
+				// source does: matchBasis copies it from there, which
+				// costs less than reading it on both sides.
+				c.sendFile(l, "racy", touched)
 			case c.opts.Checksum || r.mtime == l.mtime && c.opts.racy(l.mtime):
 				// (A racy file whose mtime differs is sent below: hashing
 				// it on both sides first would cost more than it saves.)

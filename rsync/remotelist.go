@@ -178,7 +178,7 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	case forceFind || slowWalk:
 		start()
 	case forceSFTP:
-	case opts.Basis != "" && !opts.SFTPOnly:
+	case opts.Basis != "" && !opts.SFTPOnly && !canCopyFiles(ctx, h):
 		startFor("copies from Basis need the shell")()
 	case h.ShellWarm():
 		startFor("a shell is up")()
@@ -300,6 +300,13 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	return t, finish(), nil
 }
 
+// canCopyFiles reports whether the host's SFTP server copies files
+// itself (an error: no).
+func canCopyFiles(ctx context.Context, h *remote.Host) bool {
+	ok, err := h.CanCopyFiles(ctx)
+	return ok && err == nil
+}
+
 // parseRecord parses the fields of one findFormat record.
 func parseRecord(f [6][]byte) (entry, error) {
 	e := entry{path: string(f[5])}
@@ -346,7 +353,11 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 	t0 := time.Now()
 	fi, err := c.Stat(dst)
 	if firstRTT != nil {
-		firstRTT(time.Since(t0))
+		firstRTT(confirmRTT(time.Since(t0), func() time.Duration {
+			t := time.Now()
+			_, _ = c.Stat(dst) // an answer, whatever it says
+			return time.Since(t)
+		}))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -411,6 +422,17 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 		level = next
 	}
 	return out, true, nil
+}
+
+// confirmRTT is the round trip of a host whose first request took rtt:
+// one slower than farRTT may be a busy CPU (here or on the host) rather
+// than a far host, so the faster of it and one more request (again)
+// decides.
+func confirmRTT(rtt time.Duration, again func() time.Duration) time.Duration {
+	if rtt <= farRTT {
+		return rtt
+	}
+	return min(rtt, again())
 }
 
 func sftpEntry(rel string, fi os.FileInfo) entry {

@@ -25,13 +25,15 @@ func dialTest(t *testing.T) *remote.Host {
 }
 
 // modes runs a test with each way of writing: the tar stream, SFTP writes
-// after a shell prepared dst, SFTP requests only (small change sets).
+// after a shell prepared dst, SFTP requests only (small change sets), and
+// with NotLive through the shell (tar) or SFTP requests only.
 func modes(t *testing.T, fn func(t *testing.T, opts Options)) {
 	t.Run("tar", func(t *testing.T) { fn(t, Options{hooks: &testHooks{useShell: true}}) })
 	t.Run("sftp", func(t *testing.T) { fn(t, Options{SFTPOnly: true, hooks: &testHooks{useShell: true}}) })
 	t.Run("noshell", func(t *testing.T) { fn(t, Options{hooks: &testHooks{noShell: true}}) })
 	t.Run("shared", func(t *testing.T) { fn(t, Options{hooks: &testHooks{shared: true}}) })
 	t.Run("notlive", func(t *testing.T) { fn(t, Options{NotLive: true, hooks: &testHooks{useShell: true}}) })
+	t.Run("notlive-noshell", func(t *testing.T) { fn(t, Options{NotLive: true, hooks: &testHooks{noShell: true}}) })
 }
 
 // with returns a copy of the mode's hooks with fn applied.
