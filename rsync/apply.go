@@ -239,10 +239,8 @@ func (a *applier) layout() {
 			a.renames[rootIdx[parent]].n++
 			continue
 		}
-		if c.opts.NotLive && a.noShell && e.typ == typeFile {
-			// Nothing uses dst: written (sendSFTP) or copied
-			// (copyBasisSFTP) at its final name, with no rename.
-			a.stagedAt[i] = e.path
+		if c.basis[e.path] && a.copySFTP && c.opts.NotLive {
+			a.stagedAt[i] = e.path // copied into place (copyBasisSFTP)
 			continue
 		}
 		at := fmt.Sprintf("%s/%x", a.stage, len(a.renames))

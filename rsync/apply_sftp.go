@@ -248,7 +248,6 @@ func depth(p string) int {
 func (a *applier) sendSFTP(ctx context.Context) error {
 	c := a.c
 	conc := c.opts.concurrency()
-	g := newGuard(a.sc, c.dst)
 	return group(ctx, len(a.staged), conc, func(ctx context.Context, i int) error {
 		e := &a.staged[i]
 		to := joinRemote(c.dst, a.stagedAt[i])
@@ -265,20 +264,6 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 			return fmt.Errorf("send %w", err)
 		}
 		defer f.Close()
-		final := a.stagedAt[i] == e.path // see layout: NotLive
-		if final {
-			// What the listing had there goes first (it may be a hard
-			// link into another tree: see LinkedDst), from a directory
-			// checked to be the listed one; the file is then made
-			// exclusively, so a name put back since is not written
-			// through.
-			if err := g.parents(e.path); err != nil {
-				return err
-			}
-			if err := a.sc.Remove(to); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("send %s: remove %s: %w", from, to, err)
-			}
-		}
 		rf, err := a.sc.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 		if err != nil {
 			return fmt.Errorf("send %s: create %s: %w", from, to, err)
@@ -295,18 +280,12 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 			err = a.sc.Chtimes(to, t, t)
 		}
 		if err != nil {
-			if final {
-				_ = a.sc.Remove(to) // made here, exclusively: not left cut short
-			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fmt.Errorf("send %s to %s: %w", from, to, err)
 		}
 		a.wrote(1)
-		if final {
-			a.renamed.Add(1) // in place already
-		}
 		return nil
 	})
 }

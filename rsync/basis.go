@@ -87,6 +87,24 @@ func (c *Changes) matchBasis(ctx context.Context) error {
 	return nil
 }
 
+// copiesRacy reports whether a file of dst that is racy (see
+// Options.RacyAfter) but has this mtime is taken from Basis rather than
+// hashed on both sides: when Basis holds it from a later sync (not racy
+// there) and the host's SFTP server copies files itself, so that the copy
+// needs no remote shell (a host without one would fail the sync). Should
+// Basis not hold it as looked up, it is sent.
+func (c *Changes) copiesRacy(ctx context.Context, mtime int64) bool {
+	if c.opts.Basis == "" || c.opts.Checksum || c.opts.SFTPOnly || c.h == nil || c.racyBasis(mtime) {
+		return false
+	}
+	if c.serverCopies == nil {
+		ok, err := c.h.CanCopyFiles(ctx) // the shared client's: no request
+		ok = ok && err == nil
+		c.serverCopies = &ok
+	}
+	return *c.serverCopies
+}
+
 // racyBasis reports whether a file with this mtime may have changed after
 // Basis was last synced from src.
 func (c *Changes) racyBasis(mtime int64) bool {

@@ -2,15 +2,18 @@ package rsync
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/porter-deploy/porter/internal/sshdtest"
+	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
 )
 
@@ -105,19 +108,68 @@ func testSFTPCopyRefuses(t *testing.T, swap func(t *testing.T, live, outside str
 	require.ErrorIs(t, err, ErrChanged)
 	after := snapshot(t, old)
 	delete(after, ".")
-	if !notLive {
-		assert.Equal(t, oldBefore, after, "nothing is written when a check fails")
-	} else {
-		// Files sent meanwhile land at their final names (the caller
-		// discards a NotLive dst that failed): each entry is as it was,
-		// as the source has it or gone (a send cut short is removed),
-		// never anything else: nothing copied through the swap.
-		want := snapshot(t, src)
-		for p, got := range after {
-			if got != oldBefore[p] && got != want[p] && !strings.HasPrefix(got, "dir ") {
-				t.Errorf("%s: %s, neither as it was (%s) nor the source's (%s)", p, got, oldBefore[p], want[p])
-			}
-		}
-	}
+	assert.Equal(t, oldBefore, after, "nothing is written when a check fails, not even with NotLive")
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}
+
+// racyTrees makes src, old (a sync of src) and live (a later sync, after
+// r changed within the second old was synced, its mtime kept, if changed
+// says so): r in old is racy (see Options.RacyAfter), and live holds the
+// source's content. It
+// returns the options of a sync of src into old with Basis live. (The
+// trees are made through portertest's server, on this machine.)
+func racyTrees(t *testing.T, changed bool) (src, old string, opts Options) {
+	t.Helper()
+	h := dialTest(t)
+	tmp := tempDir(t)
+	src, old, live := filepath.Join(tmp, "src"), filepath.Join(tmp, "old"), filepath.Join(tmp, "live")
+	T := time.Date(2024, 6, 7, 8, 9, 10, 0, time.UTC)
+	build(t, src, f("keep", "kkkk", 0o644))
+	writeFile(t, filepath.Join(src, "r"), "aaaa", T.Add(100*time.Millisecond))
+	noShell := Options{hooks: &testHooks{listSFTP: true}}
+	_, err := Sync(context.Background(), h, src, old, noShell)
+	require.NoError(t, err)
+	oldSynced := T.Add(500 * time.Millisecond)
+	if changed {
+		writeFile(t, filepath.Join(src, "r"), "BBBB", T.Add(100*time.Millisecond)) // the same second
+	}
+	noShell.RacyAfter = oldSynced
+	_, err = Sync(context.Background(), h, src, live, noShell)
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(live, "r"))
+	require.NoError(t, err)
+	require.Equal(t, map[bool]string{true: "BBBB", false: "aaaa"}[changed], string(b), "live was synced after the change")
+	return src, old, Options{RacyAfter: oldSynced, Basis: live, BasisRacyAfter: T.Add(time.Hour), hooks: &testHooks{listSFTP: true}}
+}
+
+// A file of dst that is racy (it may have changed within the second dst
+// was synced) but not in Basis, synced later, is copied from Basis by the
+// host's SFTP server: it is neither hashed on both sides nor sent. Here it
+// did change within that second: dst gets the source's content.
+func TestSyncBasisRacyFileCopiedFromBasis(t *testing.T) {
+	h := copyDataHost(t, sshdtest.WithConfig("ForceCommand internal-sftp"))
+	src, old, opts := racyTrees(t, true)
+	var logs strings.Builder
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := Sync(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	assert.Equal(t, 1, st.Copied, "r, from Basis")
+	assert.Equal(t, int64(0), st.BytesSent)
+	assert.NotContains(t, logs.String(), "sync checksums", "nothing hashed")
+	assert.Contains(t, logs.String(), "path=r reason=racy")
+}
+
+// On a host whose SFTP server does not copy files and that has no shell,
+// a racy file is hashed on both sides over SFTP, as without Basis (a copy
+// would need the shell): unchanged, and the sync succeeds.
+func TestSyncBasisRacyFileHashedWithoutServerCopies(t *testing.T) {
+	h := portertest.NewServer(t, portertest.WithLoginShell("/bin/false")).Dial(t)
+	src, old, opts := racyTrees(t, false)
+	st, err := Sync(context.Background(), h, src, old, opts)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	assert.Equal(t, 0, st.Copied)
+	assert.Equal(t, 0, st.Sent)
+	assert.Equal(t, 2, st.Unchanged, "r, by checksum")
 }

@@ -33,9 +33,12 @@ type Changes struct {
 	// copyData: the host's SFTP server copies files itself (copy-data), so
 	// the copies from opts.Basis need no remote shell (see copyBasisSFTP).
 	copyData bool
-	stats    Stats
-	list     []Change
-	pa       *pendingAgent // the remote shell, kept for Apply (Sync only)
+	// serverCopies caches, for the plan, whether the host's SFTP server
+	// copies files (see copiesRacy); nil: not asked yet.
+	serverCopies *bool
+	stats        Stats
+	list         []Change
+	pa           *pendingAgent // the remote shell, kept for Apply (Sync only)
 
 	applied atomic.Bool
 }
@@ -233,7 +236,7 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 				c.sendFile(l, "type", touched)
 			case r.size != l.size:
 				c.sendFile(l, "size", touched)
-			case !c.opts.Checksum && r.mtime == l.mtime && c.opts.racy(l.mtime) && c.opts.Basis != "" && !c.racyBasis(l.mtime):
+			case r.mtime == l.mtime && c.opts.racy(l.mtime) && c.copiesRacy(ctx, l.mtime):
 				// Racy here but not in Basis, which holds it as the
 				// source does: matchBasis copies it from there, which
 				// costs less than reading it on both sides.

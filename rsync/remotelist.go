@@ -135,12 +135,13 @@ const agentDelay = 250 * time.Millisecond
 // costs less than a walk of a round trip or more per directory level.
 const farRTT = 5 * time.Millisecond
 
-// listRemote lists dst with an SFTP walk; on a far host (the walk's first
-// request slower than farRTT) or a big tree (the walk slower than
-// agentDelay), the agent starts and its one `find -printf` races the walk:
+// listRemote lists dst with an SFTP walk; on a far host (the faster of
+// the walk's first two requests slower than farRTT) or a big tree (the
+// walk slower than agentDelay), the agent starts and its one `find -printf` races the walk:
 // the first complete listing wins. It starts at once when a pooled shell
 // is idle or starting (it costs no login shell), or when the sync copies
-// from Basis (the copies need the shell). A near host's login shell (100 ms and
+// from Basis and the host's SFTP server cannot (the copies then need the
+// shell). A near host's login shell (100 ms and
 // more with rbenv, pyenv or nvm in .bashrc) is then only started by Apply,
 // when a shell is worth it. The agent returned may be nil (not started).
 func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opts *Options) (*remoteTree, *pendingAgent, error) {
