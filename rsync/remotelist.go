@@ -354,11 +354,19 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 	t0 := time.Now()
 	fi, err := c.Stat(dst)
 	if firstRTT != nil {
-		firstRTT(confirmRTT(time.Since(t0), func() time.Duration {
+		rtt := time.Since(t0)
+		again := func() time.Duration {
 			t := time.Now()
 			_, _ = c.Stat(dst) // an answer, whatever it says
 			return time.Since(t)
-		}))
+		}
+		if rtt <= farRTT {
+			firstRTT(rtt)
+		} else {
+			// Asked again alongside the walk: a far host's walk does not
+			// wait one more round trip for it.
+			go func() { firstRTT(confirmRTT(rtt, again)) }()
+		}
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
