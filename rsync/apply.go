@@ -77,6 +77,15 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	default:
 		ag, err = c.agent(ctx)
 		a.mark("wait for the shell")
+		if err != nil && ctx.Err() == nil && !hooks.useShell && len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0 {
+			// No remote shell on this host (an SFTP-only account, a
+			// login shell that fails): SFTP requests alone apply the
+			// plan, the copies from Basis sent unless the SFTP server
+			// makes them (see run).
+			c.log.Debug("sync transport: no remote shell, SFTP requests only", "dst", c.dst, "err", err)
+			c.dropAgent()
+			ag, err, a.noShell = nil, nil, true
+		}
 	}
 	defer c.dropAgent()
 	if err == nil {

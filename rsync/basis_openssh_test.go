@@ -173,3 +173,20 @@ func TestSyncBasisRacyFileHashedWithoutServerCopies(t *testing.T) {
 	assert.Equal(t, 0, st.Sent)
 	assert.Equal(t, 2, st.Unchanged, "r, by checksum")
 }
+
+// A host with no remote shell (its login shell fails) and an SFTP server
+// that does not copy files: the files Basis holds are sent after all
+// (Options.Basis: "without either, every file is sent"), and the sync
+// succeeds with SFTP requests alone; so does one that needs no copy.
+func TestSyncBasisWithoutShellNorServerCopies(t *testing.T) {
+	h := portertest.NewServer(t, portertest.WithLoginShell("/bin/false")).Dial(t)
+	src, old, live := basisTrees(t, Options{})
+	liveBefore := snapshot(t, live)
+	st, err := Sync(context.Background(), h, src, old, Options{Basis: live, Delete: true})
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
+	assert.Equal(t, liveBefore, snapshot(t, live))
+	assert.Equal(t, 0, st.Copied)
+	assert.Equal(t, 4, st.Sent)
+	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+}

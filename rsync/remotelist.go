@@ -265,6 +265,12 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 		case <-agentDone:
 			agentDone = nil
 			switch {
+			case pa.err != nil && !slowWalk:
+				// A shell that cannot start (an SFTP-only account, a
+				// login shell that fails) raced the walk: the walk
+				// decides, and Apply does without a shell if it can.
+				log.Debug("sync listing: the remote shell did not start; the SFTP walk goes on", "dst", dst, "err", pa.err)
+				continue
 			case pa.err != nil:
 				stopWalk()
 				return fail(pa.err)
