@@ -189,4 +189,10 @@ func TestSyncBasisWithoutShellNorServerCopies(t *testing.T) {
 	assert.Equal(t, 0, st.Copied)
 	assert.Equal(t, 4, st.Sent)
 	assert.Empty(t, findTemps(t, filepath.Dir(src)))
+
+	// Files compared by content are read over SFTP.
+	st, err = Sync(context.Background(), h, src, old, Options{Basis: live, Delete: true, Checksum: true})
+	require.NoError(t, err)
+	assert.Equal(t, 0, st.Sent)
+	assert.Equal(t, snapshot(t, src), snapshot(t, old))
 }

@@ -98,7 +98,13 @@ func (c *Changes) hashRemote(ctx context.Context, paths []string, sizes []int64)
 	}
 	ag, err := c.agent(ctx)
 	if err != nil {
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// No remote shell on this host (an SFTP-only account, a login
+		// shell that fails): they are read over SFTP.
+		c.log.Debug("sync checksums: read over SFTP (no remote shell)", "files", len(paths), "bytes", total, "err", err)
+		return c.hashRemoteSFTP(ctx, paths, sizes)
 	}
 	if ag.caps.sha256sum {
 		return c.hashRemoteShell(ctx, ag, paths)
