@@ -29,6 +29,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/porter-deploy/porter/internal/dropbeartest"
+	"github.com/porter-deploy/porter/internal/localfs"
 	"github.com/porter-deploy/porter/internal/sshdtest"
 	"github.com/porter-deploy/porter/remote"
 )
@@ -459,7 +460,7 @@ func treeState(t *testing.T, root string, dest bool) map[string]string {
 		}
 		info, err := os.Lstat(p)
 		require.NoError(t, err)
-		mode := fmt.Sprintf("%04o", uint32(info.Mode().Perm())|setBits(info.Mode()))
+		mode := fmt.Sprintf("%04o", localfs.UnixPerm(info.Mode()))
 		switch {
 		case info.Mode()&fs.ModeSymlink != 0:
 			target, err := os.Readlink(p)
@@ -477,20 +478,6 @@ func treeState(t *testing.T, root string, dest bool) map[string]string {
 		return nil
 	}))
 	return out
-}
-
-func setBits(m fs.FileMode) uint32 {
-	var b uint32
-	if m&fs.ModeSetuid != 0 {
-		b |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		b |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		b |= 0o1000
-	}
-	return b
 }
 
 // assertNotInjected looks for the files an injection would have made, in

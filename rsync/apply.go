@@ -77,7 +77,7 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	default:
 		ag, err = c.agent(ctx)
 		a.mark("wait for the shell")
-		if err != nil && ctx.Err() == nil && !hooks.useShell && len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0 {
+		if err != nil && ctx.Err() == nil && !hooks.useShell && c.sftpApplies() {
 			// No remote shell on this host (an SFTP-only account, a
 			// login shell that fails): SFTP requests alone apply the
 			// plan, the copies from Basis sent unless the SFTP server
@@ -458,7 +458,13 @@ const (
 // files to copy from Basis unless the SFTP server copies them itself (a
 // copy on the host beats sending them).
 func (c *Changes) shellFreeOK() bool {
-	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0 && (len(c.basis) == 0 || c.copyData)
+	return c.sftpApplies() && (len(c.basis) == 0 || c.copyData)
+}
+
+// sftpApplies reports whether SFTP requests can apply the plan but for its
+// copies from Basis (which are then sent, unless the server copies them).
+func (c *Changes) sftpApplies() bool {
+	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0
 }
 
 // small reports whether the change set is cheaper to write over SFTP than

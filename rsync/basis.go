@@ -76,7 +76,7 @@ func (c *Changes) matchBasis(ctx context.Context) error {
 		return nil
 	}
 	c.basis = same
-	c.copyData, _ = c.h.CanCopyFiles(ctx) // the shared client's: no request
+	c.copyData = canCopyFiles(ctx, c.h)
 	for i := range c.list {
 		if ch := &c.list[i]; ch.Op == OpSend && same[ch.Path] {
 			ch.Op = OpCopy
@@ -97,12 +97,14 @@ func (c *Changes) copiesRacy(ctx context.Context, mtime int64) bool {
 	if c.opts.Basis == "" || c.opts.Checksum || c.opts.SFTPOnly || c.h == nil || c.racyBasis(mtime) {
 		return false
 	}
-	if c.serverCopies == nil {
-		ok, err := c.h.CanCopyFiles(ctx) // the shared client's: no request
-		ok = ok && err == nil
-		c.serverCopies = &ok
-	}
-	return *c.serverCopies
+	return canCopyFiles(ctx, c.h)
+}
+
+// canCopyFiles reports whether the host's SFTP server copies files
+// itself (an error: no). It asks the shared client: no request.
+func canCopyFiles(ctx context.Context, h *remote.Host) bool {
+	ok, err := h.CanCopyFiles(ctx)
+	return ok && err == nil
 }
 
 // racyBasis reports whether a file with this mtime may have changed after

@@ -33,12 +33,9 @@ type Changes struct {
 	// copyData: the host's SFTP server copies files itself (copy-data), so
 	// the copies from opts.Basis need no remote shell (see copyBasisSFTP).
 	copyData bool
-	// serverCopies caches, for the plan, whether the host's SFTP server
-	// copies files (see copiesRacy); nil: not asked yet.
-	serverCopies *bool
-	stats        Stats
-	list         []Change
-	pa           *pendingAgent // the remote shell, kept for Apply (Sync only)
+	stats    Stats
+	list     []Change
+	pa       *pendingAgent // the remote shell, kept for Apply (Sync only)
 
 	applied atomic.Bool
 }

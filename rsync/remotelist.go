@@ -307,13 +307,6 @@ func listRemote(ctx context.Context, h *remote.Host, dst string, m *matcher, opt
 	return t, finish(), nil
 }
 
-// canCopyFiles reports whether the host's SFTP server copies files
-// itself (an error: no).
-func canCopyFiles(ctx context.Context, h *remote.Host) bool {
-	ok, err := h.CanCopyFiles(ctx)
-	return ok && err == nil
-}
-
 // parseRecord parses the fields of one findFormat record.
 func parseRecord(f [6][]byte) (entry, error) {
 	e := entry{path: string(f[5])}
