@@ -60,7 +60,7 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 		c.log.Debug("sync "+ch.Op.String(), "path", ch.Path, "reason", ch.Reason)
 	}
 	var ag *agent
-	var err error
+	var err, shellErr error
 	hooks := c.opts.testHooks()
 	if c.pa == nil && !hooks.noShell && !hooks.useShell && c.sharedOK() {
 		a.sharedAg = c.idleAgent(ctx, hooks.shared)
@@ -77,19 +77,22 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	default:
 		ag, err = c.agent(ctx)
 		a.mark("wait for the shell")
-		if err != nil && ctx.Err() == nil && !hooks.useShell && c.sftpApplies() {
+		if err != nil && ctx.Err() == nil && !hooks.useShell {
 			// No remote shell on this host (an SFTP-only account, a
 			// login shell that fails): SFTP requests alone apply the
 			// plan, the copies from Basis sent unless the SFTP server
 			// makes them (see run).
 			c.log.Debug("sync transport: no remote shell, SFTP requests only", "dst", c.dst, "err", err)
 			c.dropAgent()
-			ag, err, a.noShell = nil, nil, true
+			ag, shellErr, err, a.noShell = nil, err, nil, true
 		}
 	}
 	defer c.dropAgent()
 	if err == nil {
 		err = a.run(ctx, ag)
+		if err != nil && shellErr != nil {
+			err = fmt.Errorf("%w (with SFTP requests alone: the remote shell did not start: %w)", err, shellErr)
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
@@ -452,19 +455,17 @@ const (
 	smallBytes = 32 << 20
 )
 
-// shellFreeOK reports whether the plan can be applied with SFTP requests
-// only: no links to make (SFTP servers do not all store a target as
-// given), no directory trees or stale staging directories to remove, no
+// shellFreeOK reports whether the plan is as well applied with SFTP
+// requests only as with a remote shell, not waiting for one (SFTP requests
+// alone can apply any plan, as they must on a host with no remote shell,
+// the copies from Basis then sent unless the server copies them): no links
+// to make (SFTP servers do not all store a target as given: see
+// symlinkSFTP), no directory trees or stale staging directories to remove
+// (one rm -rf each in a shell, a request per entry over SFTP), and no
 // files to copy from Basis unless the SFTP server copies them itself (a
 // copy on the host beats sending them).
 func (c *Changes) shellFreeOK() bool {
-	return c.sftpApplies() && (len(c.basis) == 0 || c.copyData)
-}
-
-// sftpApplies reports whether SFTP requests can apply the plan but for its
-// copies from Basis (which are then sent, unless the server copies them).
-func (c *Changes) sftpApplies() bool {
-	return len(c.links) == 0 && !c.rmDirs && len(c.stale) == 0
+	return len(c.links) == 0 && len(c.rmDirs) == 0 && len(c.stale) == 0 && (len(c.basis) == 0 || c.copyData)
 }
 
 // small reports whether the change set is cheaper to write over SFTP than

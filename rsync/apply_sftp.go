@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/porter-deploy/porter/internal/localfs"
+	"github.com/porter-deploy/porter/remote"
 )
 
 // prepareSFTP is the prepare script done with SFTP requests.
@@ -26,10 +27,14 @@ func (a *applier) prepareSFTP(ctx context.Context) error {
 	if err := a.sc.MkdirAll(c.dst); err != nil {
 		return fmt.Errorf("mkdir %s: %w", c.dst, err)
 	}
+	a.removeStaleSFTP(ctx)
 	g := newGuard(a.sc, c.dst)
 	if err := group(ctx, len(c.remove), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
 		if err := g.parents(c.remove[i]); err != nil {
 			return err
+		}
+		if c.rmDirs[c.remove[i]] {
+			return a.removeTree(ctx, c.remove[i])
 		}
 		p := joinRemote(c.dst, c.remove[i])
 		if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -72,6 +77,23 @@ func (a *applier) prepareSFTP(ctx context.Context) error {
 	return nil
 }
 
+// removeStaleSFTP removes, as staleSteps does in a shell, the staging
+// directories an earlier sync left, as well as it can: a removal that
+// fails is tried once more, then left to the next sync (a staging
+// directory is never part of the tree).
+func (a *applier) removeStaleSFTP(ctx context.Context) {
+	c := a.c
+	for _, s := range c.stale {
+		err := a.removeTree(ctx, s)
+		if err != nil && ctx.Err() == nil {
+			err = a.removeTree(ctx, s)
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("sync: could not remove a staging directory an earlier sync left: the next sync tries again", "path", joinRemote(c.dst, s), "host", c.hostName(), "err", err)
+		}
+	}
+}
+
 // sftp opens the host's SFTP client once.
 func (a *applier) sftp(ctx context.Context) error {
 	if a.sc != nil {
@@ -94,7 +116,7 @@ func (a *applier) cleanup(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if a.noShell && a.sc != nil {
-		if err := a.sc.RemoveAll(joinRemote(a.c.dst, a.stage)); err == nil || errors.Is(err, fs.ErrNotExist) {
+		if err := a.removeTree(cctx, a.stage); err == nil {
 			return
 		}
 	}
@@ -252,7 +274,12 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 		e := &a.staged[i]
 		to := joinRemote(c.dst, a.stagedAt[i])
 		if e.typ == typeSymlink {
-			a.wrote(1) // made by the prepare script
+			if a.noShell {
+				if err := a.symlinkSFTP(e.link, to); err != nil {
+					return err
+				}
+			}
+			a.wrote(1) // else made by the prepare script
 			return nil
 		}
 		if a.copySFTP && c.basis[e.path] {
@@ -288,6 +315,26 @@ func (a *applier) sendSFTP(ctx context.Context) error {
 		a.wrote(1)
 		return nil
 	})
+}
+
+// symlinkSFTP makes, on a host with no remote shell, the symlink to (a
+// new name in the staging directory) with the target link, and reads it
+// back: a server that did not store the target as given (SFTP servers
+// differ in the order of the two paths) fails the sync, its link removed.
+func (a *applier) symlinkSFTP(link, to string) error {
+	if err := a.sc.Symlink(link, to); err != nil {
+		return fmt.Errorf("make symlink %s: %w", remote.Printable(to), err)
+	}
+	got, err := a.sc.ReadLink(to)
+	if err == nil && got == link {
+		return nil
+	}
+	_ = a.sc.Remove(to)
+	if err != nil {
+		return fmt.Errorf("read back symlink %s: %w", remote.Printable(to), err)
+	}
+	return fmt.Errorf("make symlink %s: the SFTP server stored the target %s, not %s (a remote shell makes links as given)",
+		remote.Printable(to), remote.Printable(got), remote.Printable(link))
 }
 
 // countingReader counts content bytes sent and stops once ctx is done.

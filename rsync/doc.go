@@ -54,9 +54,13 @@
 // sets (up to 16 MiB) as one tar archive through it, when it is idle.
 // Without tar, or with Options.SFTPOnly, files are written with concurrent
 // SFTP writes.
-// The host needs an SFTP server and, for anything but small change sets, a
-// POSIX shell; find -printf (else the walk), tar (else SFTP writes) and
-// sha256sum -z (else hashing over SFTP) make it faster.
+// The host needs an SFTP server; a POSIX shell, find -printf (else the
+// walk), tar (else SFTP writes) and sha256sum -z (else hashing over SFTP)
+// make it faster. On a host with no remote shell at all (an SFTP-only
+// account, a login shell that fails), SFTP requests do everything: trees
+// are removed entry by entry, and each symlink made is read back (an SFTP
+// server that does not store the target as given, as pkg/sftp's does not
+// for a relative one, fails the sync with the reason).
 //
 // # Symlinks swapped in
 //
@@ -70,7 +74,10 @@
 //     be dst's followed by the listed path, so no directory on the way is a
 //     symlink, and the shell then holds that directory whatever is renamed
 //     along the path. `rm -rf -- ./name` removes a symlink put at name,
-//     never what it points to.
+//     never what it points to. With no remote shell, a tree is removed
+//     with SFTP requests as renames are (below): listed first, each
+//     directory lstat-checked before it is read and again before what it
+//     holds is removed; a symlink in it is removed, never followed.
 //   - The staging directory is made (mode 0700) and entered the same way,
 //     and must belong to the SSH user; tar extracts into it, and links and
 //     directories are made in it, by names relative to it.

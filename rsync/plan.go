@@ -22,7 +22,7 @@ type Changes struct {
 	log      *slog.Logger
 
 	remove []string        // remote entries to remove (the top of each removed subtree)
-	rmDirs bool            // some of them are directories
+	rmDirs map[string]bool // those of them that are directories
 	mkdirs []entry         // directories to create, parents first ("" when dst is missing)
 	send   []entry         // files to write
 	links  []entry         // symlinks to create or replace
@@ -192,7 +192,12 @@ func (c *Changes) diff(ctx context.Context, local []entry, rt *remoteTree) error
 			reason = "type"
 		}
 		c.remove = append(c.remove, p)
-		c.rmDirs = c.rmDirs || r.typ == typeDir
+		if r.typ == typeDir {
+			if c.rmDirs == nil {
+				c.rmDirs = map[string]bool{}
+			}
+			c.rmDirs[p] = true
+		}
 		c.add(OpDelete, p, 0, reason)
 		c.stats.Deleted++
 		touched[parentDir(p)] = true

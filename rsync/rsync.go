@@ -113,6 +113,9 @@ type testHooks struct {
 	late      bool             // no remote shell is up when the plan hashes (small sets are read over SFTP)
 	onBytes   func(sent int64) // called as file content is sent
 	onRename  func(done int)   // called after each rename
+	// treeListed is called when a tree removed over SFTP was listed
+	// (rel: its top), before anything in it is removed.
+	treeListed func(rel string)
 }
 
 // testHooks returns the test hooks, none set outside tests.
