@@ -33,7 +33,10 @@ type hostile struct {
 	exec func(cmd string, ch ssh.Channel)
 	// sftp, when set, handles the sftp subsystem's channel.
 	sftp func(ch ssh.Channel)
-	wg   sync.WaitGroup
+	// holdOpens: a session channel's open is never answered (a stuck
+	// sshd that still answers keepalives).
+	holdOpens bool
+	wg        sync.WaitGroup
 }
 
 func startHostile(t *testing.T, h *hostile) *hostile {
@@ -81,6 +84,9 @@ func (h *hostile) serve(nc net.Conn, cfg *ssh.ServerConfig) {
 		if nch.ChannelType() != "session" {
 			nch.Reject(ssh.UnknownChannelType, "no")
 			continue
+		}
+		if h.holdOpens {
+			continue // the channel request is never answered
 		}
 		ch, creqs, err := nch.Accept()
 		if err != nil {
@@ -306,6 +312,32 @@ func TestHostileShellNeverGreets(t *testing.T) {
 		require.ErrorIs(t, err, remote.ErrShellBroken)
 		assert.Contains(t, err.Error(), "no answer within the start timeout")
 		assert.Contains(t, err.Error(), srv.addr)
+	})
+}
+
+func TestHostileChannelOpenNeverAnswered(t *testing.T) {
+	// A server that never answers a session channel's open: a copy on the
+	// host (its own SFTP session) and a command end with their context,
+	// and without one within the start timeout.
+	srv := startHostile(t, &hostile{holdOpens: true})
+	h := srv.dial(t, remote.WithTimeout(300*time.Millisecond))
+	ctx, cancel := context.WithTimeout(bg, 200*time.Millisecond)
+	defer cancel()
+	copies := []remote.FileCopy{{From: "a", To: "b", Size: 1, Mtime: time.Unix(1, 0), Mode: 0o644}}
+	within(t, 10*time.Second, func() {
+		err := h.CopyFiles(ctx, "/from", "/to", copies)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Contains(t, err.Error(), srv.addr)
+	})
+	within(t, 10*time.Second, func() {
+		err := h.CopyFiles(bg, "/from", "/to", copies)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the server did not answer within 300ms")
+	})
+	within(t, 10*time.Second, func() {
+		_, err := h.Run(bg, "true")
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the server did not answer within 300ms")
 	})
 }
 

@@ -66,9 +66,10 @@ type rawReply struct {
 }
 
 // openRawSFTP opens an SFTP session on h's connection and exchanges the
-// versions; the session is closed if ctx ends first.
+// versions; the session is closed if ctx ends first. The channel's open is
+// bounded as a shell's is (see openSession).
 func (h *Host) openRawSFTP(ctx context.Context) (*rawSFTP, error) {
-	s, err := h.client.NewSession()
+	s, err := h.openSession(ctx, h.sessionLimit())
 	if err != nil {
 		return nil, fmt.Errorf("open an sftp session: %w", err)
 	}

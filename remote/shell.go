@@ -94,10 +94,7 @@ func (h *Host) startShell(ctx context.Context) (_ *Shell, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	limit := h.startTimeout
-	if limit <= 0 {
-		limit = defaultStartTimeout
-	}
+	limit := h.sessionLimit()
 	s, err := h.openSession(ctx, limit)
 	if err != nil {
 		return nil, &shellOpenError{err}
@@ -212,6 +209,15 @@ func (h *Host) openSession(ctx context.Context, limit time.Duration) (*ssh.Sessi
 		return nil, err
 	}
 	return nil, fmt.Errorf("the server did not answer within %s", limit)
+}
+
+// sessionLimit bounds the opening of a session channel: the start
+// timeout (see [WithTimeout]).
+func (h *Host) sessionLimit() time.Duration {
+	if h.startTimeout <= 0 {
+		return defaultStartTimeout
+	}
+	return h.startTimeout
 }
 
 // defaultStartTimeout bounds a shell's start when no [WithTimeout] is set.
