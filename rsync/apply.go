@@ -91,7 +91,7 @@ func (c *Changes) Apply(ctx context.Context) (out Stats, _ error) {
 	if err == nil {
 		err = a.run(ctx, ag)
 		if err != nil && shellErr != nil {
-			err = fmt.Errorf("%w (with SFTP requests alone: the remote shell did not start: %w)", err, shellErr)
+			err = fmt.Errorf("%w (with SFTP requests alone, as there was no usable remote shell: %v)", err, shellErr)
 		}
 	}
 	if err != nil {
@@ -182,6 +182,8 @@ type applier struct {
 	// archive ends with the directories whose mode or mtime is set.
 	inPlace   bool
 	basisSeen map[string]int // name -> rounds that hold it
+
+	treeEntries atomic.Int64 // entries listed by removeTree, against Options.MaxEntries
 
 	renamed atomic.Int64 // files and links in place
 	sent    atomic.Int64 // content bytes

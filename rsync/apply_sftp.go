@@ -27,32 +27,28 @@ func (a *applier) prepareSFTP(ctx context.Context) error {
 	if err := a.sc.MkdirAll(c.dst); err != nil {
 		return fmt.Errorf("mkdir %s: %w", c.dst, err)
 	}
+	if a.stage != "" {
+		p := joinRemote(c.dst, a.stage)
+		if err := a.sc.Mkdir(p); err != nil {
+			return fmt.Errorf("mkdir %s: %w", p, err)
+		}
+		if err := a.sc.Chmod(p, 0o700); err != nil {
+			return fmt.Errorf("chmod %s: %w", p, err)
+		}
+		if len(c.links) > 0 {
+			// Before anything is removed: a server that does not make
+			// links as given fails the sync with nothing changed.
+			if err := a.probeSymlinks(); err != nil {
+				return err
+			}
+		}
+	}
 	a.removeStaleSFTP(ctx)
-	g := newGuard(a.sc, c.dst)
-	if err := group(ctx, len(c.remove), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
-		if err := g.parents(c.remove[i]); err != nil {
-			return err
-		}
-		if c.rmDirs[c.remove[i]] {
-			return a.removeTree(ctx, c.remove[i])
-		}
-		p := joinRemote(c.dst, c.remove[i])
-		if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", p, err)
-		}
-		return nil
-	}); err != nil {
+	if err := a.removeSFTP(ctx); err != nil {
 		return err
 	}
 	if a.stage == "" {
 		return nil
-	}
-	p := joinRemote(c.dst, a.stage)
-	if err := a.sc.Mkdir(p); err != nil {
-		return fmt.Errorf("mkdir %s: %w", p, err)
-	}
-	if err := a.sc.Chmod(p, 0o700); err != nil {
-		return fmt.Errorf("chmod %s: %w", p, err)
 	}
 	// New directories, one level at a time.
 	levels := map[int][]string{}
@@ -77,21 +73,40 @@ func (a *applier) prepareSFTP(ctx context.Context) error {
 	return nil
 }
 
-// removeStaleSFTP removes, as staleSteps does in a shell, the staging
-// directories an earlier sync left, as well as it can: a removal that
-// fails is tried once more, then left to the next sync (a staging
-// directory is never part of the tree).
-func (a *applier) removeStaleSFTP(ctx context.Context) {
+// removeSFTP removes what the plan removes with SFTP requests: the files
+// and links at once, then the trees one after another (each removal
+// already has many requests in flight).
+func (a *applier) removeSFTP(ctx context.Context) error {
 	c := a.c
-	for _, s := range c.stale {
-		err := a.removeTree(ctx, s)
-		if err != nil && ctx.Err() == nil {
-			err = a.removeTree(ctx, s)
-		}
-		if err != nil && ctx.Err() == nil {
-			c.log.Warn("sync: could not remove a staging directory an earlier sync left: the next sync tries again", "path", joinRemote(c.dst, s), "host", c.hostName(), "err", err)
+	g := newGuard(a.sc, c.dst)
+	var trees []string
+	for _, p := range c.remove {
+		if c.rmDirs[p] {
+			trees = append(trees, p)
 		}
 	}
+	err := group(ctx, len(c.remove), 4*c.opts.concurrency(), func(ctx context.Context, i int) error {
+		if c.rmDirs[c.remove[i]] {
+			return nil
+		}
+		if err := g.parents(c.remove[i]); err != nil {
+			return err
+		}
+		p := joinRemote(c.dst, c.remove[i])
+		if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", p, err)
+		}
+		return nil
+	})
+	for _, t := range trees {
+		if err != nil {
+			break
+		}
+		if err = g.parents(t); err == nil {
+			err = a.removeTree(ctx, t)
+		}
+	}
+	return err
 }
 
 // sftp opens the host's SFTP client once.
@@ -335,6 +350,42 @@ func (a *applier) symlinkSFTP(link, to string) error {
 	}
 	return fmt.Errorf("make symlink %s: the SFTP server stored the target %s, not %s (a remote shell makes links as given)",
 		remote.Printable(to), remote.Printable(got), remote.Printable(link))
+}
+
+// probeSymlinks checks, in the staging directory just made and before the
+// plan changes anything, that the SFTP server makes symlinks as
+// symlinkSFTP asks (pkg/sftp sends the two paths in OpenSSH's order, which
+// servers following the draft read the other way round) and stores a
+// relative target as given: two links made, read back and removed. Both
+// paths of the first are in the staging directory, so a server of either
+// order makes it there.
+func (a *applier) probeSymlinks() error {
+	dir := joinRemote(a.c.dst, a.stage)
+	target, link, rel := dir+"/probe-target", dir+"/probe-link", dir+"/probe-relative"
+	err := a.sc.Symlink(target, link)
+	var got, gotRel string
+	if err == nil {
+		got, err = a.sc.ReadLink(link)
+	}
+	if err == nil && got == target {
+		if err = a.sc.Symlink("probe-target", rel); err == nil {
+			gotRel, err = a.sc.ReadLink(rel)
+		}
+	}
+	for _, p := range []string{target, link, rel} {
+		_ = a.sc.Remove(p)
+	}
+	switch {
+	case err != nil && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("make symlinks in %s: the SFTP server takes the two paths of a symlink in the other order (a remote shell makes links as given)", remote.Printable(dir))
+	case err != nil:
+		return fmt.Errorf("make a symlink in %s: %w", remote.Printable(dir), err)
+	case got != target:
+		return fmt.Errorf("make symlinks in %s: the SFTP server stored the target %s, not %s (a remote shell makes links as given)", remote.Printable(dir), remote.Printable(got), remote.Printable(target))
+	case gotRel != "probe-target":
+		return fmt.Errorf("make symlinks in %s: the SFTP server stored the relative target probe-target as %s (a remote shell makes links as given)", remote.Printable(dir), remote.Printable(gotRel))
+	}
+	return nil
 }
 
 // countingReader counts content bytes sent and stops once ctx is done.

@@ -58,9 +58,11 @@
 // walk), tar (else SFTP writes) and sha256sum -z (else hashing over SFTP)
 // make it faster. On a host with no remote shell at all (an SFTP-only
 // account, a login shell that fails), SFTP requests do everything: trees
-// are removed entry by entry, and each symlink made is read back (an SFTP
-// server that does not store the target as given, as pkg/sftp's does not
-// for a relative one, fails the sync with the reason).
+// are removed entry by entry, and symlinks are made after a probe, before
+// anything is removed, that the server makes them as asked (the order of
+// the two paths differs between servers) and stores a relative target as
+// given (pkg/sftp's server does not); each is read back too. A server that
+// does not fails the sync with the reason, nothing changed.
 //
 // # Symlinks swapped in
 //

@@ -190,7 +190,7 @@ func (g *guard) is(rel string, typ ftype) error {
 	fi, err := g.sc.Lstat(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: gone since it was listed: %w", remote.Printable(p), ErrChanged)
+			return fmt.Errorf("%s: gone since it was listed: %w (%w)", remote.Printable(p), ErrChanged, err)
 		}
 		return fmt.Errorf("lstat %s: %w", remote.Printable(p), err)
 	}

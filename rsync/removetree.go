@@ -12,38 +12,33 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/pkg/sftp"
-
 	"github.com/porter-deploy/porter/remote"
 )
 
 // removeTree removes the directory rel (relative to dst) and everything
 // in it with SFTP requests, as rm -rf from its parent would, without
 // following a symlink: a symlink in it is removed, never what it points
-// to. The tree is listed first, level by level (at most maxEntries
-// entries), each directory checked to be a directory, not a symlink,
-// before it is read; then, as a guard does for any step (see guard), each
-// directory on the way is checked again before the files in it are
-// removed, and the directories are removed deepest first. A directory
-// swapped for a symlink since it was listed is refused (ErrChanged) and
-// nothing is removed through it; one that gained entries since is not
-// empty and its removal fails. A rel that is gone is no error.
+// to. The tree is listed first, level by level, each directory checked to
+// be a directory, not a symlink, before it is read, and given its owner's
+// rwx bits when it lacks them (a read-only directory of a tree being
+// removed); the entries read count against one bound for the whole Apply
+// (Options.MaxEntries). Then, as a guard does for any step (see guard),
+// each directory on the way is checked again before the files in it are
+// removed, and the directories are removed deepest first, each level
+// checked afresh. A directory swapped for a symlink since it was listed is
+// refused (ErrChanged) and nothing is removed through it; one that gained
+// entries since is not empty and its removal fails; what is gone since
+// (rel itself, a directory in it) is already removed.
 func (a *applier) removeTree(ctx context.Context, rel string) error {
-	sc, dst, conc, maxEntries := a.sc, a.c.dst, 4*a.c.opts.concurrency(), a.c.opts.maxEntries()
+	sc, dst, conc := a.sc, a.c.dst, 4*a.c.opts.concurrency()
 	if rel == "" {
 		return errors.New("remove a tree: refusing to remove the destination itself")
 	}
 	list := newGuard(sc, dst)
-	if err := list.dir(rel); err != nil {
-		if errors.Is(err, ErrChanged) && isGone(sc, joinRemote(dst, rel)) {
-			return nil
-		}
-		return err
-	}
 	var (
 		mu    sync.Mutex
 		files []string // files and symlinks, relative to dst
-		dirs  = []string{rel}
+		dirs  []string
 		level = []string{rel}
 	)
 	for len(level) > 0 {
@@ -51,15 +46,26 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 		err := group(ctx, len(level), conc, func(ctx context.Context, i int) error {
 			d := level[i]
 			if err := list.dir(d); err != nil {
-				return err
+				return goneIsRemoved(err)
 			}
 			full := joinRemote(dst, d)
-			infos, err := sc.ReadDirContext(ctx, full)
+			fi, err := sc.Lstat(full)
+			if err == nil && fi.Mode().Perm()&0o700 != 0o700 {
+				err = sc.Chmod(full, fi.Mode().Perm()|0o700)
+			}
+			var infos []fs.FileInfo
+			if err == nil {
+				infos, err = sc.ReadDirContext(ctx, full)
+			}
 			if err != nil {
-				return fmt.Errorf("list %s: %w", remote.Printable(full), err)
+				return goneIsRemoved(fmt.Errorf("list %s: %w", remote.Printable(full), err))
+			}
+			if n := a.treeEntries.Add(int64(len(infos))); n > int64(a.c.opts.maxEntries()) {
+				return fmt.Errorf("remove %s: more than %d entries in the trees removed (rsync.Options.MaxEntries)", remote.Printable(joinRemote(dst, rel)), a.c.opts.maxEntries())
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			dirs = append(dirs, d)
 			for _, fi := range infos {
 				if err := checkListedName(fi.Name()); err != nil {
 					return fmt.Errorf("list %s: %w", remote.Printable(full), err)
@@ -67,13 +73,9 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 				p := path.Join(d, fi.Name())
 				if fi.IsDir() {
 					next = append(next, p)
-					dirs = append(dirs, p)
 				} else {
 					files = append(files, p)
 				}
-			}
-			if len(files)+len(dirs) > maxEntries {
-				return fmt.Errorf("remove %s: more than %d entries (rsync.Options.MaxEntries)", remote.Printable(joinRemote(dst, rel)), maxEntries)
 			}
 			return nil
 		})
@@ -88,7 +90,7 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 	rm := newGuard(sc, dst)
 	err := group(ctx, len(files), conc, func(ctx context.Context, i int) error {
 		if err := rm.parents(files[i]); err != nil {
-			return err
+			return goneIsRemoved(err)
 		}
 		p := joinRemote(dst, files[i])
 		if err := sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -107,9 +109,10 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 			end++
 		}
 		l := dirs[start:end]
+		g := newGuard(sc, dst) // a level's removals follow the last: checked afresh
 		err := group(ctx, len(l), conc, func(ctx context.Context, i int) error {
-			if err := rm.parents(l[i]); err != nil {
-				return err
+			if err := g.parents(l[i]); err != nil {
+				return goneIsRemoved(err)
 			}
 			p := joinRemote(dst, l[i])
 			if err := sc.RemoveDirectory(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -125,8 +128,49 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 	return nil
 }
 
-// isGone reports whether nothing is at p (an lstat says so).
-func isGone(sc *sftp.Client, p string) bool {
-	_, err := sc.Lstat(p)
-	return errors.Is(err, fs.ErrNotExist)
+// goneIsRemoved is nil for an error that says a directory is gone (a tree
+// being removed that lost a part since it was listed): nothing can be
+// reached through it, so it is as good as removed.
+func goneIsRemoved(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// removeStaleSFTP removes, as staleSteps does in a shell, the staging
+// directories (or anything else of their names) an earlier sync left at
+// the top of dst, as well as it can: a removal that fails is tried once
+// more, then left to the next sync (a staging directory is never part of
+// the tree).
+func (a *applier) removeStaleSFTP(ctx context.Context) {
+	c := a.c
+	for _, s := range c.stale {
+		err := a.removeStale(ctx, s)
+		if err != nil && ctx.Err() == nil {
+			err = a.removeStale(ctx, s)
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("sync: could not remove a staging directory an earlier sync left: the next sync tries again", "path", joinRemote(c.dst, s), "host", c.hostName(), "err", err)
+		}
+	}
+}
+
+// removeStale removes one stale name: a tree, or what else is there (a
+// removal does not follow a symlink at the last name).
+func (a *applier) removeStale(ctx context.Context, name string) error {
+	p := joinRemote(a.c.dst, name)
+	fi, err := a.sc.Lstat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("lstat %s: %w", remote.Printable(p), err)
+	case fi.IsDir():
+		return a.removeTree(ctx, name)
+	}
+	if err := a.sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", remote.Printable(p), err)
+	}
+	return nil
 }
