@@ -44,20 +44,35 @@ func newBatchWriter(w io.WriteCloser) *batchWriter {
 }
 
 func (b *batchWriter) Write(p []byte) (int, error) {
+	if err := b.writeParts(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeParts queues the parts one after the other, nothing of another
+// write between them (a packet whose header and payload come apart).
+func (b *batchWriter) writeParts(parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for b.err == nil && !b.closed && len(b.queue) > 0 && len(b.queue)+len(p) > batchLimit {
+	for b.err == nil && !b.closed && len(b.queue) > 0 && len(b.queue)+n > batchLimit {
 		b.cond.Wait()
 	}
 	switch {
 	case b.err != nil:
-		return 0, b.err
+		return b.err
 	case b.closed:
-		return 0, io.ErrClosedPipe
+		return io.ErrClosedPipe
 	}
-	b.queue = append(b.queue, p...)
+	for _, p := range parts {
+		b.queue = append(b.queue, p...)
+	}
 	b.cond.Broadcast()
-	return len(p), nil
+	return nil
 }
 
 // run sends the queue until Close, then closes w.

@@ -244,7 +244,8 @@ type Host struct {
 	sftpWatch map[context.Context]bool // contexts whose end probes sftp
 
 	sftpKillMu sync.Mutex
-	sftpKill   map[*sftp.Client]func() // breaks a client's replies (see openSFTP)
+	sftpKill   map[*sftp.Client]func()   // breaks a client's replies (see openSFTP)
+	sftpRaw    map[*sftp.Client]*rawSFTP // the requests of ListDir on a client's session
 
 	shells       *shellPool // nil with WithoutSharedShell
 	announce     bool

@@ -121,6 +121,7 @@ func (h *Host) probeSFTP(c *sftp.Client) {
 	h.sftpKillMu.Lock()
 	kill := h.sftpKill[c]
 	delete(h.sftpKill, c)
+	delete(h.sftpRaw, c)
 	h.sftpKillMu.Unlock()
 	if kill != nil {
 		kill()
@@ -153,25 +154,24 @@ func (h *Host) openSFTP() (*sftp.Client, error) {
 		s.Close()
 		return nil, err
 	}
+	bw := newBatchWriter(w)
+	raw := &rawSFTP{w: bw, next: rawIDBase, wait: map[uint32]chan rawReply{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
-	go func() {
-		_, err := io.Copy(pw, r)
-		pw.CloseWithError(err)
-	}()
+	go demux(r, pw, raw)
 	kill := func() {
 		pw.CloseWithError(errSFTPStalled)
 		s.Close()
 	}
-	c, err := sftp.NewClientPipe(pr, sessionCloser{newBatchWriter(w), s}, sftpOptions...)
+	c, err := sftp.NewClientPipe(pr, sessionCloser{&packetFramer{bw: bw}, s}, sftpOptions...)
 	if err != nil {
 		kill()
 		return nil, err
 	}
 	h.sftpKillMu.Lock()
 	if h.sftpKill == nil {
-		h.sftpKill = map[*sftp.Client]func(){}
+		h.sftpKill, h.sftpRaw = map[*sftp.Client]func(){}, map[*sftp.Client]*rawSFTP{}
 	}
-	h.sftpKill[c] = kill
+	h.sftpKill[c], h.sftpRaw[c] = kill, raw
 	h.sftpKillMu.Unlock()
 	return c, nil
 }

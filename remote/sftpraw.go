@@ -47,9 +47,10 @@ const (
 // here are a status, a handle or attributes.
 const maxRawPacket = 256 << 10
 
-// rawSFTP is one SFTP session.
+// rawSFTP is one SFTP session of its own, or requests made on the shared
+// client's session (see sharedRaw), with request ids of their own.
 type rawSFTP struct {
-	s    *ssh.Session
+	s    *ssh.Session   // nil on the shared session: not closed here
 	w    io.WriteCloser // a batchWriter: each packet is written whole
 	exts map[string]string
 
@@ -151,25 +152,39 @@ func (c *rawSFTP) read(r io.Reader) {
 			err = fmt.Errorf("the SFTP server sent a packet of %d bytes, without a request id", len(p))
 			break
 		}
-		id := binary.BigEndian.Uint32(p[1:5])
-		c.mu.Lock()
-		ch, ok := c.wait[id]
-		delete(c.wait, id)
-		c.mu.Unlock()
-		if !ok {
-			err = fmt.Errorf("the SFTP server answered request %d, which was not made or was answered", id)
-			break
+		if !c.deliver(p) {
+			err = fmt.Errorf("the SFTP server answered request %d, which was not made or was answered", binary.BigEndian.Uint32(p[1:5]))
 		}
+	}
+	c.stop(err)
+}
+
+// deliver hands the reply p (type, id, data) to the request that waits
+// for it, and reports whether one did.
+func (c *rawSFTP) deliver(p []byte) bool {
+	id := binary.BigEndian.Uint32(p[1:5])
+	c.mu.Lock()
+	ch, ok := c.wait[id]
+	delete(c.wait, id)
+	c.mu.Unlock()
+	if ok {
 		ch <- rawReply{typ: p[0], data: p[5:]}
 	}
-	if errors.Is(err, io.EOF) {
+	return ok
+}
+
+// stop ends the client: every request still waiting fails with err.
+func (c *rawSFTP) stop(err error) {
+	if err == nil || errors.Is(err, io.EOF) {
 		err = errors.New("the SFTP session ended")
 	}
 	c.mu.Lock()
 	c.err = err
 	c.mu.Unlock()
 	close(c.done)
-	c.s.Close()
+	if c.s != nil {
+		c.s.Close()
+	}
 }
 
 // send writes one request, its payload appended by body after the id, and
@@ -213,7 +228,9 @@ func (c *rawSFTP) reply(ctx context.Context, ch <-chan rawReply) (rawReply, erro
 		defer c.mu.Unlock()
 		return rawReply{}, c.err
 	case <-ctx.Done():
-		c.s.Close() // the copies stop with the session
+		if c.s != nil {
+			c.s.Close() // the copies stop with the session
+		}
 		return rawReply{}, ctx.Err()
 	}
 }
@@ -277,7 +294,9 @@ func (c *rawSFTP) attrsReply(ctx context.Context, ch <-chan rawReply) (attrs, er
 // close ends the session.
 func (c *rawSFTP) close() {
 	c.w.Close()
-	c.s.Close()
+	if c.s != nil {
+		c.s.Close()
+	}
 }
 
 // statusError is an SFTP status other than OK.

@@ -389,7 +389,7 @@ func walkSFTP(ctx context.Context, h *remote.Host, dst string, conc, maxEntries 
 					return err
 				}
 				full := joinRemote(dst, dir)
-				infos, err := c.ReadDirContext(gctx, full)
+				infos, err := h.ListDir(gctx, full, maxEntries)
 				if err != nil {
 					return fmt.Errorf("list %s on %s: %w", full, h.Name(), err)
 				}
