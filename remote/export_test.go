@@ -26,3 +26,15 @@ const ShellLoop = shellLoop
 func WithCopyHook(ctx context.Context, fn func()) context.Context {
 	return context.WithValue(ctx, copyHookKey{}, fn)
 }
+
+// ReaddirsSent is how many READDIR requests ListDir sent on h's shared
+// SFTP session.
+func ReaddirsSent(h *Host) int64 {
+	h.sftpMu.Lock()
+	c := h.sftp
+	h.sftpMu.Unlock()
+	if raw := h.sharedRaw(c); raw != nil {
+		return raw.readdirs.Load()
+	}
+	return 0
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -391,4 +392,91 @@ func TestHostilePanicInReaderIsAnError(t *testing.T) {
 	_, err := srv.dial(t).Run(bg, "true")
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, remote.ErrShellBroken) || strings.Contains(err.Error(), "exited without an exit status"), err.Error())
+}
+
+// sftpPacket writes one SFTP packet: type, id, body.
+func sftpPacket(w io.Writer, typ byte, id uint32, body []byte) {
+	b := make([]byte, 9, 9+len(body))
+	binary.BigEndian.PutUint32(b, uint32(5+len(body)))
+	b[4] = typ
+	binary.BigEndian.PutUint32(b[5:], id)
+	w.Write(append(b, body...))
+}
+
+// sftpStatus is a status body of code.
+func sftpStatus(code uint32) []byte {
+	b := binary.BigEndian.AppendUint32(nil, code)
+	return append(b, 0, 0, 0, 0, 0, 0, 0, 0) // empty message and language
+}
+
+// scriptedSFTP answers the version, then hands each request to answer,
+// one after the other.
+func scriptedSFTP(answer func(w io.Writer, typ byte, id uint32)) func(ch ssh.Channel) {
+	return func(ch ssh.Channel) {
+		var l [4]byte
+		if _, err := io.ReadFull(ch, l[:]); err != nil {
+			return
+		}
+		if _, err := io.CopyN(io.Discard, ch, int64(binary.BigEndian.Uint32(l[:]))); err != nil {
+			return
+		}
+		ch.Write([]byte{0, 0, 0, 5, 2, 0, 0, 0, 3})
+		for {
+			if _, err := io.ReadFull(ch, l[:]); err != nil {
+				return
+			}
+			p := make([]byte, binary.BigEndian.Uint32(l[:]))
+			if _, err := io.ReadFull(ch, p); err != nil || len(p) < 5 {
+				return
+			}
+			answer(ch, p[0], binary.BigEndian.Uint32(p[1:5]))
+		}
+	}
+}
+
+func TestHostileUnaskedRepliesEndListDir(t *testing.T) {
+	// A server that answers requests that were not made (ids of either
+	// client of the shared session): the session is given up, and a
+	// ListDir waiting on it fails rather than waits for ever.
+	srv := startHostile(t, &hostile{sftp: scriptedSFTP(func(w io.Writer, typ byte, id uint32) {
+		switch typ {
+		case 11: // OPENDIR: two replies no one asked for, then the handle
+			sftpPacket(w, 101, 77777, sftpStatus(0))
+			sftpPacket(w, 101, 1<<31+77777, sftpStatus(0))
+			sftpPacket(w, 102, id, []byte{0, 0, 0, 1, 'h'})
+		case 12: // READDIR
+			sftpPacket(w, 101, id, sftpStatus(1))
+		default:
+			sftpPacket(w, 101, id, sftpStatus(0))
+		}
+	})})
+	h := srv.dial(t)
+	_, err := h.SFTP(bg)
+	require.NoError(t, err)
+	within(t, 10*time.Second, func() {
+		_, err := h.ListDir(bg, "/d", 0)
+		require.Error(t, err)
+	})
+}
+
+func TestHostileStalledSFTPEndsListDir(t *testing.T) {
+	// A ListDir without a deadline on a server that stopped answering
+	// fails once another caller's context ended and the probe found the
+	// server stalled: the whole session is given up, its requests too.
+	srv := startHostile(t, &hostile{sftp: scriptedSFTP(func(io.Writer, byte, uint32) {})})
+	h := srv.dial(t)
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.ListDir(bg, "/d", 0)
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	defer cancel()
+	_, err := h.SFTP(ctx) // arms the probe for when ctx ends
+	require.NoError(t, err)
+	within(t, 300*time.Millisecond+remote.SFTPGrace+5*time.Second, func() {
+		err := <-done
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the SFTP server stopped answering")
+	})
 }

@@ -41,7 +41,12 @@ func TestListDir(t *testing.T) {
 		"portertest": portertest.NewServer(t).Dial(t),
 	}
 	root := t.TempDir()
-	sizes := []int{0, 1, 99, 100, 101, 199, 200, 250}
+	// Sizes around OpenSSH's replies of 100 names, "." and ".." counted:
+	// 98 entries fill one reply exactly, 198 two.
+	sizes := []int{0, 1, 97, 98, 99, 100, 197, 198, 199, 250}
+	// The READDIRs OpenSSH is sent: one per reply of names, and one more
+	// that answers the end only after a full reply.
+	opensshReaddirs := map[int]int64{0: 1, 1: 1, 97: 1, 98: 2, 99: 2, 100: 2, 197: 2, 198: 3, 199: 3, 250: 3}
 	for _, n := range sizes {
 		dir := filepath.Join(root, fmt.Sprint(n))
 		require.NoError(t, os.Mkdir(dir, 0o755))
@@ -61,8 +66,12 @@ func TestListDir(t *testing.T) {
 			require.NoError(t, err)
 			for _, n := range sizes {
 				dir := filepath.Join(root, fmt.Sprint(n))
+				before := remote.ReaddirsSent(h)
 				got, err := h.ListDir(ctx, dir, 0)
 				require.NoError(t, err)
+				if name == "openssh" {
+					assert.Equal(t, opensshReaddirs[n], remote.ReaddirsSent(h)-before, "READDIRs for %d entries", n)
+				}
 				want, err := sc.ReadDir(dir)
 				require.NoError(t, err)
 				assert.Len(t, got, n, "entries of %s", dir)

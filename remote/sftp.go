@@ -160,9 +160,13 @@ func (h *Host) openSFTP() (*sftp.Client, error) {
 	go demux(r, pw, raw)
 	kill := func() {
 		pw.CloseWithError(errSFTPStalled)
+		raw.stop(errSFTPStalled)
 		s.Close()
 	}
-	c, err := sftp.NewClientPipe(pr, sessionCloser{&packetFramer{bw: bw}, s}, sftpOptions...)
+	// pkg/sftp closes only its writer when it gives up on the session (a
+	// reply it did not expect): pr is closed with it, so that demux stops
+	// and the raw client's callers are told.
+	c, err := sftp.NewClientPipe(pr, sessionCloser{&packetFramer{bw: bw}, closers{pr, s}}, sftpOptions...)
 	if err != nil {
 		kill()
 		return nil, err
@@ -174,6 +178,16 @@ func (h *Host) openSFTP() (*sftp.Client, error) {
 	h.sftpKill[c], h.sftpRaw[c] = kill, raw
 	h.sftpKillMu.Unlock()
 	return c, nil
+}
+
+// closers closes each in turn.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	return nil
 }
 
 // sessionCloser closes the session after its stdin.

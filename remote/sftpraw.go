@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -59,6 +60,9 @@ type rawSFTP struct {
 	wait map[uint32]chan rawReply
 	err  error         // why the reader stopped
 	done chan struct{} // closed when it did
+	once sync.Once     // stop's
+
+	readdirs atomic.Int64 // READDIRs sent by ListDir (tests)
 }
 
 type rawReply struct {
@@ -178,10 +182,12 @@ func (c *rawSFTP) stop(err error) {
 	if err == nil || errors.Is(err, io.EOF) {
 		err = errors.New("the SFTP session ended")
 	}
-	c.mu.Lock()
-	c.err = err
-	c.mu.Unlock()
-	close(c.done)
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		c.mu.Unlock()
+		close(c.done)
+	})
 	if c.s != nil {
 		c.s.Close()
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 	"time"
 
@@ -51,6 +52,7 @@ func (f *packetFramer) Write(p []byte) (int, error) {
 			if len(f.part) == 4 {
 				l := binary.BigEndian.Uint32(f.part)
 				if l < 1 || l > maxSharedPacket {
+					f.part, f.need = f.part[:0], 0
 					return 0, fmt.Errorf("an SFTP packet of %d bytes to send (at most %d)", l, maxSharedPacket)
 				}
 				f.need = 4 + int(l)
@@ -63,6 +65,7 @@ func (f *packetFramer) Write(p []byte) (int, error) {
 			continue
 		}
 		if err := f.bw.writeParts(f.part, p[:rest]); err != nil {
+			f.part, f.need = f.part[:0], 0
 			return 0, err
 		}
 		f.part, p = f.part[:0], p[rest:]
@@ -77,6 +80,7 @@ func (f *packetFramer) Close() error { return f.bw.Close() }
 // pkg/sftp's client through pw. When r ends, both are told.
 func demux(r io.Reader, pw *io.PipeWriter, raw *rawSFTP) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	buf := make([]byte, 32<<10)
 	var hdr [9]byte
 	err := func() error {
 		for first := true; ; first = false {
@@ -97,8 +101,16 @@ func demux(r io.Reader, pw *io.PipeWriter, raw *rawSFTP) {
 					if _, err := io.ReadFull(br, p[5:]); err != nil {
 						return err
 					}
-					if !raw.deliver(p) {
-						return fmt.Errorf("the SFTP server answered request %d, which was not made or was answered", binary.BigEndian.Uint32(p[1:5]))
+					if raw.deliver(p) {
+						continue
+					}
+					// Not the raw client's: pkg/sftp's (or no one's, which
+					// pkg/sftp refuses).
+					if _, err := pw.Write(hdr[:4]); err != nil {
+						return err
+					}
+					if _, err := pw.Write(p); err != nil {
+						return err
 					}
 					continue
 				}
@@ -109,7 +121,11 @@ func demux(r io.Reader, pw *io.PipeWriter, raw *rawSFTP) {
 			} else if _, err := pw.Write(hdr[:4]); err != nil {
 				return err
 			}
-			if _, err := io.CopyN(pw, br, int64(n)); err != nil {
+			m, err := io.CopyBuffer(pw, io.LimitReader(br, int64(n)), buf)
+			if err == nil && m < int64(n) {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -127,10 +143,15 @@ func (h *Host) sharedRaw(c *sftp.Client) *rawSFTP {
 }
 
 // shortBatchEnds reports whether c's server is OpenSSH's sftp-server (its
-// extensions say so), which answers a READDIR with at most 100 names and
-// with fewer only once the directory has no more: the request after such a
+// extensions say so, under an OpenSSH sshd or Dropbear, which runs
+// OpenSSH's), which answers a READDIR with at most 100 names and with
+// fewer only once the directory has no more: the request after such a
 // batch would only say so.
-func shortBatchEnds(c *sftp.Client) bool {
+func (h *Host) shortBatchEnds(c *sftp.Client) bool {
+	v := strings.ToLower(string(h.client.ServerVersion()))
+	if !strings.HasPrefix(v, "ssh-2.0-openssh_") && !strings.HasPrefix(v, "ssh-2.0-dropbear") {
+		return false
+	}
 	for _, ext := range []string{"limits@openssh.com", "lsetstat@openssh.com", "expand-path@openssh.com"} {
 		if _, ok := c.HasExtension(ext); !ok {
 			return false
@@ -162,20 +183,20 @@ func (h *Host) ListDir(ctx context.Context, p string, max int) ([]fs.FileInfo, e
 	}
 	raw := h.sharedRaw(c)
 	if raw == nil {
-		return c.ReadDirContext(ctx, p)
+		return nil, fmt.Errorf("read directory %s: %w", Printable(p), errSFTPStalled) // killed since SFTP returned it
 	}
 	handle, err := raw.handleReply(ctx, raw.send(sftpOpendir, func(b []byte) []byte { return appendString(b, p) }))
 	if err != nil {
 		return nil, fmt.Errorf("open directory %s: %w", Printable(p), err)
 	}
-	defer func() {
-		// Answered in order after the last READDIR: not waited for.
-		ch := raw.send(sftpClose, func(b []byte) []byte { return appendString(b, handle) })
-		go func() { _ = raw.statusReply(context.WithoutCancel(ctx), ch) }()
-	}()
-	short := shortBatchEnds(c)
+	// The handle's CLOSE is answered in order after the last READDIR: its
+	// reply is not waited for (it lands in the request's buffered channel,
+	// which no one reads: no goroutine is kept for it).
+	defer raw.send(sftpClose, func(b []byte) []byte { return appendString(b, handle) })
+	short := h.shortBatchEnds(c)
 	var out []fs.FileInfo
 	for {
+		raw.readdirs.Add(1)
 		r, err := raw.reply(ctx, raw.send(sftpReaddir, func(b []byte) []byte { return appendString(b, handle) }))
 		if err != nil {
 			return nil, fmt.Errorf("read directory %s: %w", Printable(p), err)
