@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/porter-deploy/porter/internal/localfs"
@@ -68,7 +69,8 @@ const copyConcurrency = 64
 
 // CopyFiles has the host's SFTP server copy each From (below fromDir) to
 // its To (below toDir), on an SFTP session of its own that is closed
-// before it returns. fromDir and toDir are paths on the host (relative ones
+// before it returns (on the shared one, see [Host.SFTP], when the server
+// refuses one more session: MaxSessions). fromDir and toDir are paths on the host (relative ones
 // to the login directory); they may be symlinks, but nothing below them
 // is followed.
 //
@@ -102,11 +104,13 @@ func (h *Host) CopyFiles(ctx context.Context, fromDir, toDir string, files []Fil
 			}
 		}
 	}
-	c, err := h.openRawSFTP(ctx)
+	c, err := h.copySession(ctx)
 	if err != nil {
 		return fmt.Errorf("copy on %s: %w", h.name, err)
 	}
-	defer c.close()
+	if c.s != nil {
+		defer c.close()
+	}
 	if _, ok := c.exts["copy-data"]; !ok {
 		return fmt.Errorf("copy on %s: %w", h.name, ErrNoServerCopy)
 	}
@@ -140,6 +144,29 @@ func (h *Host) CopyFiles(ctx context.Context, fromDir, toDir string, files []Fil
 		return fmt.Errorf("%w (%w)", cerr, err)
 	}
 	return err
+}
+
+// copySession opens CopyFiles' own SFTP session, so that its copies run
+// beside the shared session's requests (a second server process). A
+// server that refuses one more session (MaxSessions) gets the copies on
+// the shared session instead: they then wait their turn there, and when
+// ctx ends the call returns while the server finishes the copy it is on.
+func (h *Host) copySession(ctx context.Context) (*rawSFTP, error) {
+	c, err := h.openRawSFTP(ctx)
+	var refused *ssh.OpenChannelError
+	if err == nil || !errors.As(err, &refused) {
+		return c, err
+	}
+	sc, serr := h.SFTP(ctx)
+	if serr != nil {
+		return nil, err
+	}
+	raw := h.sharedRaw(sc)
+	if raw == nil {
+		return nil, err
+	}
+	h.log.Debug("ssh: copies on the shared SFTP session (the server refused one more)", "host", h.name, "err", err)
+	return raw, nil
 }
 
 // copyHookKey is the context key of a test's hook run between

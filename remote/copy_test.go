@@ -31,8 +31,29 @@ func copySource(t *testing.T, dir, rel, content string, mode fs.FileMode, mtime 
 }
 
 func TestCopyFilesOpenSSH(t *testing.T) {
-	srv := sshdtest.Start(t)
-	h := srv.Dial(t)
+	checkCopyFiles(t, sshdtest.Start(t).Dial(t))
+}
+
+// A host that allows two sessions, the shared SFTP client's and the
+// remote shell's: CopyFiles cannot open one of its own and copies on the
+// shared session, which goes on serving.
+func TestCopyFilesOpenSSHAtMaxSessions(t *testing.T) {
+	h := sshdtest.Start(t, sshdtest.WithConfig("MaxSessions 2")).Dial(t)
+	ctx := context.Background()
+	_, err := h.SFTP(ctx)
+	require.NoError(t, err)
+	_, err = h.Run(ctx, "true") // the pooled shell stays: two sessions
+	require.NoError(t, err)
+	checkCopyFiles(t, h)
+	out, err := h.Run(ctx, "echo still")
+	require.NoError(t, err)
+	assert.Equal(t, "still\n", string(out.Stdout))
+	_, err = h.ListDir(ctx, t.TempDir(), 0)
+	require.NoError(t, err)
+}
+
+// checkCopyFiles has h copy 303 files of all sizes and checks each copy.
+func checkCopyFiles(t *testing.T, h *remote.Host) {
 	ctx := context.Background()
 	ok, err := h.CanCopyFiles(ctx)
 	require.NoError(t, err)

@@ -175,6 +175,9 @@ func (h *Host) openSFTP() (*sftp.Client, error) {
 	if h.sftpKill == nil {
 		h.sftpKill, h.sftpRaw = map[*sftp.Client]func(){}, map[*sftp.Client]*rawSFTP{}
 	}
+	if v, ok := c.HasExtension("copy-data"); ok {
+		raw.exts = map[string]string{"copy-data": v} // for CopyFiles on this session
+	}
 	h.sftpKill[c], h.sftpRaw[c] = kill, raw
 	h.sftpKillMu.Unlock()
 	return c, nil
