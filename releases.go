@@ -2,6 +2,7 @@ package porter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -212,6 +213,11 @@ func (m *Module) beginRelease(ctx context.Context, version, who string) error {
 		}
 	}
 	if _, err := m.host.Run(ctx, cmd); err != nil {
+		if errors.Is(err, remote.ErrShellBroken) {
+			// An SFTP-only account, a login shell that fails: inplace
+			// needs no shell, releases do.
+			return fmt.Errorf("make release %s from %s: strategy = releases makes, seeds, switches and removes releases with commands in a remote shell, which this host did not give (strategy = inplace needs none): %w", id, orNone(cur), err)
+		}
 		return fmt.Errorf("make release %s from %s: %w", id, orNone(cur), err)
 	}
 	m.log.Info("release started", "release", id, "from", orNone(cur))

@@ -22,6 +22,7 @@ import (
 	"github.com/porter-deploy/porter/internal/sshdtest"
 	"github.com/porter-deploy/porter/ledger"
 	"github.com/porter-deploy/porter/portertest"
+	"github.com/porter-deploy/porter/remote"
 )
 
 // relSeen records, per deploy path, what the rel-app hook saw: m.Path()
@@ -526,4 +527,55 @@ func TestReleasesRecycledStartsNoShell(t *testing.T) {
 	for _, n := range []string{"a.txt", "b.txt"} {
 		assert.Equal(t, read(t, filepath.Join(src, n)), read(t, filepath.Join(cur, n)), n)
 	}
+}
+
+// A host with no remote shell (an SFTP-only account: every session is
+// OpenSSH's internal-sftp) takes inplace deploys over SFTP alone: files
+// changed, a directory removed, a symlink made. strategy = releases
+// needs the shell's commands and says so.
+func TestDeployOnAHostWithNoShell(t *testing.T) {
+	if !sshdtest.Available() {
+		t.Skip("needs OpenSSH's sshd")
+	}
+	srv := sshdtest.Start(t, sshdtest.WithConfig("ForceCommand internal-sftp"))
+	deploy := func(local string) error {
+		p, err := porter.LoadProject(local)
+		require.NoError(t, err)
+		_, err = porter.Deploy(context.Background(), p, porter.Options{
+			Target: porter.Target{Host: "test", Address: srv.Address(), Dial: srv.DialOptions()}, Config: "t", Logger: discard})
+		return err
+	}
+	project := func(strategy string) (local, path string) {
+		local, path = t.TempDir(), filepath.Join(t.TempDir(), "app")
+		portertest.WriteFiles(t, local, map[string]string{
+			"project.ini":     "[project]\ndepends = app\n[hosts]\ntest = x@y\n",
+			"app/app.ini":     "[module]\npath = " + path + "\nstrategy = " + strategy + "\ndelete = true\nconfig = x\n[scm]\nurl = dir://src\n",
+			"app/src/a.txt":   "a0\n",
+			"app/src/d/b.txt": "b\n",
+			"app/config/t/x":  "x\n",
+		})
+		require.NoError(t, os.Symlink("a.txt", filepath.Join(local, "app/src/ln")))
+		return local, path
+	}
+
+	local, path := project("inplace")
+	src := filepath.Join(local, "app", "src")
+	for i := range 3 {
+		if i == 2 {
+			require.NoError(t, os.RemoveAll(filepath.Join(src, "d")))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(src, "a.txt"), []byte(fmt.Sprintf("a%d\n", i)), 0o644))
+		require.NoError(t, deploy(local), "deploy %d", i)
+		assert.Equal(t, fmt.Sprintf("a%d\n", i), read(t, filepath.Join(path, "a.txt")))
+	}
+	assert.NoDirExists(t, filepath.Join(path, "d"))
+	target, err := os.Readlink(filepath.Join(path, "ln"))
+	require.NoError(t, err)
+	assert.Equal(t, "a.txt", target)
+	assert.Equal(t, "x\n", read(t, filepath.Join(path, "x")))
+
+	local, _ = project("releases")
+	err = deploy(local)
+	require.ErrorIs(t, err, remote.ErrShellBroken)
+	assert.Contains(t, err.Error(), "strategy = releases makes, seeds, switches and removes releases with commands in a remote shell, which this host did not give (strategy = inplace needs none)")
 }
