@@ -305,11 +305,8 @@ func (p Place) Activate(ctx context.Context, id string) error {
 // makes it (through a shell, which may have to start).
 func (p Place) link(ctx context.Context, c *sftp.Client, target, at string) error {
 	if _, ok := c.HasExtension("posix-rename@openssh.com"); ok {
-		if err := c.Symlink(target, at); err == nil {
-			if got, err := c.ReadLink(at); err == nil && got == target {
-				return nil
-			}
-			c.Remove(at)
+		if sftpx.Symlink(c, target, at) == nil {
+			return nil
 		}
 	}
 	cmd := "cd -P -- " + remote.Quote(path.Dir(at)) + " && ln -s -- " + remote.Quote(target) + " " + remote.Quote(path.Base(at))

@@ -7,6 +7,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"sort"
 
 	"github.com/porter-deploy/porter/portertest"
 	"github.com/porter-deploy/porter/remote"
@@ -105,6 +106,39 @@ func ExampleHost_SFTP() {
 	}
 	fmt.Printf("%s", out.Stdout)
 	// Output: deployed by porter
+}
+
+func ExampleHost_ListDir() {
+	srv, err := portertest.Start()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+	h, err := remote.Dial(ctx, srv.Address(), srv.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.Run(ctx, "mkdir -p app/static && echo 'print(1)' > app/main.py && chmod 755 app/static && chmod 644 app/main.py"); err != nil {
+		log.Fatal(err)
+	}
+
+	entries, err := h.ListDir(ctx, "app", 10_000) // a host listing more is an error
+	if err != nil {
+		log.Fatal(err)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	for _, e := range entries {
+		if e.IsDir() {
+			fmt.Println(e.Name(), "directory", e.Mode().Perm())
+		} else {
+			fmt.Println(e.Name(), e.Size(), "bytes", e.Mode().Perm())
+		}
+	}
+	// Output:
+	// main.py 9 bytes -rw-r--r--
+	// static directory -rwxr-xr-x
 }
 
 func ExampleQuote() {

@@ -178,6 +178,7 @@ func (h *Host) openSFTP() (*sftp.Client, error) {
 	if v, ok := c.HasExtension("copy-data"); ok {
 		raw.exts = map[string]string{"copy-data": v} // for CopyFiles on this session
 	}
+	raw.shortBatchEnds = h.shortBatchEnds(c)
 	h.sftpKill[c], h.sftpRaw[c] = kill, raw
 	h.sftpKillMu.Unlock()
 	return c, nil

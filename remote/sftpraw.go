@@ -62,7 +62,10 @@ type rawSFTP struct {
 	done chan struct{} // closed when it did
 	once sync.Once     // stop's
 
-	readdirs atomic.Int64 // READDIRs sent by ListDir (tests)
+	// shortBatchEnds: a READDIR reply of fewer than 100 names is the
+	// last (OpenSSH's sftp-server, on the shared session: see ListDir).
+	shortBatchEnds bool
+	readdirs       atomic.Int64 // READDIRs sent by ListDir (tests)
 }
 
 type rawReply struct {

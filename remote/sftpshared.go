@@ -146,7 +146,7 @@ func (h *Host) sharedRaw(c *sftp.Client) *rawSFTP {
 // extensions say so, under an OpenSSH sshd or Dropbear, which runs
 // OpenSSH's), which answers a READDIR with at most 100 names and with
 // fewer only once the directory has no more: the request after such a
-// batch would only say so.
+// batch would only say so. Asked once per session (see openSFTP).
 func (h *Host) shortBatchEnds(c *sftp.Client) bool {
 	v := strings.ToLower(string(h.client.ServerVersion()))
 	if !strings.HasPrefix(v, "ssh-2.0-openssh_") && !strings.HasPrefix(v, "ssh-2.0-dropbear") {
@@ -193,7 +193,6 @@ func (h *Host) ListDir(ctx context.Context, p string, max int) ([]fs.FileInfo, e
 	// reply is not waited for (it lands in the request's buffered channel,
 	// which no one reads: no goroutine is kept for it).
 	defer raw.send(sftpClose, func(b []byte) []byte { return appendString(b, handle) })
-	short := h.shortBatchEnds(c)
 	var out []fs.FileInfo
 	for {
 		raw.readdirs.Add(1)
@@ -231,7 +230,7 @@ func (h *Host) ListDir(ctx context.Context, p string, max int) ([]fs.FileInfo, e
 		if max > 0 && len(out) > max {
 			return nil, fmt.Errorf("read directory %s: more than %d entries", Printable(p), max)
 		}
-		if short && n < 100 {
+		if raw.shortBatchEnds && n < 100 {
 			return out, nil
 		}
 	}

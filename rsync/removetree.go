@@ -35,10 +35,15 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 		return errors.New("remove a tree: refusing to remove the destination itself")
 	}
 	list := newGuard(sc, dst)
+	top, err := sc.Lstat(joinRemote(dst, rel))
+	if err != nil {
+		return goneIsRemoved(fmt.Errorf("lstat %s: %w", remote.Printable(joinRemote(dst, rel)), err))
+	}
 	var (
 		mu    sync.Mutex
-		files []string // files and symlinks, relative to dst
-		dirs  []string
+		files []string                                  // files and symlinks, relative to dst
+		dirs  []string                                  // directories listed, relative to dst
+		perm  = map[string]fs.FileMode{rel: top.Mode()} // as listed
 		level = []string{rel}
 	)
 	for len(level) > 0 {
@@ -49,13 +54,16 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 				return goneIsRemoved(err)
 			}
 			full := joinRemote(dst, d)
-			fi, err := sc.Lstat(full)
-			if err == nil && fi.Mode().Perm()&0o700 != 0o700 {
-				err = sc.Chmod(full, fi.Mode().Perm()|0o700)
+			mu.Lock()
+			mode := perm[d]
+			mu.Unlock()
+			var err error
+			if mode.Perm()&0o700 != 0o700 {
+				err = sc.Chmod(full, mode.Perm()|0o700)
 			}
 			var infos []fs.FileInfo
 			if err == nil {
-				infos, err = sc.ReadDirContext(ctx, full)
+				infos, err = a.c.h.ListDir(ctx, full, a.c.opts.maxEntries())
 			}
 			if err != nil {
 				return goneIsRemoved(fmt.Errorf("list %s: %w", remote.Printable(full), err))
@@ -73,6 +81,7 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 				p := path.Join(d, fi.Name())
 				if fi.IsDir() {
 					next = append(next, p)
+					perm[p] = fi.Mode()
 				} else {
 					files = append(files, p)
 				}
@@ -87,18 +96,7 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 	if h := a.c.opts.testHooks().treeListed; h != nil {
 		h(rel)
 	}
-	rm := newGuard(sc, dst)
-	err := group(ctx, len(files), conc, func(ctx context.Context, i int) error {
-		if err := rm.parents(files[i]); err != nil {
-			return goneIsRemoved(err)
-		}
-		p := joinRemote(dst, files[i])
-		if err := sc.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", remote.Printable(p), err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := a.removeEach(ctx, newGuard(sc, dst), files, "remove", sc.Remove); err != nil {
 		return err
 	}
 	// Deepest first: a directory is empty once those below it are gone.
@@ -108,24 +106,29 @@ func (a *applier) removeTree(ctx context.Context, rel string) error {
 		for end < len(dirs) && depth(dirs[end]) == depth(dirs[start]) {
 			end++
 		}
-		l := dirs[start:end]
-		g := newGuard(sc, dst) // a level's removals follow the last: checked afresh
-		err := group(ctx, len(l), conc, func(ctx context.Context, i int) error {
-			if err := g.parents(l[i]); err != nil {
-				return goneIsRemoved(err)
-			}
-			p := joinRemote(dst, l[i])
-			if err := sc.RemoveDirectory(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove directory %s: %w", remote.Printable(p), err)
-			}
-			return nil
-		})
-		if err != nil {
+		// A level's removals follow the last: checked afresh.
+		if err := a.removeEach(ctx, newGuard(sc, dst), dirs[start:end], "remove directory", sc.RemoveDirectory); err != nil {
 			return err
 		}
 		start = end
 	}
 	return nil
+}
+
+// removeEach removes each of paths (relative to dst) with rm, many at a
+// time, once g found the directories above it to be the listed ones; what
+// is gone already is removed.
+func (a *applier) removeEach(ctx context.Context, g *guard, paths []string, what string, rm func(string) error) error {
+	return group(ctx, len(paths), 4*a.c.opts.concurrency(), func(ctx context.Context, i int) error {
+		if err := g.parents(paths[i]); err != nil {
+			return goneIsRemoved(err)
+		}
+		p := joinRemote(a.c.dst, paths[i])
+		if err := rm(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s %s: %w", what, remote.Printable(p), err)
+		}
+		return nil
+	})
 }
 
 // goneIsRemoved is nil for an error that says a directory is gone (a tree

@@ -117,3 +117,25 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	}
 	return r.r.Read(p)
 }
+
+// Symlink makes the symlink at (a new name) pointing to target and reads
+// it back. pkg/sftp sends the two paths in OpenSSH's order, which servers
+// following the draft read the other way round, and some servers store a
+// relative target made absolute: a link that is not what was asked is
+// removed and the error says what the server stored. The caller makes sure
+// a server of the other order cannot make its link outside where at is
+// (see rsync's probe), or asks only a server known to take OpenSSH's.
+func Symlink(c *sftp.Client, target, at string) error {
+	if err := c.Symlink(target, at); err != nil {
+		return fmt.Errorf("make symlink %s: %w", at, err)
+	}
+	got, err := c.ReadLink(at)
+	if err == nil && got == target {
+		return nil
+	}
+	_ = c.Remove(at)
+	if err != nil {
+		return fmt.Errorf("read back symlink %s: %w", at, err)
+	}
+	return fmt.Errorf("make symlink %s: the SFTP server stored the target %q, not %q", at, got, target)
+}
